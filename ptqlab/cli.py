@@ -1,8 +1,8 @@
 """The ``ptqlab`` command: open the labs in the browser, or run a benchmark.
 
-    ptqlab                       serve every lab (a gallery) with ``marimo run`` on 127.0.0.1 and open it
-    ptqlab labs [--port N] [--headless] [LAB]
-    ptqlab bench NAME [...]      run a benchmark and print its table (``ptqlab bench --list``)
+ptqlab                       serve every lab (a gallery) with ``marimo run`` on 127.0.0.1 and open it
+ptqlab labs [--port N] [--headless] [LAB]
+ptqlab bench NAME [...]      run a benchmark and print its table (``ptqlab bench --list``)
 """
 
 from __future__ import annotations

@@ -40,6 +40,8 @@ class ManualQuantizer:
     def dequantize_tensor(self, quantized: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
         """x ≈ (x_q - zero_point) · scale."""
         if isinstance(zero_point, float) and not float(zero_point).is_integer():
-            raise TypeError(f"zero_point must be an integer, got {zero_point!r} (the seed's float zero point)")
+            raise TypeError(
+                f"zero_point must be an integer, got {zero_point!r} (the seed's float zero point)"
+            )
         qp = QParams(torch.tensor(float(scale), dtype=torch.float32), torch.tensor(int(zero_point)))
         return dequantize(quantized, qp, self.spec)
