@@ -73,7 +73,7 @@ class ErrorSplit:
     rounding_mse: float  # Σ over values inside [lo, hi] of (x - x̂)², divided by N
     clipping_mse: float  # Σ over values outside [lo, hi] of (x - x̂)², divided by N
     clipped_fraction: float  # share of values outside [lo, hi]
-    max_rounding_error: float  # ≤ scale / 2, always
+    max_rounding_error: float  # ≤ scale/2, up to float32 rounding: ε·(|x| + |x̂|)
     max_clipping_error: float
     sqnr_db: float
     cosine: float
