@@ -1,0 +1,147 @@
+"""Lab 01's numbers (ptqlab.lesson_affine) and figures (ptqlab.plots)."""
+
+import math
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from ptqlab import PerChannel, QuantSpec, choose_qparams, fake_quantize, plots, quantize, representable_range
+from ptqlab import lesson_affine as la
+
+SPEC4 = QuantSpec(bits=4, symmetric=False)
+
+
+def test_affine_curve_numbers_come_from_the_core():
+    curve = la.affine_curve(SPEC4, -1.0, 2.5)
+    qp = choose_qparams(-1.0, 2.5, SPEC4)
+    assert curve.scale == float(qp.scale) == pytest.approx(3.5 / 15)
+    assert curve.zero_point == int(qp.zero_point) == -8 - round(-1.0 / (3.5 / 15)) == -4
+    lo, hi = representable_range(qp, SPEC4)
+    assert (curve.grid_lo, curve.grid_hi) == (float(lo), float(hi))
+    assert torch.equal(curve.x_hat, fake_quantize(curve.x, qp, SPEC4))
+    # the axis runs past the grid on both sides, so both clipping regions are on the plot
+    assert float(curve.x[0]) < curve.grid_lo and float(curve.x[-1]) > curve.grid_hi
+    assert bool(curve.clipped[0]) and bool(curve.clipped[-1]) and not bool(curve.clipped[len(curve.x) // 2])
+
+
+def test_rounding_and_clipping_parts_partition_the_error():
+    curve = la.affine_curve(QuantSpec(bits=3), -2.0, 1.0)
+    r, c = curve.rounding_error, curve.clipping_error
+    assert bool((torch.isnan(r) ^ torch.isnan(c)).all())  # each x is in exactly one part
+    assert torch.equal(torch.where(torch.isnan(r), c, r), curve.error)
+    assert float(r[~torch.isnan(r)].abs().max()) <= curve.scale / 2 * (1 + 1e-6)
+    assert curve.split.total_mse == pytest.approx(float((curve.error.double() ** 2).mean()), rel=1e-9)
+
+
+@pytest.mark.parametrize("lo,hi", [(0.0, 0.0), (-10.0, -10.0), (10.0, 10.0), (-10.0, 10.0), (3.0, 3.0)])
+@pytest.mark.parametrize("bits", [2, 16])
+@pytest.mark.parametrize("signed,symmetric", [(True, True), (False, False), (False, True)])
+def test_every_slider_extreme_gives_a_finite_curve(lo, hi, bits, signed, symmetric):
+    spec = la.per_tensor_spec(bits, signed, symmetric)
+    curve = la.affine_curve(spec, lo, hi)
+    assert bool(torch.isfinite(curve.x_hat).all()) and curve.scale > 0
+    assert float(curve.x[-1]) > float(curve.x[0])
+    assert math.isfinite(curve.split.total_mse)
+    assert fake_quantize(torch.zeros(1), curve.qparams, spec).item() == 0.0
+    assert "scale" in la.qparams_markdown(curve)
+
+
+def test_min_above_max_is_explained_not_raised_in_the_lab():
+    assert la.range_problem(-1.0, 1.0) is None and la.range_problem(2.0, 2.0) is None
+    message = la.range_problem(3.0, 1.0)
+    assert message.startswith("min (3) is above max (1)")
+    with pytest.raises(ValueError, match=r"^min \(3\) is above max \(1\)"):
+        la.affine_curve(SPEC4, 3.0, 1.0)
+    assert "finite" in la.range_problem(math.nan, 1.0)
+
+
+def test_affine_curve_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="^affine_curve needs a per-tensor spec"):
+        la.affine_curve(QuantSpec(granularity=PerChannel(0)), -1.0, 1.0)
+    with pytest.raises(ValueError, match="^n must be an int >= 2"):
+        la.affine_curve(SPEC4, -1.0, 1.0, n=1)
+
+
+def test_qparams_markdown_shows_the_formula_with_numbers():
+    text = la.qparams_markdown(la.affine_curve(SPEC4, -1.0, 2.5))
+    assert "(2.5 − (-1)) / 15 = **0.233333**" in text
+    assert "= **-4**" in text
+    sym = la.qparams_markdown(la.affine_curve(QuantSpec(bits=8), -3.0, 1.0))
+    assert "3 / (255/2) = **0.0235294**" in sym and "**0** (the middle code)" in sym
+    empty = la.qparams_markdown(la.affine_curve(QuantSpec(bits=8), 0.0, 0.0))
+    assert "float32 eps" in empty
+
+
+def test_grid_rows_small_grids_are_listed_whole():
+    qp = choose_qparams(-1.0, 2.5, SPEC4)
+    rows = la.grid_rows(qp, SPEC4)
+    assert [r[0] for r in rows] == list(range(-8, 8))
+    assert rows[4] == (-4, 0.0)  # the zero point is the code of 0.0
+    assert rows[0][1] == pytest.approx(-4 * 3.5 / 15)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_grid_rows_16_bits_are_summarised(signed):
+    spec = QuantSpec(bits=16, signed=signed, symmetric=False)
+    qp = choose_qparams(-1.0, 2.5, spec)
+    rows = la.grid_rows(qp, spec)
+    assert len(rows) == 3 + 1 + 1 + 1 + 3  # head, …, zero point, …, tail
+    codes = [r[0] for r in rows if r is not None]
+    zp = int(qp.zero_point)
+    assert codes == [spec.qmin, spec.qmin + 1, spec.qmin + 2, zp, spec.qmax - 2, spec.qmax - 1, spec.qmax]
+    assert rows[3] is None and rows[5] is None and rows[4] == (zp, 0.0)
+    text = la.grid_markdown(qp, spec)
+    assert text.startswith(f"65,536 codes from {spec.qmin} to {spec.qmax}") and text.count("| … | … |") == 2
+
+
+def test_worked_example_rows_match_quantize():
+    qp = choose_qparams(-1.0, 2.5, SPEC4)
+    x = torch.tensor([-1.2, -0.5, 0.0, 0.33, 2.6])
+    rows = la.worked_example(x, SPEC4, qp)
+    assert [r.x_q for r in rows] == quantize(x, qp, SPEC4).tolist()
+    assert [r.clipped for r in rows] == [True, False, False, False, True]
+    assert rows[2].x_hat == 0.0 and rows[2].error == 0.0
+    assert rows[0].x_q == -8 and rows[0].error == pytest.approx(-8 * 3.5 / 15 + 4 * 3.5 / 15 + 1.2, rel=1e-6)
+    table = la.worked_example_markdown(rows)
+    assert table.count("\n") == len(rows) + 1 and "| -1.2 | -8 |" in table and "clipped" in table
+
+
+def test_self_check_answers():
+    qp = choose_qparams(-1.0, 2.5, SPEC4)
+    expected = la.code_of(1.3, SPEC4, qp)
+    assert expected == round(1.3 / (3.5 / 15)) - 4 == 2
+    assert la.check_code_answer(" 2 ", expected) == (True, "Correct: 2.")
+    ok, message = la.check_code_answer("3", expected)
+    assert ok is False and "above" in message
+    assert la.check_code_answer("", expected)[0] is None
+    assert la.check_code_answer("two", expected)[0] is None
+    assert la.code_of(99.0, SPEC4, qp) == SPEC4.qmax  # clamped
+
+
+def test_fmt_is_six_significant_digits():
+    assert (
+        la.fmt(0.23333334) == "0.233333" and la.fmt(1.1920929e-07) == "1.19209e-07" and la.fmt(-4.0) == "-4"
+    )
+
+
+@pytest.mark.parametrize("builder", [plots.staircase_figure, plots.error_figure, plots.affine_figure])
+@pytest.mark.parametrize("bits,lo,hi", [(4, -1.0, 2.5), (16, -10.0, 10.0), (8, 0.0, 0.0)])
+def test_figures_are_labelled(builder, bits, lo, hi):
+    fig = builder(QuantSpec(bits=bits, symmetric=False), lo, hi)
+    assert isinstance(fig, Figure)
+    for ax in fig.axes:
+        assert ax.get_title()
+        assert ax.get_ylabel()
+        assert ax.get_legend() is not None
+    assert fig.axes[-1].get_xlabel() == "input x (real value)"
+    fig.canvas.draw()  # renders without error (Agg)
+
+
+def test_staircase_plots_the_core_values():
+    spec = QuantSpec(bits=3, symmetric=False)
+    fig = plots.staircase_figure(spec, -1.0, 2.5)
+    curve = la.affine_curve(spec, -1.0, 2.5)
+    staircase = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("x̂ = (x_q")][0]
+    assert torch.equal(torch.tensor(staircase.get_ydata()), curve.x_hat)
+    assert f"scale {la.fmt(curve.scale)}, zero point {curve.zero_point}" in fig.axes[0].get_title()
