@@ -19,7 +19,7 @@ IDENTITY_COLOR = "#7f7f7f"
 
 
 def new_figure(
-    rows: int = 1, cols: int = 1, *, width: float = 7.5, height: float = 3.2, **kw
+    rows: int = 1, cols: int = 1, *, width: float = 10.0, height: float = 3.4, **kw
 ) -> tuple[Figure, list[Axes]]:
     """A pyplot-free figure with ``rows × cols`` axes (returned flat), sized ``height`` inches per row."""
     fig = Figure(figsize=(width, height * rows), layout="constrained")
@@ -28,9 +28,17 @@ def new_figure(
 
 
 def labelled(
-    ax: Axes, *, title: str | None = None, xlabel: str | None = None, ylabel: str | None = None
+    ax: Axes,
+    *,
+    title: str | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    legend: str = "best",
 ) -> Axes:
-    """Title and axis labels in one call, a light grid, and a legend if anything is labelled."""
+    """Title and axis labels in one call, a light grid, and a legend if anything is labelled.
+
+    ``legend`` is a matplotlib location, or ``"outside"`` to put it right of the axes (never covers data).
+    """
     if title:
         ax.set_title(title, fontsize=10)
     if xlabel:
@@ -39,8 +47,10 @@ def labelled(
         ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    if handles and legend == "outside":
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    elif handles:
+        ax.legend(fontsize=8, loc=legend, framealpha=0.9)
     return ax
 
 
@@ -75,7 +85,9 @@ def draw_staircase(ax: Axes, curve: AffineCurve) -> Axes:
     ax.plot(
         [], [], color="black", lw=0.8, ls=":", label=f"requested range [{fmt(curve.lo)}, {fmt(curve.hi)}]"
     )
-    return labelled(ax, title=f"The staircase x → x̂ — {_caption(curve)}", ylabel="output x̂ (real value)")
+    return labelled(
+        ax, title=f"The staircase x → x̂ — {_caption(curve)}", ylabel="output x̂ (real value)", legend="outside"
+    )
 
 
 def _grid_points(curve: AffineCurve) -> list[tuple[int, float]]:
@@ -114,6 +126,7 @@ def draw_error(ax: Axes, curve: AffineCurve) -> Axes:
         title="The error x̂ − x, split by where x falls (MSE of a uniform x over this axis)",
         xlabel="input x (real value)",
         ylabel="error x̂ − x (s = scale)\nlinear within ±s/2, log beyond",
+        legend="outside",
     )
 
 

@@ -1,0 +1,83 @@
+"""The ``ptqlab`` command: serves the labs with ``marimo run`` bound to 127.0.0.1, finds labs by name."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ptqlab import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_console_script_points_at_main():
+    text = (ROOT / "pyproject.toml").read_text()  # (tomllib is 3.11+, the package supports 3.10)
+    scripts = text[text.index("[project.scripts]") :].split("\n\n")[0]
+    assert 'ptqlab = "ptqlab.cli:main"' in scripts
+
+
+def test_labs_dir_is_the_checkout_labs_folder():
+    assert cli.labs_dir() == ROOT / "labs"
+
+
+def test_gallery_command_serves_the_whole_folder_on_localhost():
+    cmd = cli.serve_labs_command(None, 2718, headless=False)
+    assert cmd == [
+        sys.executable,
+        "-m",
+        "marimo",
+        "run",
+        str(ROOT / "labs"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "2718",
+    ]
+
+
+def test_one_lab_headless():
+    cmd = cli.serve_labs_command("affine", 4000, headless=True)
+    assert cmd[:4] == [sys.executable, "-m", "marimo", "run"]
+    assert cmd[4] == str(ROOT / "labs" / "01_affine_map.py")
+    assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "4000"
+    assert cmd[-1] == "--headless"
+
+
+def test_unknown_lab_lists_the_labs():
+    with pytest.raises(SystemExit, match=r"no lab matches 'nope'; labs: .*01_affine_map"):
+        cli.serve_labs_command("nope", 2718, headless=True)
+
+
+@pytest.mark.parametrize(
+    "argv,target,headless",
+    [
+        ([], "labs", False),
+        (["labs"], "labs", False),
+        (["labs", "01", "--port", "3111", "--headless"], "01_affine_map.py", True),
+    ],
+)
+def test_main_runs_marimo_with_the_checkout_on_pythonpath(monkeypatch, argv, target, headless):
+    calls = []
+
+    def fake_call(cmd, env):
+        calls.append((cmd, env))
+        return 0
+
+    monkeypatch.setattr(subprocess, "call", fake_call)
+    assert cli.main(argv) == 0
+    ((cmd, env),) = calls
+    assert Path(cmd[4]).name == target and "127.0.0.1" in cmd
+    assert ("--headless" in cmd) is headless
+    assert str(ROOT) in env["PYTHONPATH"].split(":")
+    if "--port" in argv:
+        assert cmd[cmd.index("--port") + 1] == "3111"
+
+
+def test_help_bench_list_and_unknown_command(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "ptqlab labs" in capsys.readouterr().out
+    assert cli.main(["bench", "--list"]) == 0
+    assert "benchmarks:" in capsys.readouterr().out
+    assert cli.main(["bench", "no-such-benchmark"]) == 2
+    assert cli.main(["frobnicate"]) == 2

@@ -1,0 +1,180 @@
+"""Every notebook under labs/ runs headless with its default widget values, and no cell raises or renders
+an error. Each lab runs in its own subprocess (tests/_lab_runner.py) with a timeout, so one lab's imports,
+threads or matplotlib state cannot leak into another's. Labs are globbed at collection time, so a new
+labs/*.py is covered without touching this file.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = ROOT / "tests" / "_lab_runner.py"
+LABS = sorted((ROOT / "labs").glob("*.py"))
+TIMEOUT_S = 180  # a lab must run in well under a minute; this is the hang guard
+
+
+def run_lab(path: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_WAIT_POLICY="PASSIVE")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, str(RUNNER), str(path)],
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+
+
+def test_there_are_labs():
+    assert any(p.name == "01_affine_map.py" for p in LABS)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[p.stem for p in LABS])
+def test_lab_runs_headless_without_errors(lab):
+    result = run_lab(lab)
+    assert result.returncode == 0, f"{lab.name} failed headless:\n{result.stderr[-6000:]}"
+    assert result.stdout.strip().splitlines()[-1].startswith("LAB-OK")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The harness itself: a broken notebook must FAIL it
+# ---------------------------------------------------------------------------------------------------------
+
+HEADER = 'import marimo\n\napp = marimo.App(width="medium")\n\n\n@app.cell\ndef _():\n    import marimo as mo\n    return (mo,)\n'
+FOOTER = '\n\nif __name__ == "__main__":\n    app.run()\n'
+
+
+def _notebook(tmp_path: Path, body: str, name: str = "broken.py") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + "\n\n" + textwrap.dedent(body).strip("\n") + FOOTER)
+    return path
+
+
+def test_harness_fails_on_a_cell_that_raises(tmp_path):
+    path = _notebook(
+        tmp_path,
+        """
+        @app.cell
+        def _(mo):
+            denominator = 0
+            mo.md("fine so far")
+            return (denominator,)
+
+
+        @app.cell
+        def _(denominator):
+            ratio = 1 / denominator
+            return (ratio,)
+        """,
+    )
+    result = run_lab(path)
+    assert result.returncode == 1
+    assert "LAB-ERROR" in result.stderr and "ZeroDivisionError" in result.stderr
+    assert "ratio = 1 / denominator" in result.stderr  # the traceback points into the notebook's cell
+
+
+def test_harness_fails_on_an_output_that_cannot_render(tmp_path):
+    path = _notebook(
+        tmp_path,
+        """
+        @app.cell
+        def _():
+            class Unrenderable:
+                def _mime_(self):
+                    raise RuntimeError("formatter exploded")
+
+            Unrenderable()
+            return
+        """,
+    )
+    result = run_lab(path)
+    assert result.returncode == 1
+    assert "fails to render" in result.stderr and "formatter exploded" in result.stderr
+
+
+def test_harness_fails_on_an_exception_shown_as_output(tmp_path):
+    path = _notebook(
+        tmp_path,
+        """
+        @app.cell
+        def _():
+            ValueError("swallowed and displayed")
+            return
+        """,
+    )
+    result = run_lab(path)
+    assert result.returncode == 1 and "is an exception object" in result.stderr
+
+
+def test_harness_accepts_mo_stop(tmp_path):
+    """mo.stop is a lab's deliberate, graceful message (e.g. min > max), not an error."""
+    path = _notebook(
+        tmp_path,
+        """
+        @app.cell
+        def _(mo):
+            mo.stop(True, mo.callout(mo.md("min is above max"), kind="warn"))
+            value = 1
+            return (value,)
+
+
+        @app.cell
+        def _(value):
+            value + 1
+            return
+        """,
+        name="stopped.py",
+    )
+    result = run_lab(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "LAB-OK 2/3"  # the stopped cell's child never ran
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lab 01 survives every slider extreme (widget values injected through app.run(defs=...))
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _Widget:
+    """Stands in for a marimo UI element: the consuming cells only read ``.value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+EXTREMES = [
+    (2, -10.0, -10.0, True, True, ""),
+    (16, 10.0, 10.0, True, False, "7"),
+    (16, 0.0, 0.0, False, True, "x"),
+    (2, 0.0, 0.0, False, False, "-3"),
+    (2, -10.0, 10.0, True, False, "0"),
+    (16, -10.0, 10.0, False, False, "99999"),
+    (8, 5.0, -5.0, True, True, ""),  # min > max: a warning, not a traceback
+    (9, -0.1, 0.1, True, True, "1"),
+]
+
+
+@pytest.mark.parametrize("bits,lo,hi,signed,symmetric,answer", EXTREMES)
+def test_lab01_survives_slider_extremes(bits, lo, hi, signed, symmetric, answer):
+    import importlib.util
+
+    from marimo._output.formatting import try_format
+
+    spec = importlib.util.spec_from_file_location("lab01_extremes", ROOT / "labs" / "01_affine_map.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    values = {"bits": bits, "lo": lo, "hi": hi, "signed": signed, "symmetric": symmetric, "answer": answer}
+    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
+    rendered = [try_format(o) for o in outputs]
+    assert not [r.traceback for r in rendered if r.traceback]
+    text = " ".join(str(r.data) for r in rendered)
+    if lo > hi:
+        assert "is above max" in text and "curve" not in defs
+    else:
+        assert defs["curve"].spec.bits == bits and "Figure" in {type(o).__name__ for o in outputs}
