@@ -1,0 +1,235 @@
+// ClippingExplorer view: histogram + two draggable thresholds; numbers from Python's `stats` trait.
+
+const MARKER_COLORS = ["#7b3294", "#1b9e77", "#d95f02", "#e7298a", "#66a61e", "#a6761d"];
+const W = 680;
+const H = 304;
+const M = { left: 58, right: 18, top: 54, bottom: 46 };
+
+function render({ model, el }) {
+  const root = htmlEl("div", { class: "ptq-widget ptq-clipping" }, el);
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "ptq-plot", role: "img" }, root);
+  svgEl("text", { class: "ptq-title", x: W / 2, y: 14, "text-anchor": "middle" }, svg).textContent =
+    "Histogram of x: drag the clipping thresholds lo and hi";
+  const back = svgEl("g", {}, svg);
+  const bars = svgEl("g", {}, svg);
+  const axes = svgEl("g", {}, svg);
+  const marks = svgEl("g", {}, svg);
+  const handles = svgEl("g", {}, svg);
+  const top = M.top;
+  const bottom = H - M.bottom;
+  const lo = makeHandle(handles, "lo", top, bottom, "lo");
+  const hi = makeHandle(handles, "hi", top, bottom, "hi");
+
+  // --- readout ---------------------------------------------------------------------------------
+  const panel = htmlEl("div", { class: "ptq-panel" }, root);
+  const controls = htmlEl("div", { class: "ptq-row" }, panel);
+  const send = (changes) => {
+    for (const [k, v] of Object.entries(changes)) model.set(k, v);
+    model.save_changes();
+  };
+  const loIn = numberInput(controls, "lo", "ptq-input-lo", "any", (v) => send({ lo: v }));
+  const hiIn = numberInput(controls, "hi", "ptq-input-hi", "any", (v) => send({ hi: v }));
+  const bitsIn = numberInput(controls, "bits", "ptq-input-bits", "1", (v) => send({ bits: v }));
+  const logWrap = htmlEl("label", { class: "ptq-field" }, controls);
+  const logBox = htmlEl("input", { type: "checkbox", class: "ptq-input-log" }, logWrap);
+  htmlEl("span", {}, logWrap, "log counts");
+  logBox.addEventListener("change", () => send({ log_counts: logBox.checked }));
+
+  const qrow = htmlEl("div", { class: "ptq-row ptq-qparams" }, panel);
+  const table = htmlEl("div", { class: "ptq-stats" }, panel);
+  const cells = {};
+  for (const [key, label] of [
+    ["rounding_mse", "rounding MSE"],
+    ["clipping_mse", "clipping MSE"],
+    ["total_mse", "total MSE"],
+    ["sqnr_db", "SQNR (dB)"],
+    ["clipped_fraction", "clipped"],
+  ]) {
+    const cell = htmlEl("div", { class: "ptq-stat" }, table);
+    htmlEl("div", { class: "ptq-stat-label" }, cell, label);
+    cells[key] = htmlEl("div", { class: `ptq-stat-value ptq-stat-${key}` }, cell);
+  }
+  const split = htmlEl("div", { class: "ptq-split", title: "share of the total MSE" }, panel);
+  const splitRound = htmlEl("div", { class: "ptq-split-rounding" }, split);
+  const splitClip = htmlEl("div", { class: "ptq-split-clipping" }, split);
+  const markerRow = htmlEl("div", { class: "ptq-row ptq-markers" }, panel);
+  const errorBox = htmlEl("div", { class: "ptq-error", role: "alert" }, panel);
+
+  // --- scales ------------------------------------------------------------------------------------
+  let xs = linear(0, 1, M.left, W - M.right);
+  let d0 = 0;
+  let d1 = 1;
+  const dragging = { lo: null, hi: null };
+
+  function domain() {
+    const edges = model.get("edges");
+    const values = [edges[0], edges[edges.length - 1], 0];
+    for (const m of model.get("markers")) values.push(m.lo, m.hi);
+    const a = Math.min(...values);
+    const b = Math.max(...values);
+    const pad = 0.04 * (b - a || 1);
+    return [a - pad, b + pad];
+  }
+
+  function drawHistogram() {
+    [d0, d1] = domain();
+    xs = linear(d0, d1, M.left, W - M.right);
+    const edges = model.get("edges");
+    const counts = model.get("counts");
+    const log = model.get("log_counts");
+    const h = (c) => (log ? Math.log10(1 + c) : c);
+    const cmax = Math.max(1, ...counts.map(h));
+    const ys = linear(0, cmax, bottom, top);
+    const st = model.get("stats");
+    clear(back);
+    clear(bars);
+    clear(axes);
+    const gl = Math.max(d0, Math.min(d1, st.grid_lo));
+    const gh = Math.max(d0, Math.min(d1, st.grid_hi));
+    svgEl("rect", { class: "ptq-clip-zone", x: xs(d0), y: top, width: xs(gl) - xs(d0), height: bottom - top }, back);
+    svgEl("rect", { class: "ptq-clip-zone", x: xs(gh), y: top, width: xs(d1) - xs(gh), height: bottom - top }, back);
+    svgEl("rect", { class: "ptq-grid-zone", x: xs(gl), y: top, width: xs(gh) - xs(gl), height: bottom - top }, back);
+    counts.forEach((c, i) => {
+      if (c <= 0) return;
+      const mid = 0.5 * (edges[i] + edges[i + 1]);
+      const clipped = mid < st.grid_lo || mid > st.grid_hi;
+      const x0 = xs(edges[i]);
+      const width = Math.max(0.8, xs(edges[i + 1]) - x0 - 0.3);
+      svgEl(
+        "rect",
+        { class: clipped ? "ptq-bar ptq-bar-clipped" : "ptq-bar", x: x0, y: ys(h(c)), width, height: bottom - ys(h(c)) },
+        bars,
+      );
+    });
+    xAxis(axes, xs, d0, d1, bottom, "value x (blue: kept on the grid, red: clipped)");
+    let tv;
+    let labels;
+    if (log) {
+      tv = [0];
+      labels = ["0"];
+      for (let p = 0; p <= cmax; p++) {
+        tv.push(Math.log10(1 + Math.pow(10, p)));
+        labels.push(p < 4 ? String(Math.pow(10, p)) : `1e${p}`);
+      }
+    } else {
+      tv = ticks(0, cmax, 4);
+      labels = tv.map((t) => fmt(t, 3));
+    }
+    yAxis(axes, ys, tv, labels, M.left, top, bottom, log ? "count (log scale)" : "count");
+  }
+
+  function drawMarkers() {
+    clear(marks);
+    clear(markerRow);
+    const list = model.get("markers");
+    if (list.length) htmlEl("span", { class: "ptq-muted" }, markerRow, "observers (click to use):");
+    list.forEach((m, i) => {
+      const color = MARKER_COLORS[i % MARKER_COLORS.length];
+      for (const v of [m.lo, m.hi]) {
+        const x = xs(v);
+        svgEl("line", { class: "ptq-marker", x1: x, x2: x, y1: top, y2: bottom, stroke: color }, marks);
+        svgEl("path", { d: `M${x},${bottom} l-5,8 h10 z`, fill: color }, marks);
+      }
+      const label = svgEl("text", { class: "ptq-marker-label", x: xs(m.hi) - 3, y: top + 12 + 12 * i, fill: color }, marks);
+      label.setAttribute("text-anchor", "end");
+      label.textContent = m.name;
+      const button = htmlEl("button", { class: "ptq-marker-button", style: `border-color:${color};color:${color}` }, markerRow);
+      button.textContent = `${m.name}: [${fmt(m.lo)}, ${fmt(m.hi)}]`;
+      button.addEventListener("click", () => send({ lo: m.lo, hi: m.hi }));
+    });
+  }
+
+  function placeHandles() {
+    const clamp = (v) => Math.max(d0, Math.min(d1, v));
+    lo.place(xs(clamp(dragging.lo ?? model.get("lo"))));
+    hi.place(xs(clamp(dragging.hi ?? model.get("hi"))));
+    setInput(loIn, model.get("lo"));
+    setInput(hiIn, model.get("hi"));
+    if (document.activeElement !== bitsIn) bitsIn.value = String(model.get("bits"));
+    logBox.checked = model.get("log_counts");
+  }
+
+  function updateReadout() {
+    const st = model.get("stats");
+    qrow.textContent =
+      `scale s = ${fmt(st.scale)}   ·   zero point z = ${st.zero_point}   ·   codes [${st.qmin}, ${st.qmax}]` +
+      `   ·   grid covers [${fmt(st.grid_lo)}, ${fmt(st.grid_hi)}]`;
+    for (const [key, node] of Object.entries(cells)) {
+      const v = st[key];
+      node.dataset.value = v === null ? "inf" : String(v);
+      node.textContent = key === "clipped_fraction" ? `${fmt(100 * v, 3)} %` : fmt(v);
+    }
+    const total = st.total_mse > 0 ? st.total_mse : 1;
+    splitRound.style.width = `${(100 * st.rounding_mse) / total}%`;
+    splitClip.style.width = `${(100 * st.clipping_mse) / total}%`;
+    splitRound.textContent = st.rounding_mse / total > 0.12 ? "rounding" : "";
+    splitClip.textContent = st.clipping_mse / total > 0.12 ? "clipping" : "";
+    const err = model.get("error");
+    errorBox.textContent = err ? `Rejected: ${err}. The widget kept its last valid state.` : "";
+  }
+
+  // --- dragging ---------------------------------------------------------------------------------
+  const flush = throttle(() => model.save_changes(), 60);
+  for (const [name, handle] of [
+    ["lo", lo],
+    ["hi", hi],
+  ]) {
+    dragX(
+      handle.group,
+      svg,
+      (px) => {
+        const gap = (d1 - d0) / 500;
+        let v = Math.max(d0, Math.min(d1, xs.invert(px)));
+        if (name === "lo") v = Math.min(v, model.get("hi") - gap);
+        else v = Math.max(v, model.get("lo") + gap);
+        dragging[name] = v;
+        model.set(name, v);
+        placeHandles();
+        flush();
+      },
+      () => {
+        dragging[name] = null;
+        model.save_changes();
+      },
+    );
+  }
+
+  function redrawAll() {
+    drawHistogram();
+    drawMarkers();
+    placeHandles();
+    updateReadout();
+  }
+  redrawAll();
+  const onData = () => redrawAll();
+  const onStats = () => {
+    drawHistogram();
+    updateReadout();
+  };
+  model.on("change:edges", onData);
+  model.on("change:counts", onData);
+  model.on("change:markers", onData);
+  model.on("change:log_counts", onData);
+  model.on("change:stats", onStats);
+  model.on("change:lo", placeHandles);
+  model.on("change:hi", placeHandles);
+  model.on("change:bits", placeHandles);
+  model.on("change:error", updateReadout);
+  return () => {
+    for (const [ev, cb] of [
+      ["change:edges", onData],
+      ["change:counts", onData],
+      ["change:markers", onData],
+      ["change:log_counts", onData],
+      ["change:stats", onStats],
+      ["change:lo", placeHandles],
+      ["change:hi", placeHandles],
+      ["change:bits", placeHandles],
+      ["change:error", updateReadout],
+    ]) {
+      model.off(ev, cb);
+    }
+  };
+}
+
+export default { render };

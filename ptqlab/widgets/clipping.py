@@ -1,0 +1,141 @@
+"""ClippingExplorer: drag the clipping thresholds over a tensor's histogram, watch the error split move.
+
+For thresholds [lo, hi] and a scheme ``spec`` (with ``bits`` from the widget) the widget computes, in Python,
+
+    qparams = choose_qparams(lo, hi, spec)
+    split   = error_split(x, qparams, spec)     # rounding MSE + clipping MSE = total MSE, SQNR, clipped share
+
+and syncs the numbers to the browser, which only draws them and reports where the handles were dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+import traitlets
+
+from ptqlab import checks
+from ptqlab.affine import choose_qparams, representable_range
+from ptqlab.metrics import error_split
+from ptqlab.observers import Observer, make_observer
+from ptqlab.spec import PerTensor, QuantSpec
+from ptqlab.widgets._base import RangeWidget, esm, json_number
+
+
+def histogram(x: torch.Tensor, bins: int) -> tuple[list[float], list[float]]:
+    """(edges, counts): ``bins`` equal-width bins over [min(x), max(x)] (float64, like numpy.histogram)."""
+    x64 = x.detach().to(torch.float64).flatten()
+    lo, hi = float(x64.min()), float(x64.max())
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts = torch.histc(x64, bins=bins, min=lo, max=hi)
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    return edges.tolist(), counts.tolist()
+
+
+def observer_markers(x: torch.Tensor, observers) -> list[dict]:
+    """One marker {name, lo, hi} per observer; names are built with ``make_observer``, fresh ones observe x.
+
+    ``observers`` is an iterable of names / Observer instances, or a mapping label -> name / Observer.
+    """
+    items = observers.items() if isinstance(observers, Mapping) else ((None, o) for o in observers)
+    markers = []
+    for label, obs in items:
+        if isinstance(obs, str):
+            label, obs = label or obs, make_observer(obs)
+        if not isinstance(obs, Observer):
+            raise TypeError(f"observers must be names or Observer instances, got {type(obs).__name__}")
+        if obs.batches == 0:
+            obs.observe(x)
+        lo, hi = obs.range()
+        if lo.numel() != 1:
+            raise ValueError(
+                f"observer {label or obs.name!r} gave a per-channel range; the explorer needs one"
+            )
+        markers.append({"name": label or obs.name, "lo": float(lo), "hi": float(hi)})
+    return markers
+
+
+class ClippingExplorer(RangeWidget):
+    """Histogram of ``x`` with draggable clipping thresholds ``lo``/``hi`` and the resulting error split.
+
+    ``ClippingExplorer(x, spec=QuantSpec(bits=4, symmetric=False), observers=["minmax"])``; read the
+    thresholds from ``.lo``/``.hi`` (or ``.thresholds``), the numbers from ``.stats``, and the exact
+    ptqlab objects from ``.qparams`` and ``.split``.
+    """
+
+    _esm = esm("clipping.js")
+
+    edges = traitlets.List(traitlets.Float()).tag(sync=True)
+    counts = traitlets.List(traitlets.Float()).tag(sync=True)
+    log_counts = traitlets.Bool(True).tag(sync=True)
+    markers = traitlets.List(traitlets.Dict()).tag(sync=True)
+    stats = traitlets.Dict().tag(sync=True)
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        spec: QuantSpec | None = None,
+        lo: float | None = None,
+        hi: float | None = None,
+        observers: Iterable | Mapping = ("minmax",),
+        bins: int = 160,
+        **kwargs,
+    ) -> None:
+        checks.float_tensor(x, "x")
+        spec = QuantSpec(bits=8, symmetric=False) if spec is None else spec
+        if not isinstance(spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+        if not isinstance(spec.granularity, PerTensor):
+            raise ValueError(f"the explorer shows one range per tensor; spec has {spec.granularity}")
+        if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 2000:
+            raise ValueError(f"bins must be an int in [2, 2000], got {bins!r}")
+        self.x = x.detach().to(torch.float32)
+        self.spec = spec
+        self.qparams = None
+        self.split = None
+        x_lo, x_hi = float(self.x.min()), float(self.x.max())
+        lo = x_lo if lo is None else lo
+        hi = (x_hi if x_hi > lo else lo + 1.0) if hi is None else hi
+        edges, counts = histogram(self.x, bins)
+        super().__init__(
+            lo=lo,
+            hi=hi,
+            bits=kwargs.pop("bits", spec.bits),
+            edges=edges,
+            counts=counts,
+            markers=observer_markers(self.x, observers),
+            **kwargs,
+        )
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        return self.lo, self.hi
+
+    def _refresh(self) -> None:
+        spec = self.spec.with_(bits=self.bits)
+        self.qparams = choose_qparams(self.lo, self.hi, spec)
+        self.split = error_split(self.x, self.qparams, spec)
+        grid_lo, grid_hi = representable_range(self.qparams, spec)
+        s = self.split
+        with self.hold_sync():
+            self._send_stats(spec, grid_lo, grid_hi, s)
+
+    def _send_stats(self, spec, grid_lo, grid_hi, s) -> None:
+        self.stats = {
+            "scale": float(self.qparams.scale),
+            "zero_point": int(self.qparams.zero_point),
+            "qmin": spec.qmin,
+            "qmax": spec.qmax,
+            "grid_lo": float(grid_lo),
+            "grid_hi": float(grid_hi),
+            "rounding_mse": s.rounding_mse,
+            "clipping_mse": s.clipping_mse,
+            "total_mse": s.total_mse,
+            "sqnr_db": json_number(s.sqnr_db),
+            "clipped_fraction": s.clipped_fraction,
+            "max_rounding_error": s.max_rounding_error,
+            "max_clipping_error": s.max_clipping_error,
+        }
+        self.error = ""
