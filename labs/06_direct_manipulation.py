@@ -107,7 +107,7 @@ def _(mo, staircase):
     mo.md(
         f"""
     With {staircase.value["bits"]} bits the grid has {stair["levels"]} levels, one every
-    **s = {stair["scale"]:.4g}**; the real number 0 is stored as the code **z = {stair["zero_point"]}**, so
+    **s = <span id="ptq-scale">{stair["scale"]:.4g}</span>**; the real number 0 is stored as the code **z = {stair["zero_point"]}**, so
     it survives quantization exactly. Try lo > 0: the range is widened to include 0 first.
     """
     )

@@ -201,34 +201,24 @@ function render({ model, el }) {
     updateReadout();
   }
   redrawAll();
-  const onData = () => redrawAll();
   const onStats = () => {
     drawHistogram();
     updateReadout();
   };
-  model.on("change:edges", onData);
-  model.on("change:counts", onData);
-  model.on("change:markers", onData);
-  model.on("change:log_counts", onData);
-  model.on("change:stats", onStats);
-  model.on("change:lo", placeHandles);
-  model.on("change:hi", placeHandles);
-  model.on("change:bits", placeHandles);
-  model.on("change:error", updateReadout);
+  const events = [
+    ["change:edges", redrawAll],
+    ["change:counts", redrawAll],
+    ["change:markers", redrawAll],
+    ["change:log_counts", redrawAll],
+    ["change:stats", onStats],
+    ["change:lo", placeHandles],
+    ["change:hi", placeHandles],
+    ["change:bits", placeHandles],
+    ["change:error", updateReadout],
+  ];
+  for (const [ev, cb] of events) model.on(ev, cb);
   return () => {
-    for (const [ev, cb] of [
-      ["change:edges", onData],
-      ["change:counts", onData],
-      ["change:markers", onData],
-      ["change:log_counts", onData],
-      ["change:stats", onStats],
-      ["change:lo", placeHandles],
-      ["change:hi", placeHandles],
-      ["change:bits", placeHandles],
-      ["change:error", updateReadout],
-    ]) {
-      model.off(ev, cb);
-    }
+    for (const [ev, cb] of events) model.off(ev, cb);
   };
 }
 

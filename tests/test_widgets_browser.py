@@ -1,0 +1,252 @@
+"""The widgets in a real browser: drag a handle in a served marimo lab and in a headless JupyterLab.
+
+Both tests start a server on a free port, drive headless Chromium with Playwright, and save screenshots
+under tmp_path (copied to /tmp/ptqlab-shots/). Without /usr/bin/chromium they skip, unless CI is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path("/tmp/ptqlab-shots")
+SERVER_START_S = 90
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: install it (apt-get install chromium) to run the browser tests"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(cmd: list[str], ready_url: str, env: dict, log: Path):
+    """Run ``cmd`` until ``ready_url`` answers 200 (bounded by SERVER_START_S), yield, then stop it."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(ready_url, timeout=2).status == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not up after {SERVER_START_S}s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def base_env(**extra) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_WAIT_POLICY="PASSIVE")
+    env.update(extra)
+    return env
+
+
+def screenshot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS / name)
+    return path
+
+
+def drag_handle(page, handle, dx: float, steps: int = 12) -> None:
+    """Press on a handle, move it by dx pixels in small steps (like a hand would), release."""
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    assert box is not None, "handle is not visible"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, steps + 1):
+        page.mouse.move(x + dx * i / steps, y)
+        page.wait_for_timeout(25)
+    page.mouse.up()
+
+
+def wait_until(condition, timeout_s: float = 20.0, what: str = "condition"):
+    """Poll ``condition()`` (Playwright locators pierce marimo's shadow DOM; document.querySelector doesn't)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.1)
+
+
+def wait_for_text_change(page, selector: str, old: str, timeout_s: float = 20.0) -> str:
+    wait_until(lambda: page.inner_text(selector) != old, timeout_s, f"{selector} to change from {old!r}")
+    return page.inner_text(selector)
+
+
+def number(text: str) -> float:
+    return float(re.search(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text).group())
+
+
+def test_marimo_lab_reacts_to_dragged_thresholds(browser, tmp_path):
+    port = free_port()
+    cmd = [sys.executable, "-m", "marimo", "run", "labs/06_direct_manipulation.py"]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--headless", "--no-token"]
+    url = f"http://127.0.0.1:{port}"
+    with serve(cmd, url, base_env(), tmp_path / "marimo.log"):
+        page = browser.new_page(viewport={"width": 1100, "height": 1600})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#ptq-sqnr", timeout=60_000)
+        hi = page.locator(".ptq-clipping .ptq-handle-hi .ptq-hit")
+        hi.wait_for(timeout=30_000)
+        thresholds = page.inner_text("#ptq-thresholds")
+        sqnr = page.inner_text("#ptq-sqnr")
+        screenshot(page, tmp_path, "marimo_before_drag.png")
+
+        drag_handle(page, hi, dx=-180)  # pull hi in from the far outlier
+        # throttled updates arrive while dragging: wait for the cell to show where the handle was dropped
+        dropped_hi = float(page.locator(".ptq-clipping .ptq-input-hi").input_value())
+        assert dropped_hi < number(thresholds.split("hi =")[1])
+        wait_until(
+            lambda: abs(number(page.inner_text("#ptq-thresholds").split("hi =")[1]) - dropped_hi) < 1e-3,
+            what=f"the cell to show hi = {dropped_hi}",
+        )
+        new_thresholds = page.inner_text("#ptq-thresholds")
+        new_sqnr = page.inner_text("#ptq-sqnr")
+        assert new_sqnr != sqnr
+        # the widget's own readout and the reacting cell show the same SQNR (both from ptqlab)
+        sqnr_stat = page.locator(".ptq-clipping .ptq-stat-sqnr_db")  # inside marimo's shadow DOM
+        wait_until(lambda: abs(float(sqnr_stat.get_attribute("data-value")) - number(new_sqnr)) < 0.006)
+        assert "clipped" in page.inner_text(".ptq-clipping .ptq-stats")
+
+        # an invalid typed value is refused with a message and the last valid state stays
+        lo_box = page.locator(".ptq-clipping .ptq-input-lo")
+        lo_box.fill("1000")
+        lo_box.press("Enter")
+        wait_until(lambda: "lo must be below hi" in page.inner_text(".ptq-clipping .ptq-error"))
+        kept_lo = number(new_thresholds.split("lo =")[1])
+        wait_until(lambda: abs(float(lo_box.input_value()) - kept_lo) < 1e-3, what="the lo box to be reset")
+        assert page.inner_text("#ptq-thresholds") == new_thresholds
+        screenshot(page, tmp_path, "marimo_after_drag.png")
+
+        # the staircase: drag its hi end, the cell printing the scale follows
+        scale = page.inner_text("#ptq-scale")
+        drag_handle(page, page.locator(".ptq-staircase .ptq-handle-hi .ptq-hit"), dx=60)
+        assert number(wait_for_text_change(page, "#ptq-scale", scale)) > number(scale)  # wider range
+        page.locator(".ptq-staircase").scroll_into_view_if_needed()
+        screenshot(page, tmp_path, "marimo_staircase.png")
+        assert not errors, errors
+
+
+# text of the innermost output that the notebook's live ipywidgets.Output prints into
+LIVE_OUTPUT = """() => {
+    const hits = [...document.querySelectorAll('.jp-OutputArea-output')]
+        .filter(n => n.textContent.includes('your range ['));
+    return hits.length ? hits[hits.length - 1].textContent : '';
+}"""
+
+
+def test_jupyterlab_notebook_widget_renders_and_reacts(browser, tmp_path):
+    port = free_port()
+    home = tmp_path / "home"
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(ROOT / "labs" / "jupyter", notebooks)  # the run writes outputs: keep the repo clean
+    env = base_env(
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        IPYTHONDIR=str(home / "ipython"),
+    )
+    settings = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port)]
+    cmd += [
+        "--IdentityProvider.token=",  # (ServerApp.token is the deprecated spelling)
+        "--ServerApp.disable_check_xsrf=True",
+        f"--ServerApp.root_dir={notebooks}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI runners often run as root
+    url = f"http://127.0.0.1:{port}"
+    with serve(cmd, f"{url}/api/status", env, tmp_path / "jupyter.log"):
+        page = browser.new_page(viewport={"width": 1280, "height": 1500})
+        page.goto(f"{url}/lab/tree/02_calibration.ipynb")
+        page.wait_for_function(
+            "() => window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=60_000
+        )
+        page.evaluate(
+            """async () => {
+                const app = window.jupyterapp;
+                await app.restored;
+                const panel = app.shell.currentWidget;
+                await panel.context.ready;
+                await panel.sessionContext.ready;
+                await app.commands.execute('notebook:run-all-cells');
+            }"""
+        )
+        hi = page.locator(".ptq-clipping .ptq-handle-hi .ptq-hit")
+        hi.wait_for(timeout=90_000)
+        sqnr_cell = ".ptq-clipping .ptq-stat-sqnr_db"
+        wait_until(lambda: page.inner_text(sqnr_cell) != "", 30, "the widget's numbers")
+        page.wait_for_selector("text=your range [", timeout=60_000)  # the live Output below the widget
+        sqnr = page.inner_text(sqnr_cell)
+        live = page.evaluate(LIVE_OUTPUT)
+        screenshot(page, tmp_path, "jupyter_before_drag.png")
+
+        drag_handle(page, hi, dx=-180)
+        new_sqnr = wait_for_text_change(page, sqnr_cell, sqnr, timeout_s=30)  # a kernel round trip
+        assert new_sqnr != sqnr
+        page.wait_for_function(f"(old) => ({LIVE_OUTPUT})() !== old", arg=live, timeout=30_000)
+        assert "your range [" in page.evaluate(LIVE_OUTPUT)
+        screenshot(page, tmp_path, "jupyter_after_drag.png")
+        page.locator(".jp-OutputArea-output", has_text="your range [").last.scroll_into_view_if_needed()
+        screenshot(page, tmp_path, "jupyter_live_output.png")
