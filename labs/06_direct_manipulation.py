@@ -73,7 +73,7 @@ def _(explorer, mo):
 @app.cell
 def _(explorer, mo, ptqlab, x):
     lo, hi = explorer.value["lo"], explorer.value["hi"]
-    spec = explorer.widget.spec.with_(bits=explorer.value["bits"])
+    spec = explorer.widget.current_spec  # the lab's QuantSpec with the bits typed in the widget
     split = ptqlab.error_split(x, ptqlab.choose_qparams(lo, hi, spec), spec)
     minmax = ptqlab.error_split(x, ptqlab.qparams_for(x, spec), spec)
     mo.md(

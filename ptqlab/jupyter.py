@@ -77,7 +77,8 @@ stairs""",
         "markdown",
         """\
 The widget is an ordinary Python object. The output below follows it live (an `observe` callback);
-`stairs.lo`, `stairs.hi`, `stairs.bits` and `stairs.qparams` are there for your own cells.""",
+`stairs.lo`, `stairs.hi`, `stairs.bits`, `stairs.current_spec` and `stairs.qparams` are there for your
+own cells.""",
     ),
     (
         "code",
@@ -88,7 +89,7 @@ live = ipywidgets.Output()
 
 
 def show_qparams(change=None):
-    spec = QuantSpec(bits=stairs.bits, symmetric=stairs.symmetric)
+    spec = stairs.current_spec  # QuantSpec with the widget's bits and symmetry
     point = torch.tensor([0.3])
     live.clear_output(wait=True)
     with live:
@@ -172,7 +173,7 @@ live""",
         """\
 ## Every registered observer on this tensor
 
-`OBSERVERS` lists the calibrators this ptqlab has; each gives a range, the range gives the error.""",
+`OBSERVERS` lists the calibrators this ptqlab has; each gives a range, the range gives the error.\nTo see them as markers in the explorer, pass their names: `ClippingExplorer(x, spec, observers=[...])`.""",
     ),
     (
         "code",
@@ -180,6 +181,8 @@ live""",
 for name in sorted(OBSERVERS):
     observer = make_observer(name).observe(x)
     lo, hi = observer.range()
+    if lo.numel() != 1:
+        continue  # a per-channel observer: one range per channel, not comparable here
     split = error_split(x, observer.qparams(spec), spec)
     clipped = 100 * split.clipped_fraction
     print(f"{name:>12}: [{lo:8.3f}, {hi:8.3f}]  SQNR {split.sqnr_db:6.2f} dB  clipped {clipped:5.2f} %")""",

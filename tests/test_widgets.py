@@ -213,3 +213,12 @@ def test_staircase_refuses_invalid_values_and_keeps_state():
     assert w.bits == 3 and w.error == "bits must be in [2, 16], got 99"
     with pytest.raises(ValueError, match="domain must be an interval"):
         AffineStaircase(domain=(1.0, -1.0))
+
+
+def test_current_spec_follows_the_widget(x):
+    w = ClippingExplorer(x, spec=QuantSpec(bits=8, symmetric=False, narrow_range=True))
+    w.bits = 5
+    assert w.current_spec == QuantSpec(bits=5, symmetric=False, narrow_range=True)
+    s = AffineStaircase(bits=3)
+    s.symmetric = True
+    assert s.current_spec == QuantSpec(bits=3, symmetric=True)

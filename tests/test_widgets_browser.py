@@ -181,15 +181,21 @@ def test_marimo_lab_reacts_to_dragged_thresholds(browser, tmp_path):
         assert not errors, errors
 
 
-# text of the innermost output that the notebook's live ipywidgets.Output prints into
-LIVE_OUTPUT = """() => {
+# text of the innermost output that a notebook's live ipywidgets.Output prints into (marker: a phrase in it)
+LIVE_OUTPUT = """(marker) => {
     const hits = [...document.querySelectorAll('.jp-OutputArea-output')]
-        .filter(n => n.textContent.includes('your range ['));
+        .filter(n => n.textContent.includes(marker));
     return hits.length ? hits[hits.length - 1].textContent : '';
 }"""
 
+# notebook, the widget's root, a number in it computed by Python, the live output's marker, drag (px)
+JUPYTER_CASES = [
+    ("02_calibration.ipynb", ".ptq-clipping", ".ptq-clipping .ptq-stat-sqnr_db", "your range [", -180),
+    ("01_affine_map.ipynb", ".ptq-staircase", ".ptq-staircase .ptq-qparams", "bits: scale =", 60),
+]
 
-def test_jupyterlab_notebook_widget_renders_and_reacts(browser, tmp_path):
+
+def test_jupyterlab_notebooks_render_and_react(browser, tmp_path):
     port = free_port()
     home = tmp_path / "home"
     notebooks = tmp_path / "notebooks"
@@ -218,35 +224,50 @@ def test_jupyterlab_notebook_widget_renders_and_reacts(browser, tmp_path):
         cmd.append("--allow-root")  # containers and CI runners often run as root
     url = f"http://127.0.0.1:{port}"
     with serve(cmd, f"{url}/api/status", env, tmp_path / "jupyter.log"):
-        page = browser.new_page(viewport={"width": 1280, "height": 1500})
-        page.goto(f"{url}/lab/tree/02_calibration.ipynb")
-        page.wait_for_function(
-            "() => window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=60_000
-        )
-        page.evaluate(
-            """async () => {
-                const app = window.jupyterapp;
-                await app.restored;
-                const panel = app.shell.currentWidget;
-                await panel.context.ready;
-                await panel.sessionContext.ready;
-                await app.commands.execute('notebook:run-all-cells');
-            }"""
-        )
-        hi = page.locator(".ptq-clipping .ptq-handle-hi .ptq-hit")
-        hi.wait_for(timeout=90_000)
-        sqnr_cell = ".ptq-clipping .ptq-stat-sqnr_db"
-        wait_until(lambda: page.inner_text(sqnr_cell) != "", 30, "the widget's numbers")
-        page.wait_for_selector("text=your range [", timeout=60_000)  # the live Output below the widget
-        sqnr = page.inner_text(sqnr_cell)
-        live = page.evaluate(LIVE_OUTPUT)
-        screenshot(page, tmp_path, "jupyter_before_drag.png")
+        for case in JUPYTER_CASES:
+            page = browser.new_page(viewport={"width": 1280, "height": 1500})
+            try:
+                run_notebook_and_drag(page, url, tmp_path, *case)
+            finally:
+                page.close()
 
-        drag_handle(page, hi, dx=-180)
-        new_sqnr = wait_for_text_change(page, sqnr_cell, sqnr, timeout_s=30)  # a kernel round trip
-        assert new_sqnr != sqnr
-        page.wait_for_function(f"(old) => ({LIVE_OUTPUT})() !== old", arg=live, timeout=30_000)
-        assert "your range [" in page.evaluate(LIVE_OUTPUT)
-        screenshot(page, tmp_path, "jupyter_after_drag.png")
-        page.locator(".jp-OutputArea-output", has_text="your range [").last.scroll_into_view_if_needed()
-        screenshot(page, tmp_path, "jupyter_live_output.png")
+
+def run_notebook_and_drag(page, url, tmp_path, notebook, widget, number_sel, marker, dx):
+    """Open a notebook, run all cells, drag the widget's hi handle; the kernel's numbers must follow."""
+    stem = notebook.removesuffix(".ipynb")
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/lab/workspaces/{stem}/tree/{notebook}?reset")  # a fresh workspace: only this tab
+    page.wait_for_function(
+        "(path) => window.jupyterapp?.shell.currentWidget?.context?.path === path",
+        arg=notebook,
+        timeout=60_000,
+    )
+    page.evaluate(
+        """async () => {
+            const app = window.jupyterapp;
+            await app.restored;
+            const panel = app.shell.currentWidget;
+            await panel.context.ready;
+            await panel.sessionContext.ready;
+            await app.commands.execute('notebook:run-all-cells');
+        }"""
+    )
+    hi = page.locator(f"{widget} .ptq-handle-hi .ptq-hit")
+    hi.wait_for(timeout=90_000)
+    wait_until(lambda: page.inner_text(number_sel) != "", 30, "the widget's numbers")
+    page.wait_for_selector(f"text={marker}", timeout=60_000)  # the live Output below the widget
+    value = page.inner_text(number_sel)
+    live = page.evaluate(LIVE_OUTPUT, marker)
+    screenshot(page, tmp_path, f"jupyter_{stem}_before_drag.png")
+
+    drag_handle(page, hi, dx=dx)
+    wait_for_text_change(page, number_sel, value, timeout_s=30)  # a round trip through the kernel
+    page.wait_for_function(
+        f"([marker, old]) => ({LIVE_OUTPUT})(marker) !== old", arg=[marker, live], timeout=30_000
+    )
+    assert marker in page.evaluate(LIVE_OUTPUT, marker)
+    screenshot(page, tmp_path, f"jupyter_{stem}_after_drag.png")
+    page.locator(".jp-OutputArea-output", has_text=marker).last.scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"jupyter_{stem}_live_output.png")
+    assert not errors, errors

@@ -60,6 +60,9 @@ def observer_markers(x: torch.Tensor, observers) -> list[dict]:
 class ClippingExplorer(RangeWidget):
     """Histogram of ``x`` with draggable clipping thresholds ``lo``/``hi`` and the resulting error split.
 
+    ``lo``/``hi`` default to min(x)/max(x), ``bits`` to ``spec.bits`` (default spec: asymmetric int8);
+    ``observers`` become markers (see :func:`observer_markers`).
+
     ``ClippingExplorer(x, spec=QuantSpec(bits=4, symmetric=False), observers=["minmax"])``; read the
     thresholds from ``.lo``/``.hi`` (or ``.thresholds``), the numbers from ``.stats``, and the exact
     ptqlab objects from ``.qparams`` and ``.split``.
@@ -81,6 +84,7 @@ class ClippingExplorer(RangeWidget):
         hi: float | None = None,
         observers: Iterable | Mapping = ("minmax",),
         bins: int = 160,
+        bits: int | None = None,
         **kwargs,
     ) -> None:
         checks.float_tensor(x, "x")
@@ -102,7 +106,7 @@ class ClippingExplorer(RangeWidget):
         super().__init__(
             lo=lo,
             hi=hi,
-            bits=kwargs.pop("bits", spec.bits),
+            bits=spec.bits if bits is None else bits,
             edges=edges,
             counts=counts,
             markers=observer_markers(self.x, observers),
@@ -113,8 +117,13 @@ class ClippingExplorer(RangeWidget):
     def thresholds(self) -> tuple[float, float]:
         return self.lo, self.hi
 
+    @property
+    def current_spec(self) -> QuantSpec:
+        """The scheme in use now: ``spec`` with the widget's ``bits``."""
+        return self.spec.with_(bits=self.bits)
+
     def _refresh(self) -> None:
-        spec = self.spec.with_(bits=self.bits)
+        spec = self.current_spec
         self.qparams = choose_qparams(self.lo, self.hi, spec)
         self.split = error_split(self.x, self.qparams, spec)
         grid_lo, grid_hi = representable_range(self.qparams, spec)

@@ -75,8 +75,13 @@ class AffineStaircase(RangeWidget):
         if self._ready:
             self._refresh()
 
+    @property
+    def current_spec(self) -> QuantSpec:
+        """The scheme in use now: ``spec`` with the widget's ``bits`` and ``symmetric``."""
+        return self.spec.with_(bits=self.bits, symmetric=self.symmetric)
+
     def _refresh(self) -> None:
-        spec = self.spec.with_(bits=self.bits, symmetric=self.symmetric)
+        spec = self.current_spec
         self.qparams = choose_qparams(self.lo, self.hi, spec)
         grid_lo, grid_hi = representable_range(self.qparams, spec)
         with self.hold_sync():
