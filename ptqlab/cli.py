@@ -17,7 +17,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name -> ("module:function", one-line help). Each function takes the remaining argv and returns an exit code.
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "observers": (
+        "ptqlab.observers.bench:main",
+        "observe() and range() per observer vs torch.ao (1M floats)",
+    ),
+}
 
 
 def labs_dir() -> Path:

@@ -1,9 +1,41 @@
-"""Observers (calibrators): from a stream of activations to a clipping range [lo, hi]."""
+"""Observers (calibrators): from a stream of activations to a clipping range [lo, hi].
 
-from ptqlab.observers.base import MinMaxObserver, Observer
+    name             class                          range
+    minmax           MinMaxObserver                 running min / max
+    moving_average   MovingAverageMinMaxObserver    EMA of batch min / max, c = 0.01 (torch.ao)
+    per_channel      PerChannelMinMaxObserver       running min / max per index along ``axis``
+    percentile       PercentileObserver             p-th percentile of |x| (or both tails), p = 99.99
+    entropy          EntropyObserver                TensorRT's KL-divergence search on |x|
+    mse              MSEObserver                    least expected rounding + clipping error
+    l2               L2Observer                     torch.ao HistogramObserver's greedy L2 search
+
+Histogram observers take ``symmetric`` (default True; False for ``l2``, like torch.ao's quint8 default)
+and ``bits`` (default 8): the grid ``range()`` searches for. ``qparams(spec)`` / ``range_for(spec)``
+search for ``spec``'s own bits and symmetry instead, from the same histogram.
+"""
+
+from ptqlab.observers.base import Observer
+from ptqlab.observers.entropy import EntropyObserver
+from ptqlab.observers.histogram import HistogramObserver, StreamingHistogram
+from ptqlab.observers.l2 import L2Observer
+from ptqlab.observers.minmax import MinMaxObserver
+from ptqlab.observers.moving_average import MovingAverageMinMaxObserver
+from ptqlab.observers.mse import MSEObserver
+from ptqlab.observers.per_channel import PerChannelMinMaxObserver
+from ptqlab.observers.percentile import PercentileObserver
+from ptqlab.observers.threshold_error import ThresholdError, range_error, threshold_error
 
 OBSERVERS: dict[str, type[Observer]] = {
-    MinMaxObserver.name: MinMaxObserver,
+    cls.name: cls
+    for cls in (
+        MinMaxObserver,
+        MovingAverageMinMaxObserver,
+        PerChannelMinMaxObserver,
+        PercentileObserver,
+        EntropyObserver,
+        MSEObserver,
+        L2Observer,
+    )
 }
 
 
@@ -14,4 +46,20 @@ def make_observer(name: str, **kwargs) -> Observer:
     return OBSERVERS[name](**kwargs)
 
 
-__all__ = ["OBSERVERS", "MinMaxObserver", "Observer", "make_observer"]
+__all__ = [
+    "OBSERVERS",
+    "EntropyObserver",
+    "HistogramObserver",
+    "L2Observer",
+    "MSEObserver",
+    "MinMaxObserver",
+    "MovingAverageMinMaxObserver",
+    "Observer",
+    "PerChannelMinMaxObserver",
+    "PercentileObserver",
+    "StreamingHistogram",
+    "ThresholdError",
+    "make_observer",
+    "range_error",
+    "threshold_error",
+]

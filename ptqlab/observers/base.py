@@ -1,11 +1,19 @@
 """The observer interface: watch a stream of batches, then report a clipping range.
 
-    obs.observe(x)        # any number of batches; memory stays bounded
-    lo, hi = obs.range()  # float32 tensors: shape () per-tensor, shape (C,) per-channel
-    qp = obs.qparams(spec)  # choose_qparams(lo, hi, spec) through the affine core
+    obs.observe(x)          # any number of batches; memory stays bounded
+    lo, hi = obs.range()    # float32 tensors: shape () per-tensor, shape (C,) per-channel
+    qp = obs.qparams(spec)  # choose_qparams(*obs.range_for(spec), spec) through the affine core
     obs.reset()
 
-A batch with NaN/Inf is rejected with a ValueError *before* any state changes.
+``range()`` uses the observer's own defaults (e.g. ``symmetric=True, bits=8`` for histogram observers);
+``range_for(spec)`` and ``qparams(spec)`` search for the grid that ``spec`` describes (its bits, its
+symmetry). Observers that do not search (min/max families) return the same range either way.
+
+A batch with NaN/Inf is rejected with a ValueError *before* any state changes. The check costs no extra
+pass over the data: NaN propagates through the batch's min/max, and ±Inf *is* the min or max, so reading
+back one flag computed from the (already needed) extrema suffices. That read-back (one small tensor: the
+finite flag, plus for histogram observers a "range grew" flag riding along) is the only host round-trip in
+``observe()``; everything else stays on the tensor's device.
 """
 
 from __future__ import annotations
@@ -18,7 +26,11 @@ from ptqlab.spec import QuantSpec
 
 
 class Observer:
-    """Base class. Subclasses implement ``_update(x)`` (x already validated, float32) and ``_range()``."""
+    """Base class. Subclasses implement ``_update(x, extrema)`` and ``_range()``.
+
+    ``_extrema(x)`` returns the batch's (min, max) on the device (per-tensor by default; per-channel
+    observers reduce per channel); ``observe`` checks them for NaN/Inf, then hands them to ``_update``.
+    """
 
     name = "observer"
 
@@ -26,50 +38,103 @@ class Observer:
         self.batches = 0
 
     def observe(self, x: torch.Tensor) -> Observer:
-        checks.float_tensor(x, "x")
-        self._update(x.detach().to(torch.float32))
+        x = _as_batch(x)
+        extrema = self._extrema(x)
+        lo, hi = extrema
+        finite = torch.isfinite(lo).all() & torch.isfinite(hi).all()
+        hint = self._hint(extrema)
+        if hint is None:
+            ok = bool(finite)  # the one read-back
+        else:
+            ok, hint = (bool(v) for v in torch.stack([finite, hint]).tolist())  # one read-back for both
+        if not ok:
+            checks.float_tensor(x, "x")  # raises, counting the NaN/Inf
+            raise ValueError("x contains non-finite values")  # pragma: no cover (float_tensor raised)
+        if hint is None:
+            self._update(x, extrema)
+        else:
+            self._update(x, extrema, hint)
         self.batches += 1
         return self
 
     def range(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.batches == 0:
-            raise ValueError(f"{type(self).__name__} has observed no data yet: call observe(x) first")
+        self._require_data()
         return self._range()
 
+    def range_for(self, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        """The range to use for ``spec``'s grid (searching observers use its bits and symmetry)."""
+        if not isinstance(spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+        return self.range()
+
     def qparams(self, spec: QuantSpec) -> QParams:
-        lo, hi = self.range()
+        lo, hi = self.range_for(spec)
         return choose_qparams(lo, hi, spec)
 
     def reset(self) -> None:
         self.__init__(**self._config())
 
+    def state_nbytes(self) -> int:
+        """Bytes held in tensors by this observer (to check that memory does not grow with batches)."""
+        return _tensor_bytes(vars(self))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._config().items())
+        return f"{type(self).__name__}({args})"
+
     # --- for subclasses ---
     def _config(self) -> dict:
         return {}
 
-    def _update(self, x: torch.Tensor) -> None:
+    def _extrema(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.aminmax(x)
+
+    def _hint(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
+        """An optional 0-d bool tensor read back together with the finite flag, passed to ``_update``."""
+        return None
+
+    def _update(self, x: torch.Tensor, extrema: tuple[torch.Tensor, torch.Tensor]) -> None:
         raise NotImplementedError
 
     def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def _require_data(self) -> None:
+        if self.batches == 0:
+            raise ValueError(f"{type(self).__name__} has observed no data yet: call observe(x) first")
 
-class MinMaxObserver(Observer):
-    """Running minimum and maximum over every batch seen: lo = min_t min(x_t), hi = max_t max(x_t)."""
 
-    name = "minmax"
+def _as_batch(x) -> torch.Tensor:
+    """Type, dtype and emptiness checks (metadata only: no read of the data), then float32, detached."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}): there is nothing to observe")
+    return x.detach().to(torch.float32)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.min_val: torch.Tensor | None = None
-        self.max_val: torch.Tensor | None = None
 
-    def _update(self, x: torch.Tensor) -> None:
-        lo, hi = torch.aminmax(x)
-        if self.min_val is None:
-            self.min_val, self.max_val = lo, hi
-        else:
-            self.min_val, self.max_val = torch.minimum(self.min_val, lo), torch.maximum(self.max_val, hi)
+def _tensor_bytes(obj, seen: set | None = None) -> int:
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v, seen) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(_tensor_bytes(v, seen) for v in obj)
+    if hasattr(obj, "__dict__") and not isinstance(obj, type):
+        return _tensor_bytes(vars(obj), seen)
+    return 0
 
-    def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.min_val.clone(), self.max_val.clone()
+
+def __getattr__(name: str):
+    # MinMaxObserver used to live in this module; keep ``from ptqlab.observers.base import MinMaxObserver``.
+    if name == "MinMaxObserver":
+        from ptqlab.observers.minmax import MinMaxObserver
+
+        return MinMaxObserver
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

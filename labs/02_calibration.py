@@ -1,0 +1,284 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
+
+    # isort: split
+    import time
+
+    import marimo as mo
+
+    from ptqlab import plots_calibration as pc
+    from ptqlab.observers import compare as oc
+    from ptqlab.spec import QuantSpec
+
+    return QuantSpec, mo, oc, pc, time
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    # Lab 02 — Calibration: choosing the clipping range from data
+
+    Lab 01 showed that a quantizer is fixed by its range $[\,lo, hi\,]$: a wide range rounds coarsely,
+    a narrow one clips. **Calibration** picks that range by watching activations. Every toolkit does it
+    differently, and here they all run side by side on the same data, with `ptqlab`'s implementations
+    (each cross-checked against the original: torch.ao's observers and L2 search, TensorRT's entropy
+    pseudocode, `numpy.percentile`):
+
+    | calibrator | range | from |
+    |---|---|---|
+    | **minmax** | smallest and largest value seen | torch.ao, ONNX Runtime |
+    | **moving_average** | running average of each batch's min and max (c = 0.01) | torch.ao QAT |
+    | **percentile** | the p-th percentile of $|x|$ (or of both tails) | ONNX Runtime, modelopt |
+    | **entropy** | the threshold whose quantized histogram is closest in KL divergence | TensorRT |
+    | **mse** | the threshold with the least expected rounding + clipping error | modelopt, AIMET |
+    | **l2** | torch.ao's greedy shrinking of the range, stopped at the first error increase | torch.ao |
+
+    > **The data here is synthetic**, clearly not a real layer: a body (Gaussian by default) in which a
+    > small share of values is replaced by outliers. Real activations look like this: BERT-style
+    > transformers have a few huge outlier channels; post-ReLU activations are one-sided.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    body = mo.ui.dropdown(["gaussian", "uniform", "relu"], value="gaussian", label="body of the data")
+    mo.hstack(
+        [body, mo.md("*Try this:* **uniform** has no tail at all: nothing is gained by clipping.")],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (body,)
+
+
+@app.cell
+def _(mo):
+    outlier_size = mo.ui.slider(
+        0.0, 100.0, step=1.0, value=20.0, label="outlier size (× body σ)", show_value=True, full_width=True
+    )
+    mo.hstack(
+        [
+            outlier_size,
+            mo.md("*Try this:* push it to **100**: min/max spends the whole grid on a few values."),
+        ],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (outlier_size,)
+
+
+@app.cell
+def _(mo):
+    outlier_percent = mo.ui.slider(
+        steps=[0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+        value=0.01,
+        label="outlier share (%)",
+        show_value=True,
+        full_width=True,
+    )
+    mo.hstack(
+        [
+            outlier_percent,
+            mo.md(
+                "*Try this:* at **0 %** the searches only trim the Gaussian's own tail; at **1 %** the outliers are no longer rare, and KL (entropy) still clips them."
+            ),
+        ],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (outlier_percent,)
+
+
+@app.cell
+def _(mo):
+    n_batches = mo.ui.slider(
+        1, 64, value=8, label="calibration batches (4,096 values each)", show_value=True, full_width=True
+    )
+    mo.hstack(
+        [
+            n_batches,
+            mo.md(
+                "*Try this:* with **1 batch** the rare outliers may not be seen at all; moving_average forgets them."
+            ),
+        ],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (n_batches,)
+
+
+@app.cell
+def _(mo):
+    bits = mo.ui.slider(2, 16, value=4, label="bits", show_value=True, full_width=True)
+    mo.hstack(
+        [
+            bits,
+            mo.md(
+                "*Try this:* at **4 bits** (the start) rounding is expensive and clipping the tail wins by 10 dB; at **8 bits** the same outliers are worth keeping and min/max wins; at **16 bits** clipping never pays."
+            ),
+        ],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (bits,)
+
+
+@app.cell
+def _(mo):
+    p = mo.ui.slider(
+        steps=[99.0, 99.9, 99.99, 99.999, 100.0],
+        value=99.99,
+        label="percentile p",
+        show_value=True,
+        full_width=True,
+    )
+    mo.hstack(
+        [p, mo.md("*Try this:* **p = 100** is min/max; **p = 99** throws away 1 % of the values.")],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (p,)
+
+
+@app.cell
+def _(mo):
+    mode = mo.ui.radio(
+        ["symmetric (int, range [−T, T])", "asymmetric (uint, range [lo, hi])"],
+        value="symmetric (int, range [−T, T])",
+        label="grid",
+    )
+    mode
+    return (mode,)
+
+
+@app.cell
+def _(body, mo, n_batches, oc, outlier_percent, outlier_size, time):
+    _start = time.perf_counter()
+    with mo.status.spinner(title="Observing the calibration stream…"):
+        stats, x_eval = oc.synthetic_calibration(
+            body.value, float(outlier_size.value), float(outlier_percent.value) / 100, int(n_batches.value)
+        )
+    calibration_ms = (time.perf_counter() - _start) * 1e3
+    return calibration_ms, stats, x_eval
+
+
+@app.cell
+def _(QuantSpec, bits, mode, oc, p, stats, time, x_eval):
+    _start = time.perf_counter()
+    symmetric = mode.value.startswith("symmetric")
+    spec = QuantSpec(bits=int(bits.value), signed=symmetric, symmetric=symmetric)
+    results = oc.compare_observers(stats, x_eval, spec, p=float(p.value))
+    curve = oc.error_curve(stats, spec)
+    search_ms = (time.perf_counter() - _start) * 1e3
+    return curve, results, search_ms, spec, symmetric
+
+
+@app.cell
+def _(calibration_ms, mo, pc, results, search_ms, spec, stats, x_eval):
+    mo.vstack(
+        [
+            mo.md(f"## Every calibrator on the same data — `{spec}`"),
+            pc.ranges_figure(stats, results),
+            mo.md(
+                f"SQNR is measured on {x_eval.numel():,} fresh values from the same mixture (not the calibration set). "
+                f"Searches + evaluation: {search_ms:.0f} ms; observing the stream: {calibration_ms:.0f} ms "
+                "(cached per data setting)."
+            ),
+        ]
+    )
+    return
+
+
+@app.cell
+def _(curve, mo, pc, results, symmetric):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+    ## Error versus threshold
+
+    From the same histogram, for **every** candidate threshold at once (prefix sums, no loop): values
+    inside the grid are rounded, expected error $\Delta^2/12$ each; values outside are clipped, error
+    the squared distance to the edge. Widening the range trades clipping error (red) for rounding
+    error (blue). The circles are where each calibrator landed — only **mse** aims at the minimum of
+    the black curve, by construction.
+    """
+            ),
+            pc.error_curve_figure(curve, results, symmetric),
+        ]
+    )
+    return
+
+
+@app.cell
+def _(mo, pc, results):
+    mo.vstack(
+        [mo.md("## Measured error per calibrator (best SQNR in bold)"), mo.md(pc.results_markdown(results))]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## No single calibrator wins everywhere
+
+    Move the sliders and watch the bold row change (numbers below are for the default data):
+
+    * **No outliers** (share 0 %): on the **uniform** body the data's range *is* the right range and
+      min/max is best (ties at 8 bits). On the Gaussian body the searches gain a little by trimming the
+      Gaussian's own thin tail — about 3 dB at 4 bits, half a dB at 8.
+    * **Rare, large outliers at low precision** (the start: 0.01 %, size 20, 4 bits): min/max stretches
+      15 steps over a few values and rounds everything else coarsely; **mse**, **entropy** and the
+      moving average clip the tail and win by about 10 dB.
+    * **The same data at 8 bits**: now the grid is fine enough to keep the outliers, and clipping them
+      costs more than it saves. min/max and l2 win; entropy and the moving average, which clip, lose 8 dB.
+      The error counted here is the tensor's own MSE, so outliers matter as much as their size.
+    * **Outliers more common than 100 − p** (share 0.1 % with p = 99.99): the percentile cannot cut
+      them; at p = 99.9 it can. At 1 % they are part of the distribution and KL still clips them: KL
+      compares *shapes* and never sees how far a clipped value was from the threshold.
+    * **Batches**: one batch may miss the rare outliers (min/max is then *better*); 64 batches find the
+      largest ones, and min/max gets worse with more data. The moving average forgets single spikes.
+    * **ReLU body**: half the values are exactly 0. Entropy's |x| histogram sees a giant spike in its
+      first bin, and on an 8-bit asymmetric grid it clips far too much (17 dB against 47 dB for the
+      others) — NVIDIA modelopt overwrites bin 0 with bin 1 for this reason. An asymmetric uint grid
+      fits one-sided data better than a symmetric one (compare the two grid modes).
+
+    ## Why the libraries disagree
+
+    The same *name* hides different algorithms (see `shared/reference/calibrators.md`):
+
+    * **Entropy.** TensorRT histograms $|x|$ in 2048 bins, tries 128…2048 kept bins and sets the
+      threshold half a bin *past* the chosen edge; modelopt uses the bin edge itself and the *last*
+      argmin; ONNX Runtime builds a signed histogram of only 128 bins with windows centred on zero and
+      smooths it; Intel Neural Compressor merges into 255 levels and starts at 70 % of the bins.
+    * **Percentile.** Symmetric on $|x|$, or (ONNX Runtime) $(100-p)/2$ cut from each tail; defaults range
+      from 99.99 to 99.999.
+    * **MSE.** modelopt fake-quantizes bin centres; AIMET scores 101 candidates and weights clipped bins
+      ×3; `ptqlab` uses the uniform-in-bin model above over all 2048 thresholds.
+    * **L2** (torch.ao): a greedy walk that stops at the first increase, not a global minimum; which of
+      two torch.ao histogram-merge implementations a version ships changes its answer.
+    * **Streaming.** Histograms are re-binned when the range grows, so batch order and size leak into
+      the result (TensorRT#1411 reports batch-size sensitivity).
+
+    Users see it too: min/max beat entropy on YOLO (TensorRT#3922); percentile ruined BERT-SQuAD
+    (onnxruntime#10571). Calibrate with several methods and **measure** — which is what this page does.
+    """)
+    return
+
+
+if __name__ == "__main__":
+    app.run()

@@ -1,0 +1,107 @@
+"""Lab 02's computations (compare_observers, error_curve, the mixture), its figures, and the benchmark."""
+
+import math
+
+import pytest
+import torch
+
+from ptqlab import plots_calibration as pc
+from ptqlab.cli import BENCHMARKS, main
+from ptqlab.observers import bench
+from ptqlab.observers import compare as oc
+from ptqlab.spec import QuantSpec
+
+
+def test_mixture_batches():
+    xs = oc.mixture_batches(3, 1000, outlier_size=50.0, outlier_fraction=0.01, seed=4)
+    assert [x.shape for x in xs] == [(1000,)] * 3
+    assert all(
+        torch.equal(a, b) for a, b in zip(xs, oc.mixture_batches(3, 1000, 50.0, 0.01, seed=4), strict=True)
+    )
+    big = torch.cat(xs).abs() >= 12.5
+    assert 10 <= int(big.sum()) <= 60  # ~1 % outliers of magnitude [12.5, 50]
+    assert float(torch.cat(xs).abs().max()) <= 50.0
+    clean = torch.cat(oc.mixture_batches(2, 5000, 50.0, 0.0))
+    assert float(clean.abs().max()) < 6
+    relu = torch.cat(oc.mixture_batches(2, 5000, 50.0, 0.01, body="relu"))
+    assert float(relu.min()) == 0.0 and float(relu.max()) > 12
+    uniform = torch.cat(oc.mixture_batches(1, 5000, 0.0, 0.0, body="uniform"))
+    assert float(uniform.abs().max()) <= math.sqrt(3)
+    with pytest.raises(ValueError, match="body"):
+        oc.mixture_batches(body="cauchy")
+    with pytest.raises(ValueError, match="outlier_fraction"):
+        oc.mixture_batches(outlier_fraction=2.0)
+
+
+def test_compare_observers_ranks_calibrators_as_the_lab_claims():
+    stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
+    low = {r.name: r for r in oc.compare_observers(stats, x_eval, QuantSpec(bits=4))}
+    high = {r.name: r for r in oc.compare_observers(stats, x_eval, QuantSpec(bits=8))}
+    assert list(low) == list(oc.NAMES)
+    assert low["mse"].sqnr_db > low["minmax"].sqnr_db + 6  # rare outliers, 4 bits: clipping wins
+    assert high["minmax"].sqnr_db > high["entropy"].sqnr_db + 3  # 8 bits: keeping them wins
+    for r in low.values():
+        assert r.mse == pytest.approx(r.rounding_mse + r.clipping_mse)
+        assert r.lo <= 0 <= r.hi or r.name == "moving_average"
+    clean_stats, clean_eval = oc.synthetic_calibration("uniform", 20.0, 0.0, 4)
+    clean = {r.name: r.sqnr_db for r in oc.compare_observers(clean_stats, clean_eval, QuantSpec(bits=4))}
+    assert clean["minmax"] >= max(clean.values()) - 0.05  # no tail: min/max is (near) best
+
+
+@pytest.mark.parametrize(
+    "bits,symmetric,p", [(2, True, 100.0), (16, False, 99.0), (2, False, 99.999), (16, True, 100.0)]
+)
+@pytest.mark.parametrize(
+    "setting", [("gaussian", 0.0, 0.0, 1), ("relu", 100.0, 0.05, 3), ("uniform", 20.0, 0.05, 2)]
+)
+def test_slider_extremes_are_finite(bits, symmetric, p, setting):
+    body, size, fraction, n_batches = setting
+    stats, x_eval = oc.synthetic_calibration(body, size, fraction, n_batches)
+    spec = QuantSpec(bits=bits, signed=symmetric, symmetric=symmetric)
+    results = oc.compare_observers(stats, x_eval, spec, p=p)
+    for r in results:
+        assert math.isfinite(r.lo) and math.isfinite(r.hi) and r.lo <= r.hi
+        assert r.mse >= 0 and not math.isnan(r.sqnr_db)
+    curve = oc.error_curve(stats, spec)
+    assert torch.isfinite(curve.total).all()
+    if p == 100.0 and symmetric:
+        by_name = {r.name: r for r in results}
+        assert by_name["percentile"].hi == pytest.approx(max(-by_name["minmax"].lo, by_name["minmax"].hi))
+    pc.ranges_figure(stats, results)
+    pc.error_curve_figure(curve, results, symmetric)
+    assert "|" in pc.results_markdown(results)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_error_curve_minimum_is_the_mse_choice(symmetric):
+    stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.001, 4)
+    spec = QuantSpec(bits=4, signed=symmetric, symmetric=symmetric)
+    curve = oc.error_curve(stats, spec)
+    mse = {r.name: r for r in oc.compare_observers(stats, x_eval, spec)}["mse"]
+    assert float(curve.thresholds[curve.best()]) == pytest.approx(mse.hi, rel=1e-5)
+
+
+def test_figures_are_labelled():
+    stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
+    results = oc.compare_observers(stats, x_eval, QuantSpec(bits=4))
+    fig = pc.ranges_figure(stats, results)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(lbl.startswith("mse:") and "SQNR" in lbl for lbl in labels)
+    ax = pc.error_curve_figure(oc.error_curve(stats, QuantSpec(bits=4)), results, True).axes[0]
+    assert "threshold" in ax.get_xlabel() and ax.get_ylabel()
+    assert {"rounding (Δ²/12 inside)", "clipping (outside)", "total", "mse"} <= {
+        t.get_text() for t in ax.get_legend().get_texts()
+    }
+
+
+def test_bench_runs_and_prints_a_table(capsys):
+    assert "observers" in BENCHMARKS
+    rows = bench.run(numel=20_000, repeats=2, warmup=1)
+    names = [r.name for r in rows]
+    assert {"minmax", "entropy", "l2", "torch.ao Histogram", "torch.ao MinMax"} <= set(names)
+    assert all(len(r.observe_ms) == 2 and r.observe > 0 and r.range >= 0 for r in rows)
+    assert main(["bench", "observers", "--numel", "10000", "--repeats", "1", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "vs torch.ao Hist" in out and "percentile" in out
