@@ -246,3 +246,18 @@ def test_histogram_observers_are_per_tensor_and_follow_the_spec():
     assert float(sym[0]) == -float(sym[1])
     assert float(asym[0]) != -float(asym[1])
     assert torch.equal(torch.stack(obs.range()), torch.stack(sym))  # default: symmetric int8
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.lists(st.floats(90.0, 100.0), min_size=2, max_size=5))
+def test_percentile_is_monotone_in_p_and_inside_the_data(seed, ps):
+    x = torch.randn(3000, generator=torch.Generator().manual_seed(seed)) ** 3
+    obs = make_observer("percentile", bins=256, symmetric=False)
+    obs.observe(x)
+    ranges = []
+    for p in sorted(ps):
+        obs.p = p
+        ranges.append([float(v) for v in obs.range()])
+    for (lo_a, hi_a), (lo_b, hi_b) in zip(ranges, ranges[1:]):
+        assert lo_b <= lo_a + 1e-6 and hi_b >= hi_a - 1e-6  # a larger p never narrows the range
+    assert all(float(x.min()) <= lo <= hi <= float(x.max()) for lo, hi in ranges)

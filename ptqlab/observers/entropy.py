@@ -14,7 +14,7 @@ Vectorised: every term is a prefix sum, so all candidates cost O(#candidates · 
 int8), never O(#candidates · B):  Σ_j p_j log p_j comes from a prefix sum of h·log h plus the folded last
 bin; Σ_j p_j log q_j = Σ_levels (P_level/ΣP) · log(Q_level / (nonzero_level · ΣQ)).
 
-Conventions differ between libraries (see docs/reference calibrators.md):
+Conventions differ between libraries (shared/reference/calibrators.md has the sources):
 * threshold: TensorRT and Intel Neural Compressor use (i + ½)·w, half a bin beyond the kept bins;
   NVIDIA modelopt uses the bin edge i·w (``half_bin=False`` here), and takes the *last* argmin after
   setting h[0] = h[1]; ONNX Runtime uses a signed 128-bin histogram with windows centred on zero and
