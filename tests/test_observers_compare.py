@@ -105,3 +105,9 @@ def test_bench_runs_and_prints_a_table(capsys):
     assert main(["bench", "observers", "--numel", "10000", "--repeats", "1", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "vs torch.ao Hist" in out and "percentile" in out
+
+
+def test_lab_render_timing_runs():
+    times = bench.lab_render_ms(repeats=1)
+    assert set(times) == {"calibrate 8 batches", "calibrate 64 batches", "re-render"}
+    assert all(v > 0 for v in times.values())

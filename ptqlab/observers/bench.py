@@ -2,8 +2,9 @@
 
 Every contender sees the same batches (float32, ``--numel`` elements, a few different draws so that
 ranges are realistic), in the same run. After a warm-up, the repeats are *interleaved* (each round times
-every contender once) so that load from other processes hits all of them alike; the table shows the
-median and the spread (min–max). torch.ao's "range()" is ``calculate_qparams()`` (its search + qparams).
+every contender once, in an order rotated each round so that none always meets a cold or warm cache)
+so that load from other processes hits all of them alike; the table shows the median and the spread
+(min–max). torch.ao's "range()" is ``calculate_qparams()`` (its search + qparams).
 """
 
 from __future__ import annotations
@@ -71,9 +72,12 @@ def run(numel: int = 1_000_000, repeats: int = 15, warmup: int = 3, seed: int = 
     batches = [torch.randn(numel, generator=gen) * s for s in (1.0, 1.1, 0.9, 1.05)]
     contenders = _contenders()
     rows = {name: Row(name, [], []) for name in contenders}
+    names = list(contenders)
     for r in range(warmup + repeats):
         x = batches[r % len(batches)]
-        for name, (_, observe, _) in contenders.items():
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no one always goes first
+        for name in order:
+            observe = contenders[name][1]
             t = _timed(observe, _per_channel_view(x) if name == "per_channel" else x)
             if r >= warmup:
                 rows[name].observe_ms.append(t)
@@ -98,12 +102,49 @@ def format_table(rows: list[Row], numel: int) -> str:
     return "\n".join(lines)
 
 
+def lab_render_ms(repeats: int = 5) -> dict[str, float]:
+    """Median ms of lab 02's work after a slider move: a new data setting (uncached calibration of 8
+    and of 64 batches), and a bits / p / grid change (searches + evaluation, building both figures,
+    and rendering them as marimo does: PNG at twice the figure dpi with a tight bounding box)."""
+    import io
+
+    from ptqlab import plots_calibration as pc
+    from ptqlab.observers import compare as oc
+    from ptqlab.spec import QuantSpec
+
+    def render(fig) -> None:
+        try:
+            from marimo._output.mpl import _render_figure_mimebundle
+
+            _render_figure_mimebundle(fig.canvas)
+        except ImportError:  # pragma: no cover - marimo absent
+            fig.savefig(io.BytesIO(), format="png", dpi=2 * fig.dpi, bbox_inches="tight")
+
+    times: dict[str, list[float]] = {"calibrate 8 batches": [], "calibrate 64 batches": [], "re-render": []}
+    for r in range(repeats):
+        for n in (8, 64):
+            start = time.perf_counter()
+            oc.synthetic_calibration.__wrapped__("gaussian", 20.0, 0.0001 * (1 + r), n)
+            times[f"calibrate {n} batches"].append((time.perf_counter() - start) * 1e3)
+        stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
+        symmetric = r % 2 == 0
+        start = time.perf_counter()
+        spec = QuantSpec(bits=4 + r, signed=symmetric, symmetric=symmetric)
+        results = oc.compare_observers(stats, x_eval, spec, p=99.99)
+        render(pc.ranges_figure(stats, results))
+        render(pc.error_curve_figure(oc.error_curve(stats, spec), results, symmetric))
+        pc.results_markdown(results)
+        times["re-render"].append((time.perf_counter() - start) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ptqlab bench observers", description=__doc__.splitlines()[0])
     parser.add_argument("--numel", type=int, default=1_000_000, help="elements per batch (default 1M)")
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds (default 15)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--lab", action="store_true", help="also time lab 02's work after a slider move")
     args = parser.parse_args(argv)
     if args.numel < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error("--numel and --repeats must be >= 1, --warmup >= 0")
@@ -116,4 +157,8 @@ def main(argv: list[str]) -> int:
     )
     rows = run(args.numel, args.repeats, args.warmup)
     print(format_table(rows, args.numel))
+    if args.lab:
+        print("\nlab 02 after a slider move (median ms):")
+        for name, ms in lab_render_ms().items():
+            print(f"  {name:<22} {ms:8.1f}")
     return 0
