@@ -258,6 +258,6 @@ def test_percentile_is_monotone_in_p_and_inside_the_data(seed, ps):
     for p in sorted(ps):
         obs.p = p
         ranges.append([float(v) for v in obs.range()])
-    for (lo_a, hi_a), (lo_b, hi_b) in zip(ranges, ranges[1:]):
+    for (lo_a, hi_a), (lo_b, hi_b) in zip(ranges, ranges[1:], strict=False):
         assert lo_b <= lo_a + 1e-6 and hi_b >= hi_a - 1e-6  # a larger p never narrows the range
     assert all(float(x.min()) <= lo <= hi <= float(x.max()) for lo, hi in ranges)
