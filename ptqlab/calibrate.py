@@ -99,9 +99,7 @@ def select_layers(
         raise ValueError(f"no layer named {unknown}; layers: {[n for n in modules if n]}")
     for n in wanted:
         if not isinstance(modules[n], layer_types):
-            raise TypeError(
-                f"layer {n!r} is a {type(modules[n]).__name__}; supported: {_names(layer_types)}"
-            )
+            raise TypeError(f"layer {n!r} is a {type(modules[n]).__name__}; supported: {_names(layer_types)}")
     return {n: m for n, m in modules.items() if n in set(wanted)}
 
 
@@ -120,7 +118,9 @@ def as_batches(data, batch_size: int = 256) -> list:
         if isinstance(b, torch.Tensor) and (b.dim() == 0 or b.shape[0] == 0):
             raise ValueError(f"calibration batch {i} is empty (shape {tuple(b.shape)})")
         if not isinstance(b, torch.Tensor | dict | tuple | list):
-            raise TypeError(f"calibration batch {i} must be a tensor, dict or (x, y) pair, got {type(b).__name__}")
+            raise TypeError(
+                f"calibration batch {i} must be a tensor, dict or (x, y) pair, got {type(b).__name__}"
+            )
     return batches
 
 
@@ -210,7 +210,9 @@ def capture(model: nn.Module, x, layer: str, where: str = "input") -> torch.Tens
         raise ValueError(f"where must be 'input' or 'output', got {where!r}")
     module = select_layers(model, [layer])[layer]
     seen: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda m, a, o: seen.append((a[0] if where == "input" else o).detach()))
+    handle = module.register_forward_hook(
+        lambda m, a, o: seen.append((a[0] if where == "input" else o).detach())
+    )
     was_training = model.training
     try:
         model.eval()

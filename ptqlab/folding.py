@@ -47,7 +47,9 @@ def fold_bn_into(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
     b = layer.bias.to(torch.float64) if layer.bias is not None else torch.zeros_like(s)
     shape = (-1,) + (1,) * (w.dim() - 1)
     layer.weight = nn.Parameter((w * s.reshape(shape)).to(layer.weight.dtype), requires_grad=False)
-    layer.bias = nn.Parameter((s * (b - bn.running_mean.to(torch.float64)) + beta).to(layer.weight.dtype), requires_grad=False)
+    layer.bias = nn.Parameter(
+        (s * (b - bn.running_mean.to(torch.float64)) + beta).to(layer.weight.dtype), requires_grad=False
+    )
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

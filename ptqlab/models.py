@@ -92,7 +92,9 @@ def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     dx = torch.randint(0, 3, (n,), generator=generator)
     rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
     cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+    return padded[
+        torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols
+    ]
 
 
 def train_digits_model(
@@ -105,7 +107,9 @@ def train_digits_model(
         torch.manual_seed(seed)
         model = ARCHITECTURES[name]()
         generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"])
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"]
+        )
         batch, n = recipe["batch_size"], len(data.y_train)
         steps_per_epoch = (n + batch - 1) // batch
         schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -129,6 +133,9 @@ def train_digits_model(
     return model, {"test_accuracy": accuracy, "seconds": time.perf_counter() - start}
 
 
+_TRAINING_CODE = (random_shift, train_digits_model, _data._digits_split.__wrapped__)
+
+
 def cache_dir() -> Path:
     """``$PTQLAB_CACHE`` if set, else ``~/.cache/ptqlab``."""
     return Path(os.environ.get("PTQLAB_CACHE") or Path.home() / ".cache" / "ptqlab")
@@ -138,9 +145,7 @@ def training_key(name: str, seed: int) -> str:
     """sha256 of everything that determines the trained weights: code, recipe, seed, torch version."""
     parts = [
         inspect.getsource(ARCHITECTURES[name]),
-        inspect.getsource(random_shift),
-        inspect.getsource(train_digits_model),
-        inspect.getsource(_data._digits_split.__wrapped__),
+        *(inspect.getsource(f) for f in _TRAINING_CODE),
         repr(sorted(RECIPES[name].items())),
         str(seed),
         torch.__version__,

@@ -1,9 +1,9 @@
 """One progress convention for long loops: the caller passes how to show progress, the library just iterates.
 
-    progress=None / False   no bar
-    progress=True / "tqdm"  a tqdm bar on stderr (hidden automatically when stderr is not a terminal)
-    progress=callable       ``progress(items)`` must return an iterable over ``items``, e.g.
-                            ``functools.partial(mo.status.progress_bar, title="Calibrating")`` in a marimo lab
+progress=None / False   no bar
+progress=True / "tqdm"  a tqdm bar on stderr (hidden automatically when stderr is not a terminal)
+progress=callable       ``progress(items)`` must return an iterable over ``items``, e.g.
+                        ``functools.partial(mo.status.progress_bar, title="Calibrating")`` in a marimo lab
 """
 
 from __future__ import annotations

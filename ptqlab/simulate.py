@@ -89,7 +89,9 @@ def quantization_plan(
         raise TypeError("skip must be a collection of layer names, not a single str")
     per_layer = dict(per_layer or {})
     skip = set(skip)
-    select_layers(model, skip | set(per_layer), layer_types)  # unknown -> ValueError, unsupported -> TypeError
+    select_layers(
+        model, skip | set(per_layer), layer_types
+    )  # unknown -> ValueError, unsupported -> TypeError
     plan = {}
     for name in select_layers(model, None, layer_types):
         if name in skip:
@@ -104,9 +106,13 @@ def quantization_plan(
         elif override is None:
             spec = LayerSpec(weight_spec, act_spec)
         else:
-            raise TypeError(f"per_layer[{name!r}] must be a QuantSpec or LayerSpec, got {type(override).__name__}")
+            raise TypeError(
+                f"per_layer[{name!r}] must be a QuantSpec or LayerSpec, got {type(override).__name__}"
+            )
         if spec.act is not None and isinstance(spec.act.granularity, PerGroup):
-            raise ValueError(f"layer {name!r}: activations support per-tensor or per-channel specs, not per-group")
+            raise ValueError(
+                f"layer {name!r}: activations support per-tensor or per-channel specs, not per-group"
+            )
         if spec.weight is not None or spec.act is not None:
             plan[name] = spec
     return plan
@@ -140,7 +146,12 @@ def simulate(
         if calibration is None:
             raise ValueError("activation quantization needs calibration data: pass calibration=batches")
         stats = calibrate(
-            quantized, calibration, observer, observer_kwargs=observer_kwargs, layers=act_layers, progress=progress
+            quantized,
+            calibration,
+            observer,
+            observer_kwargs=observer_kwargs,
+            layers=act_layers,
+            progress=progress,
         )
     for name, spec in plan.items():
         module = modules[name]
@@ -193,7 +204,9 @@ def embedding_agreement(reference: torch.Tensor, test: torch.Tensor) -> Embeddin
     if not (isinstance(reference, torch.Tensor) and isinstance(test, torch.Tensor)):
         raise TypeError("reference and test must be tensors of embeddings (N, D)")
     if reference.shape != test.shape or reference.dim() != 2 or reference.shape[0] < 2:
-        raise ValueError(f"need two (N, D) tensors with N >= 2, got {tuple(reference.shape)} and {tuple(test.shape)}")
+        raise ValueError(
+            f"need two (N, D) tensors with N >= 2, got {tuple(reference.shape)} and {tuple(test.shape)}"
+        )
     r = torch.nn.functional.normalize(reference.to(torch.float64), dim=1)
     t = torch.nn.functional.normalize(test.to(torch.float64), dim=1)
     cos = (r * t).sum(1)
