@@ -17,7 +17,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # name -> ("module:function", one-line help). Each function takes the remaining argv and returns an exit code.
-BENCHMARKS: dict[str, tuple[str, str]] = {}
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "models": (
+        "ptqlab.model_report:main",
+        "accuracy / embedding cosine of the real models under simulated PTQ",
+    ),
+}
 
 
 def labs_dir() -> Path:

@@ -35,6 +35,18 @@ def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
 
 
 @torch.no_grad()
+def bn_scale_factors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """s = γ / sqrt(σ² + ε) of every foldable BatchNorm: the factor folding multiplies each channel's weights by."""
+    modules = dict(model.named_modules())
+    factors = {}
+    for _, bn_name in foldable_pairs(model):
+        bn = modules[bn_name]
+        gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
+        factors[bn_name] = (gamma / torch.sqrt(bn.running_var + bn.eps)).detach().float()
+    return factors
+
+
+@torch.no_grad()
 def fold_bn_into(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
     """In place: W ← s ⊙ W, b ← s · (b - μ) + β with s = γ / sqrt(σ² + ε)."""
     if bn.running_mean is None or bn.running_var is None:

@@ -131,13 +131,15 @@ class MixedPrecisionPoint(NamedTuple):
 
 @dataclass
 class MixedPrecisionResult:
-    """The greedy path (widest to narrowest), every configuration measured on the way, and the float size."""
+    """The greedy path (widest to narrowest), every configuration measured (path, candidates, and the
+    uniform ones: every layer at the same width), and the float model's size and metric."""
 
     path: list[MixedPrecisionPoint]
     explored: list[MixedPrecisionPoint]
     float_size_bytes: float
     float_metric: float
-    choices: tuple[int, ...] = field(default=())
+    choices: tuple[int, ...] = ()
+    uniform: list[MixedPrecisionPoint] = field(default_factory=list)
 
     def for_budget(self, max_bytes: float) -> MixedPrecisionPoint | None:
         """The best-metric configuration on the path whose size is at most ``max_bytes`` (None if none fits)."""
@@ -195,4 +197,6 @@ def greedy_mixed_precision(
             key=lambda c: ((current.metric - c.metric) / (current.size_bytes - c.size_bytes), c.size_bytes),
         )
         path.append(current)
-    return MixedPrecisionResult(path, explored, float_size, float_metric, choices)
+    uniform = [measure({n: b for n in names}) for b in choices]
+    explored.extend(uniform[1:-1])  # the widest and narrowest are already the path's ends
+    return MixedPrecisionResult(path, explored, float_size, float_metric, choices, uniform)
