@@ -6,11 +6,13 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
+
+    # isort: split
     import functools
 
     import marimo as mo
 
-    import ptqlab  # sets OMP_WAIT_POLICY before it imports torch (so this lab never imports torch itself)
     from ptqlab import plots_models, schemes
     from ptqlab.calibrate import capture
     from ptqlab.data import digits_split
@@ -30,12 +32,11 @@ def _():
         load_minilm,
         mo,
         plots_models,
-        ptqlab,
         schemes,
     )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Lab 03 — Schemes and granularity on real weights
@@ -59,6 +60,7 @@ def _(mo):
 @app.cell
 def _(digits_cnn, digits_mlp, fold_batchnorm, functools, load_minilm, schemes):
     MODELS = {"MiniLM (all-MiniLM-L6-v2)": "minilm", "digits MLP": "mlp", "digits CNN": "cnn"}
+    LABELS = {v: k for k, v in MODELS.items()}
 
     @functools.lru_cache(maxsize=None)
     def load(name: str, folded: bool = False):
@@ -73,7 +75,7 @@ def _(digits_cnn, digits_mlp, fold_batchnorm, functools, load_minilm, schemes):
     def compare(name, folded, layer, bits, group, symmetric):
         return schemes.compare_granularities(weight_matrices(name, folded)[layer], bits, group, symmetric)
 
-    return MODELS, compare, load, weight_matrices
+    return LABELS, MODELS, compare, load, weight_matrices
 
 
 @app.cell
@@ -122,6 +124,7 @@ def _(mo):
 
 @app.cell
 def _(
+    LABELS,
     bits,
     compare,
     fold_switch,
@@ -146,7 +149,7 @@ def _(
             plots_models.granularity_figure(
                 _w,
                 _results,
-                f"{model_picker.selected_key} · {layer_picker.value} · W{bits.value} · {tuple(_w.shape)}",
+                f"{LABELS[model_picker.value]} · {layer_picker.value} · W{bits.value} · {tuple(_w.shape)}",
             ),
             mo.md(
                 f"""
@@ -164,7 +167,7 @@ def _(
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     ## BatchNorm folding, then per-tensor vs per-channel
@@ -209,7 +212,7 @@ def _(folding, mo, plots_models):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     These small, weight-decayed models have BatchNorm factors that differ by only 2–4× across channels,

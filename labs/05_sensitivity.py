@@ -6,11 +6,13 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
+
+    # isort: split
     import functools
 
     import marimo as mo
 
-    import ptqlab  # sets OMP_WAIT_POLICY before it imports torch (so this lab never imports torch itself)
     from ptqlab import plots_models
     from ptqlab.calibration_study import accuracy_vs_calibration
     from ptqlab.data import digits_split
@@ -33,11 +35,10 @@ def _():
         layer_sensitivity,
         mo,
         plots_models,
-        ptqlab,
     )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Lab 05 — Per-layer sensitivity and mixed precision
@@ -90,6 +91,7 @@ def _(
     layer_sensitivity,
 ):
     CHOICES = (8, 6, 4, 3, 2)
+    LABELS = {"cnn": "digits CNN", "mlp": "digits MLP"}
 
     @functools.lru_cache(maxsize=None)
     def model_of(name: str):
@@ -112,18 +114,18 @@ def _(
             model_of(name), accuracy, CHOICES, spec=spec_of(granularity), fold_bn=True
         )
 
-    return mixed, model_of, sensitivity
+    return LABELS, mixed, model_of, sensitivity
 
 
 @app.cell
-def _(granularity_picker, mo, model_picker, plots_models, sensitivity):
+def _(LABELS, granularity_picker, mo, model_picker, plots_models, sensitivity):
     _report = sensitivity(model_picker.value, granularity_picker.value)
     _top = _report.ranking(2)
     mo.vstack(
         [
             plots_models.sensitivity_figure(
                 _report,
-                f"{model_picker.selected_key}: one layer quantized at a time ({granularity_picker.value}, BN folded)",
+                f"{LABELS[model_picker.value]}: one layer quantized at a time ({granularity_picker.value}, BN folded)",
             ),
             mo.md(
                 f"fp32 accuracy {100 * _report.baseline:.2f} %. Most sensitive at 2 bits: "
@@ -155,7 +157,7 @@ def _(granularity_picker, mixed, mo, model_picker):
 
 
 @app.cell
-def _(budget, granularity_picker, mixed, mo, model_picker, plots_models):
+def _(LABELS, budget, granularity_picker, mixed, mo, model_picker, plots_models):
     _result = mixed(model_picker.value, granularity_picker.value)
     _budget = budget.value * 1024
     _chosen = _result.for_budget(_budget)
@@ -163,7 +165,7 @@ def _(budget, granularity_picker, mixed, mo, model_picker, plots_models):
         _result,
         _chosen,
         _budget,
-        f"{model_picker.selected_key}: size vs accuracy ({granularity_picker.value})",
+        f"{LABELS[model_picker.value]}: size vs accuracy ({granularity_picker.value})",
     )
     if _chosen is None:
         _summary = mo.md("No configuration on the greedy path fits this budget.")
@@ -188,7 +190,7 @@ def _(budget, granularity_picker, mixed, mo, model_picker, plots_models):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     ## How many calibration samples, chosen how?
