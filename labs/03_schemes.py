@@ -58,13 +58,19 @@ def _(mo):
 
 
 @app.cell
-def _(digits_cnn, digits_mlp, fold_batchnorm, functools, load_minilm, schemes):
+def _(digits_cnn, digits_mlp, fold_batchnorm, functools, load_minilm, mo, schemes):
     MODELS = {"MiniLM (all-MiniLM-L6-v2)": "minilm", "digits MLP": "mlp", "digits CNN": "cnn"}
     LABELS = {v: k for k, v in MODELS.items()}
 
     @functools.lru_cache(maxsize=None)
     def load(name: str, folded: bool = False):
-        model = {"minilm": load_minilm, "mlp": digits_mlp, "cnn": digits_cnn}[name]()
+        if name == "minilm":
+            model = load_minilm()
+        else:  # trained on first use (a few seconds), then loaded from the disk cache
+            bar = functools.partial(
+                mo.status.progress_bar, title=f"Training the digits {name.upper()} (first run only)"
+            )
+            model = {"mlp": digits_mlp, "cnn": digits_cnn}[name](progress=bar)
         return fold_batchnorm(model) if folded and name != "minilm" else model
 
     @functools.lru_cache(maxsize=None)

@@ -89,13 +89,17 @@ def _(
     functools,
     greedy_mixed_precision,
     layer_sensitivity,
+    mo,
 ):
     CHOICES = (8, 6, 4, 3, 2)
     LABELS = {"cnn": "digits CNN", "mlp": "digits MLP"}
 
     @functools.lru_cache(maxsize=None)
     def model_of(name: str):
-        return {"mlp": digits_mlp, "cnn": digits_cnn}[name]()
+        bar = functools.partial(
+            mo.status.progress_bar, title=f"Training the digits {name.upper()} (first run only)"
+        )
+        return {"mlp": digits_mlp, "cnn": digits_cnn}[name](progress=bar)
 
     def accuracy(model) -> float:
         data = digits_split()
@@ -205,7 +209,7 @@ def _(mo):
 
 
 @app.cell
-def _(QuantSpec, accuracy_vs_calibration, digits_split, functools, model_of):
+def _(QuantSpec, accuracy_vs_calibration, digits_split, functools, mo, model_of):
     @functools.lru_cache(maxsize=None)
     def calibration_points():
         data = digits_split()
@@ -218,6 +222,7 @@ def _(QuantSpec, accuracy_vs_calibration, digits_split, functools, model_of):
             sizes=(1, 4, 16, 64),
             seeds=(0, 1, 2),
             act_spec=QuantSpec(bits=4, signed=False, symmetric=False),
+            progress=functools.partial(mo.status.progress_bar, title="Calibrating 36 quantized CNNs"),
         )
 
     return (calibration_points,)
