@@ -167,3 +167,13 @@ def test_minilm_static_w8a8_with_tokenized_calibration_batches():
     assert len(q.ptq_plan) == 36 and all(hasattr(q.get_submodule(n), "input_quantizer") for n in q.ptq_plan)
     agreement = embedding_agreement(model.encode(text[::8]), q.encode(text[::8]))
     assert agreement.mean_cosine > 0.98  # measured 0.994 (80 calibration sentences, all 320 evaluated)
+
+
+def test_bench_models_table_lists_every_digits_scheme():
+    from ptqlab.cli import BENCHMARKS
+    from ptqlab.model_report import DIGITS_SCHEMES, digits_table
+
+    assert BENCHMARKS["models"][0] == "ptqlab.model_report:main"
+    lines = digits_table()
+    assert len(lines) == 1 + 2 * (1 + len(DIGITS_SCHEMES))
+    assert lines[1].startswith("mlp fp32") and "%" in lines[1]
