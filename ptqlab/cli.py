@@ -22,6 +22,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.observers.bench:main",
         "observe() and range() per observer vs torch.ao (1M floats)",
     ),
+    "accuracy": (
+        "ptqlab.model_report:main",
+        "accuracy / embedding cosine of the real models under simulated PTQ",
+    ),
 }
 
 

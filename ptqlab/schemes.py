@@ -1,0 +1,152 @@
+"""Quantization schemes compared on real tensors: granularity on weights, symmetry on post-ReLU activations.
+
+Weights are viewed as a matrix W (C_out, K) with K = in_features (Linear) or in·kh·kw (Conv). Per-channel
+SQNR of row c:   SQNR_c = 10·log10( Σ_k W_ck² / Σ_k (W_ck - Ŵ_ck)² )   (dB).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ptqlab.affine import QParams, fake_quantize, qparams_for, quantize
+from ptqlab.metrics import sqnr_db
+from ptqlab.simulate import evaluate_accuracy, simulate
+from ptqlab.spec import PerChannel, PerGroup, PerTensor, QuantSpec
+
+GRANULARITIES = ("per-tensor", "per-channel", "per-group")
+
+
+def as_matrix(weight: torch.Tensor) -> torch.Tensor:
+    """W as (C_out, K): a Linear weight as is, a Conv weight flattened over (in, kh, kw)."""
+    if not isinstance(weight, torch.Tensor) or weight.dim() < 2:
+        raise ValueError("weight must be a tensor with at least 2 dimensions (C_out, ...)")
+    return weight.detach().to(torch.float32).flatten(1)
+
+
+def fitting_group_size(k: int, group_size: int) -> int:
+    """The largest divisor of ``k`` not above ``group_size`` (a group must tile the row exactly)."""
+    if group_size < 1:
+        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    return max(d for d in range(1, min(k, group_size) + 1) if k % d == 0)
+
+
+class SchemeResult(NamedTuple):
+    """One granularity applied to one weight matrix."""
+
+    spec: QuantSpec
+    qparams: QParams
+    w_hat: torch.Tensor  # (C_out, K) fake-quantized
+    scales: torch.Tensor  # (C_out, blocks per row): the scale each block uses
+    channel_sqnr_db: torch.Tensor  # (C_out,)
+    sqnr_db: float
+    bits_per_element: float  # codes + one fp32 scale and one int32 zero point per block
+
+
+def channel_sqnr_db(w: torch.Tensor, w_hat: torch.Tensor) -> torch.Tensor:
+    signal = (w.double() ** 2).sum(1)
+    noise = ((w.double() - w_hat.double()) ** 2).sum(1).clamp_min(1e-30)
+    return (10 * torch.log10(signal.clamp_min(1e-30) / noise)).float()
+
+
+def compare_granularities(
+    weight: torch.Tensor, bits: int = 4, group_size: int = 32, symmetric: bool = True
+) -> dict[str, SchemeResult]:
+    """Fake-quantize ``weight`` per tensor, per output channel and per group of ``group_size`` inputs
+    (shrunk to a divisor of K if needed) with min/max ranges; report scales and errors."""
+    w = as_matrix(weight)
+    c, k = w.shape
+    g = fitting_group_size(k, group_size)
+    grains = {"per-tensor": PerTensor(), "per-channel": PerChannel(0), "per-group": PerGroup(g, axis=1)}
+    results = {}
+    for name, grain in grains.items():
+        spec = QuantSpec(bits=bits, symmetric=symmetric, granularity=grain)
+        qp = qparams_for(w, spec)
+        w_hat = fake_quantize(w, qp, spec)
+        scales = qp.scale.reshape(-1, 1).expand(c, 1) if qp.scale.numel() == 1 else qp.scale.reshape(c, -1)
+        results[name] = SchemeResult(
+            spec,
+            qp,
+            w_hat,
+            scales,
+            channel_sqnr_db(w, w_hat),
+            sqnr_db(w, w_hat),
+            spec.bits_per_element(tuple(w.shape)),
+        )
+    return results
+
+
+def linear_layers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """name -> weight of every Linear/Conv (for layer pickers)."""
+    return {n: m.weight for n, m in model.named_modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)}
+
+
+class FoldingPoint(NamedTuple):
+    bits: int
+    granularity: str
+    folded: bool
+    accuracy: float
+
+
+def bn_folding_study(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, bits=(2, 3, 4, 6, 8), symmetric: bool = True
+) -> list[FoldingPoint]:
+    """Weight-only accuracy per bits × {per-tensor, per-channel} × {BN kept, BN folded before quantizing}."""
+    points = []
+    for b in bits:
+        for name, grain in (("per-tensor", PerTensor()), ("per-channel", PerChannel(0))):
+            for folded in (False, True):
+                spec = QuantSpec(bits=b, symmetric=symmetric, granularity=grain)
+                accuracy = evaluate_accuracy(simulate(model, spec, fold_bn=folded), x, y)
+                points.append(FoldingPoint(b, name, folded, accuracy))
+    return points
+
+
+ACT_SCHEMES = {
+    "symmetric int (zero point 0)": dict(signed=True, symmetric=True),
+    "asymmetric uint (zero point from min)": dict(signed=False, symmetric=False),
+}
+
+
+class ActSchemeResult(NamedTuple):
+    spec: QuantSpec
+    qparams: QParams
+    x_hat: torch.Tensor
+    sqnr_db: float
+    codes_used: int  # distinct integer codes the data actually lands on
+
+
+def activation_symmetry(act: torch.Tensor, bits: int = 4) -> dict[str, ActSchemeResult]:
+    """Symmetric vs asymmetric min/max quantization of one activation tensor (e.g. post-ReLU, x ≥ 0).
+
+    On x ≥ 0 a symmetric signed grid spends its negative half on nothing: it uses at most 2^(b-1) + 1
+    of its 2^b codes, i.e. about one bit is lost; the asymmetric grid puts all 2^b codes on [0, max].
+    """
+    results = {}
+    for name, kw in ACT_SCHEMES.items():
+        spec = QuantSpec(bits=bits, **kw)
+        qp = qparams_for(act, spec)
+        x_hat = fake_quantize(act, qp, spec)
+        codes = int(quantize(act, qp, spec).unique().numel())
+        results[name] = ActSchemeResult(spec, qp, x_hat, sqnr_db(act, x_hat), codes)
+    return results
+
+
+def activation_accuracy(
+    model: nn.Module, calibration: torch.Tensor, x: torch.Tensor, y: torch.Tensor, bits: int
+) -> dict[str, float]:
+    """Accuracy with every layer input fake-quantized at ``bits`` (weights float), per activation scheme."""
+    return {
+        name: evaluate_accuracy(
+            simulate(model, None, QuantSpec(bits=bits, **kw), calibration=calibration), x, y
+        )
+        for name, kw in ACT_SCHEMES.items()
+    }
+
+
+def effective_bits(codes_used: int) -> float:
+    """log2 of the number of codes actually used."""
+    return math.log2(max(codes_used, 1))

@@ -1,0 +1,89 @@
+"""Schemes on real tensors (granularity, BN factors, activation symmetry) and the figure builders."""
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from ptqlab import plots_models, schemes
+from ptqlab.calibrate import capture
+from ptqlab.data import digits_split
+from ptqlab.folding import bn_scale_factors, fold_batchnorm
+from ptqlab.models import digits_mlp
+from ptqlab.sensitivity import greedy_mixed_precision, layer_sensitivity
+from ptqlab.simulate import evaluate_accuracy
+
+
+def test_fitting_group_size():
+    assert schemes.fitting_group_size(1536, 32) == 32
+    assert schemes.fitting_group_size(9, 32) == 9
+    assert schemes.fitting_group_size(144, 32) == 24
+    with pytest.raises(ValueError):
+        schemes.fitting_group_size(64, 0)
+
+
+def test_finer_granularity_never_loses_on_an_outlier_channel():
+    torch.manual_seed(0)
+    w = torch.randn(64, 128) * 0.02
+    w[7] *= 40  # one outlier channel, as in MiniLM's output.dense layers
+    r = schemes.compare_granularities(w, bits=4, group_size=32)
+    assert r["per-tensor"].scales.shape == (64, 1) and r["per-group"].scales.shape == (64, 4)
+    assert r["per-tensor"].sqnr_db < r["per-channel"].sqnr_db < r["per-group"].sqnr_db
+    # per-tensor: every ordinary channel rounds to (almost) nothing; its own channel is fine
+    others = torch.cat([r["per-tensor"].channel_sqnr_db[:7], r["per-tensor"].channel_sqnr_db[8:]])
+    assert float(others.max()) < 3.0 and float(r["per-tensor"].channel_sqnr_db[7]) > 15
+    assert r["per-channel"].bits_per_element == pytest.approx(4 + 64 / 128)
+    assert r["per-group"].bits_per_element == pytest.approx(4 + 64 / 32)
+
+
+def test_bn_factors_are_what_folding_multiplies_by():
+    mlp = digits_mlp()
+    factors = bn_scale_factors(mlp)
+    assert list(factors) == ["bn1", "bn2", "bn3"]
+    folded = fold_batchnorm(mlp)
+    ratio = folded.fc1.weight / mlp.fc1.weight
+    assert torch.allclose(ratio[:, 0], factors["bn1"], rtol=1e-4)
+
+
+def test_asymmetric_uses_twice_the_codes_on_post_relu_data():
+    mlp, data = digits_mlp(), digits_split()
+    act = capture(mlp, data.x_test, "fc2")
+    assert float(act.min()) == 0.0
+    r = schemes.activation_symmetry(act, bits=4)
+    sym, asym = r["symmetric int (zero point 0)"], r["asymmetric uint (zero point from min)"]
+    assert sym.codes_used <= 9 and asym.codes_used > sym.codes_used
+    assert asym.sqnr_db > sym.sqnr_db + 3  # about one bit (6 dB) better; measured 19.6 vs 13.6 dB
+    assert schemes.effective_bits(16) == 4.0
+
+
+def test_bn_folding_study_reports_every_combination():
+    mlp, data = digits_mlp(), digits_split()
+    points = schemes.bn_folding_study(mlp, data.x_test, data.y_test, bits=(2, 8))
+    assert len(points) == 2 * 2 * 2
+    at = {(p.bits, p.granularity, p.folded): p.accuracy for p in points}
+    # measured: per-tensor W2 60.6 % kept / 38.3 % folded; per-channel on folded weights 97.5 %
+    assert at[(2, "per-channel", True)] > at[(2, "per-tensor", True)] + 0.3
+    assert at[(8, "per-channel", True)] > 0.99
+
+
+def test_figure_builders_label_their_axes():
+    mlp, data = digits_mlp(), digits_split()
+    w = schemes.as_matrix(mlp.fc2.weight)
+    acc = lambda m: evaluate_accuracy(m, data.x_test, data.y_test)  # noqa: E731
+    act = capture(mlp, data.x_test[:50], "fc2")
+    figures = [
+        plots_models.granularity_figure(w, schemes.compare_granularities(w, 3, 16), "fc2"),
+        plots_models.folding_figure(
+            schemes.bn_folding_study(mlp, data.x_test, data.y_test, bits=(2, 4)),
+            0.99,
+            bn_scale_factors(mlp),
+            "t",
+        ),
+        plots_models.activation_figure(act, schemes.activation_symmetry(act, 3), "t"),
+        plots_models.sensitivity_figure(layer_sensitivity(mlp, acc, (2,)), "t"),
+    ]
+    result = greedy_mixed_precision(mlp, acc, (8, 2))
+    figures.append(plots_models.pareto_figure(result, result.path[1], result.path[1].size_bytes, "t"))
+    for fig in figures:
+        assert isinstance(fig, Figure)
+        for ax in fig.axes:
+            assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
