@@ -35,7 +35,7 @@ def _(mo):
     |---|---|---|
     | **minmax** | smallest and largest value seen | torch.ao, ONNX Runtime |
     | **moving_average** | running average of each batch's min and max (c = 0.01) | torch.ao QAT |
-    | **percentile** | the p-th percentile of $|x|$ (or of both tails) | ONNX Runtime, modelopt |
+    | **percentile** | the p-th percentile of $\lvert x \rvert$ (or of both tails) | ONNX Runtime, modelopt |
     | **entropy** | the threshold whose quantized histogram is closest in KL divergence | TensorRT |
     | **mse** | the threshold with the least expected rounding + clipping error | modelopt, AIMET |
     | **l2** | torch.ao's greedy shrinking of the range, stopped at the first error increase | torch.ao |

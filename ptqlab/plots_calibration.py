@@ -57,7 +57,10 @@ def _fmt_db(db: float) -> str:
 
 
 def ranges_figure(stats: CalibrationStats, results: list[ObserverResult], display_bins: int = 256) -> Figure:
-    """Histogram of the calibration data (log counts) with each calibrator's [lo, hi] overlaid."""
+    """Histogram of the calibration data (log counts) with the range each calibrator's grid covers overlaid.
+
+    The lines are the grid's ends [(qmin − zp)·s, (qmax − zp)·s], not the raw observed [lo, hi]: a symmetric
+    grid mirrors the larger side, and 0 is always on the grid."""
     h = stats.histogram.hist
     counts = h.counts.cpu().numpy()
     group = max(1, counts.size // display_bins)
@@ -69,8 +72,8 @@ def ranges_figure(stats: CalibrationStats, results: list[ObserverResult], displa
     )
     _cheap_log_y(ax)
     for r in results:
-        label = f"{r.name}: [{r.lo:.3g}, {r.hi:.3g}]  SQNR {_fmt_db(r.sqnr_db)}"
-        for k, x in enumerate((r.lo, r.hi)):
+        label = f"{r.name}: [{r.grid_lo:.3g}, {r.grid_hi:.3g}]  SQNR {_fmt_db(r.sqnr_db)}"
+        for k, x in enumerate((r.grid_lo, r.grid_hi)):
             ax.axvline(
                 x,
                 color=COLORS.get(r.name, "k"),
@@ -122,13 +125,13 @@ def results_markdown(results: list[ObserverResult]) -> str:
     """A markdown table of every calibrator's range and measured error; the best SQNR (±0.05 dB) in bold."""
     best = max(r.sqnr_db for r in results) - 0.05
     rows = [
-        "| calibrator | range [lo, hi] | clipped | rounding MSE | clipping MSE | total MSE | SQNR |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| calibrator | observed range [lo, hi] | grid covers | clipped | rounding MSE | clipping MSE | total MSE | SQNR |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         mark = "**" if r.sqnr_db >= best else ""
         rows.append(
-            f"| {mark}{r.name}{mark} | [{r.lo:.4g}, {r.hi:.4g}] | {100 * r.clipped_fraction:.3f} % "
+            f"| {mark}{r.name}{mark} | [{r.lo:.4g}, {r.hi:.4g}] | [{r.grid_lo:.4g}, {r.grid_hi:.4g}] | {100 * r.clipped_fraction:.3f} % "
             f"| {r.rounding_mse:.3e} | {r.clipping_mse:.3e} | {r.mse:.3e} | {mark}{_fmt_db(r.sqnr_db)}{mark} |"
         )
     return "\n".join(rows)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ptqlab.affine import choose_qparams
+from ptqlab.affine import choose_qparams, representable_range
 from ptqlab.metrics import error_split
 from ptqlab.observers.base import Observer
 from ptqlab.observers.entropy import EntropyObserver
@@ -143,6 +143,8 @@ class ObserverResult:
     rounding_mse: float
     clipping_mse: float
     clipped_fraction: float
+    grid_lo: float  # the real interval the integer grid covers: [(qmin − zp)·s, (qmax − zp)·s]
+    grid_hi: float
 
 
 def compare_observers(stats, x_eval: torch.Tensor, spec: QuantSpec, p: float = 99.99) -> list[ObserverResult]:
@@ -153,7 +155,9 @@ def compare_observers(stats, x_eval: torch.Tensor, spec: QuantSpec, p: float = 9
     results = []
     for name, obs in observers(stats, p).items():
         lo, hi = obs.range_for(spec)
-        split = error_split(x_eval, choose_qparams(lo, hi, spec), spec)
+        qparams = choose_qparams(lo, hi, spec)
+        split = error_split(x_eval, qparams, spec)
+        grid_lo, grid_hi = representable_range(qparams, spec)
         results.append(
             ObserverResult(
                 name=name,
@@ -164,6 +168,8 @@ def compare_observers(stats, x_eval: torch.Tensor, spec: QuantSpec, p: float = 9
                 rounding_mse=split.rounding_mse,
                 clipping_mse=split.clipping_mse,
                 clipped_fraction=split.clipped_fraction,
+                grid_lo=float(grid_lo),
+                grid_hi=float(grid_hi),
             )
         )
     return results
