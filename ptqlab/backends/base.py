@@ -1,0 +1,161 @@
+"""A PTQ recipe: a name, what it does, when it can run, and ``apply`` on a deep copy of a model.
+
+    result = recipe.apply(model, example_inputs, calibration_batches=None, observer="minmax", device="cpu")
+    result.model    # the quantized copy (the original model is never modified)
+    result.notes    # what the recipe really did: layers converted or skipped, ranges, engine settings
+    ok, reason = recipe.availability(model, device)
+
+``observer`` names a ptqlab observer (``make_observer(observer, **observer_kwargs)``) that decides every
+calibrated activation range. ``example_inputs`` is a tuple of positional arguments (a lone tensor is accepted); calibration batches are
+tensors or tuples in the same form. A recipe that cannot run here raises ``RecipeUnavailable`` with the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+class RecipeUnavailable(RuntimeError):
+    """The recipe cannot run for this model on this device; the message says why."""
+
+
+@dataclass
+class QuantizedResult:
+    model: nn.Module
+    recipe: str
+    notes: list[str] = field(default_factory=list)
+    compiled: bool = False
+
+
+ApplyFn = Callable[..., QuantizedResult]
+AvailabilityFn = Callable[[nn.Module, torch.device], tuple[bool, str]]
+
+
+@dataclass
+class Recipe:
+    name: str
+    label: str
+    family: str  # "baseline", "torch.ao (x86/fbgemm)", "pt2e + inductor", "torchao"
+    bits: int  # bits per stored weight
+    description: str
+    _apply: ApplyFn
+    _availability: AvailabilityFn
+    calibrates: bool = False  # needs calibration batches (static activation ranges)
+
+    def availability(self, model: nn.Module, device: str | torch.device = "cpu") -> tuple[bool, str]:
+        """(True, "") when this recipe can run here, else (False, the reason). Never raises."""
+        try:
+            return self._availability(model, torch.device(device))
+        except Exception as e:  # an availability probe must never crash the caller
+            return False, f"availability check failed: {type(e).__name__}: {e}"
+
+    def apply(
+        self,
+        model: nn.Module,
+        example_inputs,
+        calibration_batches: Iterable | None = None,
+        observer: str = "minmax",
+        device: str | torch.device = "cpu",
+        observer_kwargs: dict | None = None,
+        **options,
+    ) -> QuantizedResult:
+        """Quantize a deep copy of ``model``; ``options`` are recipe-specific (e.g. ``alpha`` for SmoothQuant)."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+        device = torch.device(device)
+        ok, reason = self.availability(model, device)
+        if not ok:
+            raise RecipeUnavailable(f"{self.name}: {reason}")
+        args = as_args(example_inputs, "example_inputs")
+        batches = (
+            [args]
+            if calibration_batches is None
+            else [as_args(b, "calibration_batches") for b in calibration_batches]
+        )
+        if not batches:
+            raise ValueError(
+                "calibration_batches is empty: pass at least one batch, or None to use example_inputs"
+            )
+        work = copy.deepcopy(model).eval()
+        args = to_device(args, device)
+        batches = [to_device(b, device) for b in batches]
+        return self._apply(
+            work.to(device), args, batches, observer, dict(observer_kwargs or {}), device, **options
+        )
+
+
+def as_args(inputs, name: str) -> tuple:
+    """A lone tensor -> (tensor,); a tuple/list -> tuple; anything else is a TypeError naming ``name``."""
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, tuple | list):
+        return tuple(inputs)
+    raise TypeError(f"{name} must be a tensor or a tuple of positional inputs, got {type(inputs).__name__}")
+
+
+def to_device(args: tuple, device: torch.device) -> tuple:
+    return tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    return [(n, m) for n, m in model.named_modules() if type(m) is nn.Linear]
+
+
+def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Linear and Conv2d layers (exact types: already-swapped modules are not re-quantized)."""
+    return [(n, m) for n, m in model.named_modules() if type(m) in (nn.Linear, nn.Conv2d)]
+
+
+def needs_layers(kinds: tuple[type, ...], what: str) -> Callable[[nn.Module], tuple[bool, str]]:
+    def check(model: nn.Module) -> tuple[bool, str]:
+        if any(type(m) in kinds for m in model.modules()):
+            return True, ""
+        return False, f"the model has no {what} layer to quantize"
+
+    return check
+
+
+def cpu_only(reason: str) -> Callable[[torch.device], tuple[bool, str]]:
+    def check(device: torch.device) -> tuple[bool, str]:
+        if device.type != "cpu":
+            return False, reason
+        return True, ""
+
+    return check
+
+
+def all_of(*checks: Callable[[], tuple[bool, str]]) -> tuple[bool, str]:
+    for check in checks:
+        ok, reason = check()
+        if not ok:
+            return False, reason
+    return True, ""
+
+
+class CastInputs(nn.Module):
+    """Runs ``model`` in ``dtype``: floating inputs are cast to it, floating outputs back to float32."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, *args):
+        args = tuple(
+            a.to(self.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args
+        )
+        return _to_float32(self.model(*args))
+
+
+def _to_float32(out):
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() else out
+    if isinstance(out, tuple | list):
+        return type(out)(_to_float32(o) for o in out)
+    if isinstance(out, dict):
+        return {k: _to_float32(v) for k, v in out.items()}
+    return out

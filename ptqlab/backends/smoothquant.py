@@ -1,0 +1,150 @@
+"""SmoothQuant + sensitivity-guided mixed precision on torch.ao's dynamic int8 (fbgemm) kernels.
+
+Transformers (MiniLM included) have a few activation channels 10-100× larger than the rest; one per-tensor
+activation scale must cover them and crushes every other channel to a handful of int8 levels. SmoothQuant
+(Xiao et al., 2023) moves that difficulty into the weights, exactly — for each Linear y = x Wᵀ:
+
+    s_j = max|X_j|^α / max|W_:,j|^(1−α)          (per input channel j; max|X_j| measured on calibration data)
+    y  = (x / s) (W · s)ᵀ                          (identical in real arithmetic)
+
+so x/s has flatter channels and W·s absorbs the range (weights are per-channel quantized, they cope).
+If the int8 model still misses ``target_cosine`` (mean cosine to the fp32 outputs on the calibration batches),
+the layers whose quantization alone hurts most are kept in fp32, worst first, up to ``max_fp32_fraction``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ptqlab.backends.base import QuantizedResult, Recipe, linear_layers
+from ptqlab.backends.torch_ao import _availability_dynamic, quantize_dynamic_int8
+
+
+class SmoothedInput(nn.Module):
+    """inner(x · inv_scale): the 1/s half of SmoothQuant, in front of a Linear whose weight holds the s half."""
+
+    def __init__(self, inner: nn.Module, inv_scale: torch.Tensor):
+        super().__init__()
+        self.inner = inner
+        self.register_buffer("inv_scale", inv_scale)
+
+    def forward(self, x):
+        return self.inner(x * self.inv_scale)
+
+
+def channel_absmax(model: nn.Module, names: list[str], batches: list[tuple]) -> dict[str, torch.Tensor]:
+    """max|X_j| over every calibration row, per input channel j, for each named Linear."""
+    modules = dict(model.named_modules())
+    amax: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def record(module, args):
+            x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0).float()
+            amax[name] = x if name not in amax else torch.maximum(amax[name], x)
+
+        return record
+
+    handles = [modules[n].register_forward_pre_hook(hook(n)) for n in names]
+    try:
+        with torch.inference_mode():
+            for args in batches:
+                model(*args)
+    finally:
+        for h in handles:
+            h.remove()
+    return amax
+
+
+def smoothing_scale(act_absmax: torch.Tensor, weight: torch.Tensor, alpha: float) -> torch.Tensor:
+    """s_j = max|X_j|^α / max|W_:,j|^(1−α), floored away from zero."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    w_absmax = weight.detach().abs().amax(0).float().clamp(min=1e-5)
+    return (act_absmax.clamp(min=1e-5) ** alpha / w_absmax ** (1.0 - alpha)).clamp(min=1e-5)
+
+
+def smooth_linears(model: nn.Module, amax: dict[str, torch.Tensor], alpha: float) -> None:
+    """Replace each Linear named in ``amax`` by SmoothedInput(Linear with W·s, 1/s) — the same function."""
+    modules = dict(model.named_modules())
+    for name, act in amax.items():
+        layer = modules[name]
+        s = smoothing_scale(act, layer.weight, alpha)
+        with torch.no_grad():
+            layer.weight.mul_(s.to(layer.weight.dtype))
+        parent, _, child = name.rpartition(".")
+        setattr(
+            modules[parent] if parent else model,
+            child,
+            SmoothedInput(layer, (1.0 / s).to(layer.weight.dtype)),
+        )
+
+
+def flat_output(out) -> torch.Tensor:
+    """All floating tensors of a model output (tensor, tuple, dict) as one float32 vector."""
+    if isinstance(out, torch.Tensor):
+        return out.detach().float().reshape(-1) if out.is_floating_point() else torch.zeros(0)
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, tuple | list):
+        parts = [flat_output(o) for o in out]
+        return torch.cat(parts) if parts else torch.zeros(0)
+    return torch.zeros(0)
+
+
+def output_cosine(model: nn.Module, batches: list[tuple], reference: list[torch.Tensor]) -> float:
+    """Mean over batches of cos(flat outputs, fp32 flat outputs)."""
+    with torch.inference_mode():
+        cos = [
+            F.cosine_similarity(flat_output(model(*b)), r, dim=0).item()
+            for b, r in zip(batches, reference, strict=True)
+        ]
+    return sum(cos) / len(cos)
+
+
+def _apply_sq(
+    model, args, batches, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
+):
+    with torch.inference_mode():
+        reference = [flat_output(model(*b)) for b in batches]
+    names = [n for n, _ in linear_layers(model) if n]  # a bare Linear as the whole model cannot be wrapped
+    smooth_linears(model, channel_absmax(model, names, batches), alpha)
+    smoothed = {n + ".inner" for n in names}
+    qmodel, notes = quantize_dynamic_int8(model, device)
+    cos = output_cosine(qmodel, batches, reference)
+    notes.insert(
+        0,
+        f"SmoothQuant α={alpha} on {len(names)} Linear (x/s, W·s; max|X_j| from {len(batches)} calibration batch(es))",
+    )
+    kept: list[str] = []
+    if cos < target_cosine and len(names) > 1:
+        harm = {}
+        for n in smoothed:
+            alone, _ = quantize_dynamic_int8(model, device, {n})
+            harm[n] = 1.0 - output_cosine(alone, batches, reference)
+        for n in sorted(harm, key=harm.get, reverse=True)[: int(max_fp32_fraction * len(names))]:
+            kept.append(n)
+            qmodel, _ = quantize_dynamic_int8(model, device, smoothed - set(kept))
+            cos = output_cosine(qmodel, batches, reference)
+            if cos >= target_cosine:
+                break
+    if kept:
+        notes.append(
+            f"kept in fp32 (most sensitive, one at a time): {', '.join(k.removesuffix('.inner') for k in kept)}"
+        )
+    verdict = "meets" if cos >= target_cosine else "misses"
+    notes.append(f"calibration-set output cosine vs fp32: {cos:.5f} ({verdict} the target {target_cosine})")
+    return QuantizedResult(qmodel, "ao-dynamic-int8-sq", notes)
+
+
+AO_DYNAMIC_SQ = Recipe(
+    "ao-dynamic-int8-sq",
+    "torch.ao dynamic + SmoothQuant (+fp32 where sensitive)",
+    "torch.ao (x86/fbgemm)",
+    8,
+    "SmoothQuant α=0.75, dynamic int8 on fbgemm; layers that alone break a 0.999 output cosine stay fp32",
+    _apply_sq,
+    _availability_dynamic,
+    calibrates=True,
+)
