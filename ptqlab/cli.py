@@ -26,6 +26,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.model_report:main",
         "accuracy / embedding cosine of the real models under simulated PTQ",
     ),
+    "models": (
+        "ptqlab.bench_cli:main",
+        "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",
+    ),
 }
 
 

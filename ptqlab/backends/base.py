@@ -46,6 +46,7 @@ class Recipe:
     _apply: ApplyFn
     _availability: AvailabilityFn
     calibrates: bool = False  # needs calibration batches (static activation ranges)
+    compiles: bool = False  # returns a torch.compile'd model, specialized to the example shapes
 
     def availability(self, model: nn.Module, device: str | torch.device = "cpu") -> tuple[bool, str]:
         """(True, "") when this recipe can run here, else (False, the reason). Never raises."""

@@ -105,6 +105,24 @@ def rechunk(batches: list[tuple], like: tuple) -> list[tuple]:
     return chunks
 
 
+def drop_unused_attributes(gm: torch.fx.GraphModule) -> int:
+    """Delete parameters/buffers no ``get_attr`` node reads: after ``convert_pt2e`` the fp32 weights linger
+    beside their int8 copies (a serialized size would count both). Returns how many were dropped."""
+    used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    dropped = 0
+    for name in [k for k in gm.state_dict() if k not in used]:
+        owner_name, _, attr = name.rpartition(".")
+        owner = gm.get_submodule(owner_name) if owner_name else gm
+        if attr in owner._parameters:
+            del owner._parameters[attr]
+        elif attr in owner._buffers:
+            del owner._buffers[attr]
+        else:
+            continue
+        dropped += 1
+    return dropped
+
+
 def _apply_pt2e(model, args, batches, observer, kw, device):
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -121,6 +139,7 @@ def _apply_pt2e(model, args, batches, observer, kw, device):
     chunks = rechunk(batches, args)
     n = run_batches(prepared, chunks or [args])
     converted = convert_pt2e(prepared)
+    drop_unused_attributes(converted)
     compiled = compile_frozen(converted)
     try:
         with torch.inference_mode():
@@ -170,4 +189,5 @@ PT2E_X86 = Recipe(
     _apply_pt2e,
     _availability_pt2e,
     calibrates=True,
+    compiles=True,
 )

@@ -57,12 +57,18 @@ def channel_absmax(model: nn.Module, names: list[str], batches: list[tuple]) -> 
     return amax
 
 
-def smoothing_scale(act_absmax: torch.Tensor, weight: torch.Tensor, alpha: float) -> torch.Tensor:
-    """s_j = max|X_j|^α / max|W_:,j|^(1−α), floored away from zero."""
+def smoothing_scale(act_absmax: torch.Tensor, weight: torch.Tensor, alpha: float, floor: float = 0.01) -> torch.Tensor:
+    """s_j = max|X_j|^α / max|W_:,j|^(1−α).
+
+    max|X_j| is floored at ``floor`` · max_j max|X_j|: a channel that was (almost) zero in every calibration
+    batch — a blank border pixel — would otherwise get s_j ≈ 0, and the first non-zero value it sees later
+    is multiplied by 1/s_j ≈ 10⁵, blowing up the per-tensor activation range of the whole batch.
+    """
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    act = act_absmax.float().clamp(min=max(floor * float(act_absmax.max()), 1e-5))
     w_absmax = weight.detach().abs().amax(0).float().clamp(min=1e-5)
-    return (act_absmax.clamp(min=1e-5) ** alpha / w_absmax ** (1.0 - alpha)).clamp(min=1e-5)
+    return act**alpha / w_absmax ** (1.0 - alpha)
 
 
 def smooth_linears(model: nn.Module, amax: dict[str, torch.Tensor], alpha: float) -> None:
