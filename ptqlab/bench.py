@@ -115,7 +115,9 @@ def build_variants(
                 model = compile_frozen(variants[name][1].model)
                 with torch.inference_mode():
                     model(*args)
-                res = QuantizedResult(model, name, variants[name][1].notes + ["torch.compile (inductor, freezing)"], True)
+                res = QuantizedResult(
+                    model, name, variants[name][1].notes + ["torch.compile (inductor, freezing)"], True
+                )
                 variants[key] = (name, res, time.perf_counter() - t0)
             except Exception as e:
                 ok, reason = False, f"torch.compile failed: {type(e).__name__}: {str(e)[:240]}"
@@ -152,14 +154,28 @@ def run_group(
     args = tuple(a.to(device) for a in bm.inputs(batch))
     variants, rows, _ = build_variants(bm, args, recipes, list(compiled or []), device, observer, cache, step)
     fns = {k: (lambda m=res.model: m(*args)) for k, (_, res, _) in variants.items()}
-    stats = time_interleaved(fns, repeats=repeats, warmup=warmup, budget_s=budget_s, device=device, on_step=step and (lambda k: step(f"{bm.name} b{batch}: timing")))
+    stats = time_interleaved(
+        fns,
+        repeats=repeats,
+        warmup=warmup,
+        budget_s=budget_s,
+        device=device,
+        on_step=step and (lambda k: step(f"{bm.name} b{batch}: timing")),
+    )
     base = stats["fp32"].median_s
     base_compiled = stats["fp32+compile"].median_s if "fp32+compile" in stats else None
     for key, (name, res, setup) in variants.items():
         s = stats[key]
         inner = _underlying(res.model)
-        row = _row(bm.name, batch, key, name, res.compiled, available=True, notes=list(res.notes), setup_s=setup)
-        row.median_ms, row.p10_ms, row.p90_ms, row.repeats = s.median_s * 1e3, s.p10_s * 1e3, s.p90_s * 1e3, s.n
+        row = _row(
+            bm.name, batch, key, name, res.compiled, available=True, notes=list(res.notes), setup_s=setup
+        )
+        row.median_ms, row.p10_ms, row.p90_ms, row.repeats = (
+            s.median_s * 1e3,
+            s.p10_s * 1e3,
+            s.p90_s * 1e3,
+            s.n,
+        )
         row.speedup = base / s.median_s
         if base_compiled is not None and res.compiled:
             row.speedup_vs_compiled_fp32 = base_compiled / s.median_s

@@ -80,7 +80,14 @@ def _digits(name: str, seed: int) -> BenchModel:
 
     title = "digits MLP (64-512-256-128-10)" if name == "mlp" else "digits CNN (3 conv-BN-ReLU + head)"
     return BenchModel(
-        name, title, model, lambda b: (_repeat_rows(split.x_test, b),), calibration, quality, "accuracy", "test accuracy"
+        name,
+        title,
+        model,
+        lambda b: (_repeat_rows(split.x_test, b),),
+        calibration,
+        quality,
+        "accuracy",
+        "test accuracy",
     )
 
 
@@ -98,7 +105,13 @@ def _minilm(seed: int) -> BenchModel:
     tok = model.tokenizer
 
     def encode(batch_texts):
-        enc = tok(list(batch_texts), padding="max_length", truncation=True, max_length=MINILM_SEQ, return_tensors="pt")
+        enc = tok(
+            list(batch_texts),
+            padding="max_length",
+            truncation=True,
+            max_length=MINILM_SEQ,
+            return_tensors="pt",
+        )
         return enc["input_ids"], enc["attention_mask"]
 
     calib_ids, calib_mask = encode(texts[0::2][:64])
@@ -126,7 +139,9 @@ def _minilm(seed: int) -> BenchModel:
         return _repeat_rows(eval_ids, batch), _repeat_rows(eval_mask, batch)
 
     title = f"all-MiniLM-L6-v2 (seq {MINILM_SEQ})"
-    return BenchModel("minilm", title, model, inputs, calibration, quality, "cosine", "embedding cosine vs fp32")
+    return BenchModel(
+        "minilm", title, model, inputs, calibration, quality, "cosine", "embedding cosine vs fp32"
+    )
 
 
 def _membound(seed: int, width: int = 4096, depth: int = 4) -> BenchModel:
@@ -153,7 +168,14 @@ def _membound(seed: int, width: int = 4096, depth: int = 4) -> BenchModel:
     mb = width * width * depth * 4 / 1e6
     title = f"memory-bound MLP ({depth} × Linear({width}, {width}), {mb:.0f} MB fp32)"
     return BenchModel(
-        "membound", title, model, lambda b: (_repeat_rows(probe, b),), calibration, quality, "cosine", "output cosine vs fp32"
+        "membound",
+        title,
+        model,
+        lambda b: (_repeat_rows(probe, b),),
+        calibration,
+        quality,
+        "cosine",
+        "output cosine vs fp32",
     )
 
 

@@ -43,9 +43,13 @@ def format_table(rows: Iterable[BenchRow], repeats: int | None = None) -> str:
             speed = f"{r.speedup:.2f}×"
             if r.speedup_vs_compiled_fp32 is not None and r.variant != "fp32+compile":
                 speed += f" ({r.speedup_vs_compiled_fp32:.2f}× vs compiled fp32)"
-            out.append(f"{r.variant:<30} {_ms(r.median_ms):>9} {spread:>15} {n:>3} {speed:>8} {size:>8} {roof:>8}  {quality_text(r.quality)}")
+            out.append(
+                f"{r.variant:<30} {_ms(r.median_ms):>9} {spread:>15} {n:>3} {speed:>8} {size:>8} {roof:>8}  {quality_text(r.quality)}"
+            )
     if repeats and any(r.available and r.repeats < repeats for r in rows):
-        out.append(f"\n* fewer than {repeats} repeats: the variant was too slow for the per-variant time budget")
+        out.append(
+            f"\n* fewer than {repeats} repeats: the variant was too slow for the per-variant time budget"
+        )
     return "\n".join(out)
 
 
@@ -68,7 +72,9 @@ class Goal:
         return f"[{verdict}] {self.text}: {self.measured:.2f}× with {self.variant}{gap}"
 
 
-def _best(rows: list[BenchRow], model: str, batch: int, bits: int, min_cosine: float | None = None) -> BenchRow | None:
+def _best(
+    rows: list[BenchRow], model: str, batch: int, bits: int, min_cosine: float | None = None
+) -> BenchRow | None:
     cands = [
         r
         for r in rows
@@ -112,7 +118,9 @@ def evaluate_goals(rows: list[BenchRow]) -> list[Goal]:
     for model, batch in dict.fromkeys((r.model, r.batch) for r in rows):
         best = _best(rows, model, batch, 4)
         if best is not None:
-            goals.append(Goal(f"best int4 on {model}, batch {batch}", 0.0, best.speedup, best.variant, True, ""))
+            goals.append(
+                Goal(f"best int4 on {model}, batch {batch}", 0.0, best.speedup, best.variant, True, "")
+            )
     return goals
 
 

@@ -57,7 +57,9 @@ def channel_absmax(model: nn.Module, names: list[str], batches: list[tuple]) -> 
     return amax
 
 
-def smoothing_scale(act_absmax: torch.Tensor, weight: torch.Tensor, alpha: float, floor: float = 0.01) -> torch.Tensor:
+def smoothing_scale(
+    act_absmax: torch.Tensor, weight: torch.Tensor, alpha: float, floor: float = 0.01
+) -> torch.Tensor:
     """s_j = max|X_j|^α / max|W_:,j|^(1−α).
 
     max|X_j| is floored at ``floor`` · max_j max|X_j|: a channel that was (almost) zero in every calibration

@@ -1,0 +1,138 @@
+"""Figures for measured benchmark rows: speedup bars, size-vs-quality Pareto, memory roofline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from ptqlab.bench import BenchRow
+
+FAMILY_COLORS = {
+    "baseline": "#7f7f7f",
+    "torch.ao (x86/fbgemm)": "#1f77b4",
+    "pt2e + inductor": "#9467bd",
+    "torchao": "#ff7f0e",
+}
+QUALITY_LABEL = {"accuracy": "test accuracy (%)", "cosine": "cosine vs fp32"}
+
+
+def _available(rows: list[BenchRow], model: str, batch: int | None = None) -> list[BenchRow]:
+    return [r for r in rows if r.available and r.model == model and (batch is None or r.batch == batch)]
+
+
+def speedup_figure(rows: list[BenchRow], model: str):
+    """Horizontal bars: speedup vs fp32 eager (median), whiskers from the p90/p10 latencies, one panel per batch."""
+    batches = sorted({r.batch for r in _available(rows, model)})
+    fig, axes = plt.subplots(
+        1, max(len(batches), 1), figsize=(5.2 * max(len(batches), 1), 4.2), squeeze=False
+    )
+    for ax, batch in zip(axes[0], batches, strict=False):
+        group = _available(rows, model, batch)
+        base = next((r.median_ms for r in group if r.variant == "fp32"), None)
+        names = [r.variant for r in group]
+        speed = [r.speedup for r in group]
+        lo = [s - base / r.p90_ms for s, r in zip(speed, group, strict=True)]
+        hi = [base / r.p10_ms - s for s, r in zip(speed, group, strict=True)]
+        colors = [FAMILY_COLORS.get(r.family, "#2ca02c") for r in group]
+        y = range(len(group))
+        ax.barh(y, speed, xerr=[lo, hi], color=colors, capsize=3)
+        ax.axvline(1.0, color="black", lw=1, ls="--")
+        for i, s in enumerate(speed):
+            ax.text(s, i, f" {s:.2f}×", va="center", fontsize=8)
+        ax.set_yticks(list(y), names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("speedup vs fp32 eager (×, median; whiskers p10–p90)")
+        ax.set_title(f"{model}, batch {batch}")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()]
+    fig.legend(handles, list(FAMILY_COLORS), loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle(f"Measured speedup — {model} (same run, interleaved)")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated by another (smaller-or-equal size AND higher-or-equal quality)."""
+    front = []
+    for i, (s, q) in enumerate(points):
+        if not any((s2 <= s and q2 >= q) and (s2, q2) != (s, q) for s2, q2 in points):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def pareto_figure(rows: list[BenchRow], model: str, batch: int):
+    """Serialized size (MB, log) vs quality; the dashed line joins the Pareto-optimal recipes."""
+    group = [r for r in _available(rows, model, batch) if r.size_bytes]
+    key = "accuracy" if any("accuracy" in r.quality for r in group) else "cosine"
+    scale = 100.0 if key == "accuracy" else 1.0
+    pts = [(r.size_bytes / 1e6, r.quality.get(key, float("nan")) * scale) for r in group]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for r, (s, q) in zip(group, pts, strict=True):
+        ax.scatter(s, q, color=FAMILY_COLORS.get(r.family, "#2ca02c"), s=40, zorder=3)
+        ax.annotate(r.variant, (s, q), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    front = pareto_front(pts)
+    ax.plot(
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        ls="--",
+        color="black",
+        lw=1,
+        label="Pareto front",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("serialized state_dict size (MB, log scale)")
+    ax.set_ylabel(QUALITY_LABEL[key])
+    ax.set_title(f"Size vs quality — {model}, batch {batch}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def roofline_figure(rows: list[BenchRow], bandwidth: float, model: str, batch: int):
+    """Latency vs weight bytes per forward (log-log); the line t = bytes / bandwidth is the memory floor."""
+    group = [r for r in _available(rows, model, batch) if r.weight_bytes]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if group:
+        sizes = [r.weight_bytes / 1e6 for r in group]
+        lo, hi = min(sizes) / 1.5, max(sizes) * 1.5
+        ax.plot(
+            [lo, hi],
+            [lo * 1e6 / bandwidth * 1e3, hi * 1e6 / bandwidth * 1e3],
+            color="black",
+            lw=1.2,
+            label=f"memory floor: bytes / {bandwidth / 1e9:.1f} GB/s",
+        )
+        for r, s in zip(group, sizes, strict=True):
+            ax.scatter(s, r.median_ms, color=FAMILY_COLORS.get(r.family, "#2ca02c"), s=40, zorder=3)
+            ax.annotate(
+                f"{r.variant} ({100 * (r.attained or 0):.0f}%)",
+                (s, r.median_ms),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("weight bytes streamed per forward (MB, log)")
+    ax.set_ylabel("median latency (ms, log)")
+    ax.set_title(f"Roofline — {model}, batch {batch} (% = floor / measured)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_charts(rows: list[BenchRow], bandwidth: float, directory: str | Path) -> list[Path]:
+    """speedup_<model>.png, pareto_<model>_b<batch>.png, roofline_<model>_b<smallest batch>.png."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for model in dict.fromkeys(r.model for r in rows if r.available):
+        batches = sorted({r.batch for r in _available(rows, model)})
+        figs = {f"speedup_{model}.png": speedup_figure(rows, model)}
+        figs[f"pareto_{model}_b{batches[-1]}.png"] = pareto_figure(rows, model, batches[-1])
+        figs[f"roofline_{model}_b{batches[0]}.png"] = roofline_figure(rows, bandwidth, model, batches[0])
+        for name, fig in figs.items():
+            fig.savefig(out / name, dpi=110)
+            plt.close(fig)
+            paths.append(out / name)
+    return paths
