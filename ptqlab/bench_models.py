@@ -32,7 +32,9 @@ class BenchModel:
     model: nn.Module
     inputs: Callable[[int], tuple]  # batch size -> positional inputs
     calibration: list[tuple]
-    quality: Callable[[nn.Module, int], dict[str, float]]  # (model, batch) -> metrics
+    quality: Callable[
+        [nn.Module, int], dict[str, float]
+    ]  # (model, batch) -> metrics; inputs follow the model
     quality_key: str  # the headline metric (for the Pareto plot)
     quality_label: str
 
@@ -54,6 +56,13 @@ class _ReferenceCache:
         return self.outputs[batch]
 
 
+def model_device(m: nn.Module) -> torch.device:
+    """Where a (possibly wrapped or packed) model runs: its first parameter or buffer, else the CPU."""
+    for t in list(m.parameters()) + list(m.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
 def _repeat_rows(x: torch.Tensor, batch: int) -> torch.Tensor:
     reps = -(-batch // x.shape[0])
     return x.repeat(reps, *([1] * (x.ndim - 1)))[:batch]
@@ -70,11 +79,11 @@ def _digits(name: str, seed: int) -> BenchModel:
     calibration = [(b,) for b in split.x_train[:256].split(64)]
 
     def quality(m: nn.Module, batch: int) -> dict[str, float]:
-        x, y = split.x_test, split.y_test
+        x, y, dev = split.x_test, split.y_test, model_device(m)
         correct = total = 0
         with torch.inference_mode():
             for s in _chunks(len(x), batch):
-                correct += int((m(x[s]).argmax(-1) == y[s]).sum())
+                correct += int((m(x[s].to(dev)).argmax(-1).cpu() == y[s]).sum())
                 total += len(y[s])
         return {"accuracy": correct / total, "samples": float(total)}
 
@@ -126,7 +135,8 @@ def _minilm(seed: int) -> BenchModel:
         chunks = _chunks(len(eval_ids), batch)
         ref = reference(batch, [(eval_ids[s], eval_mask[s]) for s in chunks])
         with torch.inference_mode():
-            out = torch.cat([m(eval_ids[s], eval_mask[s]).float() for s in chunks])
+            dev = model_device(m)
+            out = torch.cat([m(eval_ids[s].to(dev), eval_mask[s].to(dev)).float().cpu() for s in chunks])
         agree = embedding_agreement(ref, out)
         return {
             "cosine": agree.mean_cosine,
@@ -161,7 +171,7 @@ def _membound(seed: int, width: int = 4096, depth: int = 4) -> BenchModel:
         chunks = _chunks(len(probe), batch)
         ref = reference(batch, [(probe[s],) for s in chunks])
         with torch.inference_mode():
-            out = torch.cat([m(probe[s]).float() for s in chunks])
+            out = torch.cat([m(probe[s].to(model_device(m))).float().cpu() for s in chunks])
         cos = torch.nn.functional.cosine_similarity(ref, out, dim=1)
         return {"cosine": float(cos.mean()), "min_cosine": float(cos.min()), "samples": float(len(ref))}
 

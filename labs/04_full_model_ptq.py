@@ -1,0 +1,233 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import marimo as mo
+
+    import ptqlab  # sets OMP_WAIT_POLICY before torch is imported
+    from ptqlab import plots_bench
+    from ptqlab.backends import RECIPES
+    from ptqlab.bench_lab import (
+        hardware_markdown,
+        measure,
+        narrate,
+        quick_measurement,
+        results_markdown,
+        steps_for,
+    )
+    from ptqlab.observers import OBSERVERS
+
+    return (
+        OBSERVERS,
+        RECIPES,
+        hardware_markdown,
+        measure,
+        mo,
+        narrate,
+        plots_bench,
+        ptqlab,
+        quick_measurement,
+        results_markdown,
+        steps_for,
+    )
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    # Lab 04 — Full-model PTQ on real int8/int4 kernels, measured
+
+    Everything so far *simulated* quantization in float. Here the same calibrators drive **real integer
+    kernels**, and we measure what they buy on *this* machine: latency, speedup, size and quality, side by side
+    in one process. Nothing below is a quoted number — every figure and every number in the prose is measured
+    when you press the button (a quick default measurement is shown until then).
+
+    Recipes (each works on a copy of the model; an unavailable one says why):
+
+    | recipe | what it does |
+    |---|---|
+    | `ao-dynamic-int8` | torch.ao `quantize_dynamic`: int8 weights, activations quantized per batch at run time (fbgemm/oneDNN kernels) |
+    | `ao-dynamic-int8-sq` | the same after **SmoothQuant** ($x/s$, $W\cdot s$), keeping the most sensitive layers in fp32 |
+    | `ao-static-int8` | torch.ao static eager PTQ: int8 activations whose ranges come from **your calibrator** |
+    | `pt2e-x86-int8` | torch.export + X86InductorQuantizer, compiled with inductor freezing |
+    | `torchao-*` | torchao `quantize_`: int8 dynamic, int8 weight-only, int4 weight-only (bf16 activations), int8 static |
+
+    The torch.ao and torchao static recipes take every activation range from a **ptqlab observer** — the
+    calibrators of Lab 02 set the scales of the real kernels.
+    """)
+    return
+
+
+@app.cell
+def _(mo):
+    model_picker = mo.ui.dropdown(
+        {
+            "digits MLP": "mlp",
+            "digits CNN": "cnn",
+            "MiniLM-L6 (seq 32)": "minilm",
+            "memory-bound MLP (268 MB)": "membound",
+        },
+        value="digits MLP",
+        label="model",
+    )
+    model_picker
+    return (model_picker,)
+
+
+@app.cell
+def _(OBSERVERS, mo):
+    observer_picker = mo.ui.dropdown(
+        sorted(OBSERVERS), value="minmax", label="calibrator (activation ranges)"
+    )
+    observer_picker
+    return (observer_picker,)
+
+
+@app.cell
+def _(RECIPES, mo):
+    recipe_picker = mo.ui.multiselect(
+        list(RECIPES),
+        value=[
+            "ao-dynamic-int8",
+            "ao-static-int8",
+            "torchao-int8-dynamic",
+            "torchao-int4-weight-only",
+            "bf16",
+        ],
+        label="recipes (fp32 is always measured)",
+    )
+    recipe_picker
+    return (recipe_picker,)
+
+
+@app.cell
+def _(mo):
+    batch_picker = mo.ui.dropdown({"1": 1, "8": 8, "64": 64}, value="64", label="batch size")
+    batch_picker
+    return (batch_picker,)
+
+
+@app.cell
+def _(mo):
+    repeats_slider = mo.ui.slider(5, 30, value=10, step=1, label="timed repeats per variant", show_value=True)
+    repeats_slider
+    return (repeats_slider,)
+
+
+@app.cell
+def _(mo):
+    run_button = mo.ui.run_button(label="Calibrate, quantize and measure")
+    mo.vstack(
+        [
+            run_button,
+            mo.md(
+                "One run takes seconds for the digits models and up to a minute for MiniLM or the 268 MB MLP "
+                "on 2 cores (`pt2e-x86-int8` adds a compile, `ao-dynamic-int8-sq` a sensitivity search). "
+                "Few repeats on a shared machine are noisy: read the p10–p90 spread."
+            ),
+        ]
+    )
+    return (run_button,)
+
+
+@app.cell
+def _(
+    batch_picker,
+    measure,
+    mo,
+    model_picker,
+    observer_picker,
+    quick_measurement,
+    recipe_picker,
+    repeats_slider,
+    run_button,
+    steps_for,
+):
+    if run_button.value:
+        _recipes = list(recipe_picker.value)
+        _total = steps_for(_recipes, [], repeats_slider.value)
+        with mo.status.progress_bar(total=_total, title="Calibrating, quantizing, timing") as _bar:
+            result = measure(
+                model_picker.value,
+                _recipes,
+                batch_picker.value,
+                repeats_slider.value,
+                observer_picker.value,
+                step=lambda desc: _bar.update(subtitle=desc),
+            )
+        origin = "your settings"
+    else:
+        result = quick_measurement()
+        origin = "the quick default (digits MLP, batch 64, 5 repeats) — press the button for your settings"
+    return origin, result
+
+
+@app.cell
+def _(hardware_markdown, mo, origin, result, results_markdown):
+    mo.md(
+        f"""
+    ## Measured: {result.title}, batch {result.batch}, {result.repeats} repeats
+
+    *Showing {origin}. Calibrator: `{result.observer}`. Speedup = fp32 median ÷ variant median, same run,
+    variants interleaved round-robin. Size = `torch.save(state_dict)` bytes. Roofline = memory floor ÷
+    measured time.*
+
+    {results_markdown(result)}
+
+    **Hardware**
+
+    {hardware_markdown(result.facts, result.bandwidth)}
+    """
+    )
+    return
+
+
+@app.cell
+def _(mo, narrate, result):
+    mo.md(narrate(result))
+    return
+
+
+@app.cell
+def _(plots_bench, result):
+    plots_bench.speedup_figure(result.rows, result.model)
+    return
+
+
+@app.cell
+def _(plots_bench, result):
+    plots_bench.pareto_figure(result.rows, result.model, result.batch)
+    return
+
+
+@app.cell
+def _(plots_bench, result):
+    plots_bench.roofline_figure(result.rows, result.bandwidth, result.model, result.batch)
+    return
+
+
+@app.cell
+def _(mo):
+    mo.md(r"""
+    ## Reading the three charts
+
+    * **Speedup bars** — above the dashed line at 1× a recipe is faster than fp32; whiskers are the p10–p90
+      latency spread turned into speedups.
+    * **Size vs quality** — the dashed Pareto front joins the recipes no other recipe beats on both size and
+      quality. int4 is the smallest; whether its quality is acceptable is the model's call.
+    * **Roofline** — the line is $t = \text{bytes}/\text{bandwidth}$, the fastest any forward streaming those
+      weights can be. Points near the line are memory-bound and can only get faster by moving fewer bytes;
+      points far above it are limited by something else (overheads, compute, an untuned kernel).
+
+    For every model and both batch sizes at once — with `torch.compile` variants and a JSON report — run
+    `ptqlab bench models --json bench.json --charts charts/` in a terminal.
+    """)
+    return
+
+
+if __name__ == "__main__":
+    app.run()
