@@ -24,7 +24,10 @@ from ptqlab.model_size import serialized_bytes, torchao_model_bytes
 from ptqlab.timing import time_interleaved
 
 DEFAULT_RECIPES = tuple(RECIPES)
-DEFAULT_COMPILED = ("fp32", "ao-dynamic-int8")
+DEFAULT_COMPILED = (
+    "fp32",
+    "torchao-int8-dynamic",
+)  # torchao is built to be compiled; fbgemm modules gain nothing
 Step = Callable[[str], None]
 
 

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=len(models) * len(batches), desc="bench", unit="group", file=sys.stderr)
     bandwidth, bw_stats = measure_read_bandwidth(args.bandwidth_mib << 20, device=device)
     print(
-        f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s (fastest of {bw_stats.n} sums of a {args.bandwidth_mib} MiB tensor; median {args.bandwidth_mib * 2**20 / bw_stats.median_s / 1e9:.1f} GB/s)"
+        f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s (fastest of {bw_stats.n} passes of sum / GEMV over {args.bandwidth_mib} MiB; median {args.bandwidth_mib * 2**20 / bw_stats.median_s / 1e9:.1f} GB/s)"
     )
     rows, skipped, started = [], [], time.time()
     for name in models:

@@ -40,7 +40,7 @@ def bench_model(name: str) -> BenchModel:
 
 @functools.lru_cache(maxsize=1)
 def bandwidth_now(mib: int = 512) -> float:
-    """Memory read bandwidth, measured once per process (best of 7 sums of a ``mib`` MiB tensor)."""
+    """Memory read bandwidth, measured once per process (``measure_read_bandwidth`` over ``mib`` MiB)."""
     return measure_read_bandwidth(mib << 20)[0]
 
 
