@@ -140,6 +140,5 @@ def measure_read_bandwidth(
     stats = time_interleaved(
         {"sum": x.sum, "gemv": lambda: torch.mv(x, v)}, repeats=repeats, warmup=1, device=device
     )
-    del x
     best = min(stats.values(), key=lambda s: s.min_s)
     return 4 * rows * cols / best.min_s, best
