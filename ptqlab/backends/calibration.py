@@ -42,12 +42,19 @@ def bridged_observer(base: type) -> type:
                 self.ptqlab.observe(x_orig.detach())
             return x_orig
 
+        def grid(self) -> QuantSpec:
+            """The integer grid this torch.ao observer quantizes to, as a ptqlab spec (searching
+            observers — entropy, MSE, L2 — then search the range for exactly this grid)."""
+            levels = int(self.quant_max) - int(self.quant_min) + 1
+            signed = self.dtype in (torch.qint8, torch.int8)
+            symmetric = self.qscheme in (torch.per_tensor_symmetric, torch.per_channel_symmetric)
+            return QuantSpec(bits=max(levels.bit_length() - 1, 2), signed=signed, symmetric=symmetric)
+
         def sync_range(self) -> None:
-            """min_val, max_val <- the ptqlab observer's (lo, hi)."""
+            """min_val, max_val <- the ptqlab observer's (lo, hi) for this grid."""
             if self.ptqlab.batches == 0:
                 return
-            lo, hi = self.ptqlab.range()
-            lo, hi = lo.reshape(()), hi.reshape(())
+            lo, hi = per_tensor(*self.ptqlab.range_for(self.grid()))
             self.min_val = lo.to(self.min_val.device)
             self.max_val = hi.to(self.max_val.device)
 
@@ -59,6 +66,11 @@ def bridged_observer(base: type) -> type:
     PtqlabRangeObserver.__qualname__ = PtqlabRangeObserver.__name__
     _BRIDGES[base] = PtqlabRangeObserver
     return PtqlabRangeObserver
+
+
+def per_tensor(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A per-channel range collapsed to one per-tensor range: (min lo, max hi)."""
+    return lo.detach().float().amin().reshape(()), hi.detach().float().amax().reshape(())
 
 
 def run_batches(model: nn.Module, batches: Iterable[tuple]) -> int:
@@ -97,8 +109,8 @@ class LinearInputRanges:
         obs = self.observers[name]
         if obs.batches == 0:
             raise RuntimeError(f"layer {name!r} saw no input during calibration")
-        lo, hi = obs.range()
-        scale = choose_qparams(lo.reshape(()), hi.reshape(()), spec).scale
+        lo, hi = per_tensor(*obs.range_for(spec))
+        scale = choose_qparams(lo, hi, spec).scale
         return scale.reshape((1,) * self.ndim[name])
 
 
