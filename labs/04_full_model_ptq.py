@@ -6,9 +6,11 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
+    import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
+
+    # isort: split
     import marimo as mo
 
-    import ptqlab  # sets OMP_WAIT_POLICY before torch is imported
     from ptqlab import plots_bench
     from ptqlab.backends import RECIPES
     from ptqlab.bench_lab import (
@@ -29,14 +31,13 @@ def _():
         mo,
         narrate,
         plots_bench,
-        ptqlab,
         quick_measurement,
         results_markdown,
         steps_for,
     )
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Lab 04 — Full-model PTQ on real int8/int4 kernels, measured
@@ -186,7 +187,7 @@ def _(hardware_markdown, mo, origin, result, results_markdown):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo, narrate, result):
     mo.md(narrate(result))
     return
@@ -210,7 +211,7 @@ def _(plots_bench, result):
     return
 
 
-@app.cell
+@app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     ## Reading the three charts

@@ -188,3 +188,8 @@ def test_rechunk_cuts_calibration_to_the_example_batch():
     chunks = rechunk([(torch.ones(6, 3), "x"), (torch.ones(5, 3), "y")], like)
     assert len(chunks) == 2 and all(c[0].shape == (4, 3) and c[1] == "flag" for c in chunks)
     assert rechunk([(torch.ones(6, 2), "x")], like) == []
+
+
+def test_unknown_observer_is_named():
+    with pytest.raises(ValueError, match="unknown observer 'median'"):
+        get_recipe("ao-static-int8").apply(small_mlp(), torch.randn(2, 256), observer="median")

@@ -69,6 +69,10 @@ class Recipe:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
         device = torch.device(device)
+        from ptqlab.observers import OBSERVERS
+
+        if observer not in OBSERVERS:
+            raise ValueError(f"unknown observer {observer!r}; choose from {sorted(OBSERVERS)}")
         ok, reason = self.availability(model, device)
         if not ok:
             raise RecipeUnavailable(f"{self.name}: {reason}")

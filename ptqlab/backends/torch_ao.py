@@ -89,6 +89,7 @@ def quantize_dynamic_int8(
     model: nn.Module, device: torch.device, names: set[str] | None = None
 ) -> tuple[nn.Module, list[str]]:
     """torch.ao dynamic int8 (per-channel weights) on the Linear layers named in ``names`` (None = all)."""
+    import torch.ao.nn.quantized.dynamic as nnqd
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     engine = set_engine()
@@ -102,7 +103,7 @@ def quantize_dynamic_int8(
     if not reduce_range:
         cls = _full_range_linear_class()
         for m in qmodel.modules():
-            if type(m) is cls.__mro__[1] and m._packed_params.dtype == torch.qint8:
+            if type(m) is nnqd.Linear and m._packed_params.dtype == torch.qint8:
                 m.__class__ = cls
     n = sum(1 for m in qmodel.modules() if m._get_name() == "DynamicQuantizedLinear")
     notes = [
