@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 
 from ptqlab.bench import BenchRow
 
@@ -14,6 +15,7 @@ FAMILY_COLORS = {
     "pt2e + inductor": "#9467bd",
     "torchao": "#ff7f0e",
 }
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 QUALITY_LABEL = {"accuracy": "test accuracy (%)", "cosine": "cosine vs fp32"}
 
 
@@ -38,17 +40,33 @@ def speedup_figure(rows: list[BenchRow], model: str):
         y = range(len(group))
         ax.barh(y, speed, xerr=[lo, hi], color=colors, capsize=3)
         ax.axvline(1.0, color="black", lw=1, ls="--")
-        for i, s in enumerate(speed):
-            ax.text(s, i, f" {s:.2f}×", va="center", fontsize=8)
+        for i, (s, h) in enumerate(zip(speed, hi, strict=True)):
+            ax.text(s + h, i, f" {s:.2f}×", va="center", fontsize=8)
+        ax.set_xlim(0, max(base / r.p10_ms for r in group) * 1.22)
         ax.set_yticks(list(y), names, fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("speedup vs fp32 eager (×, median; whiskers p10–p90)")
+        ax.set_xlabel("speedup vs fp32 eager (median, p10–p90)")
         ax.set_title(f"{model}, batch {batch}")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()]
     fig.legend(handles, list(FAMILY_COLORS), loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(f"Measured speedup — {model} (same run, interleaved)")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
+
+
+def _scatter_variants(ax, group: list[BenchRow], xs, ys, label) -> None:
+    """One marker per variant (colour = family, shape = position), named in the legend, not on the plot."""
+    for i, (r, x, y) in enumerate(zip(group, xs, ys, strict=True)):
+        color = FAMILY_COLORS.get(r.family, "#2ca02c")
+        ax.scatter(
+            x, y, color=color, marker=MARKERS[i % len(MARKERS)], s=45, zorder=3, alpha=0.85, label=label(r)
+        )
+
+
+def _plain_log_ticks(ax) -> None:
+    ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -66,10 +84,8 @@ def pareto_figure(rows: list[BenchRow], model: str, batch: int):
     key = "accuracy" if any("accuracy" in r.quality for r in group) else "cosine"
     scale = 100.0 if key == "accuracy" else 1.0
     pts = [(r.size_bytes / 1e6, r.quality.get(key, float("nan")) * scale) for r in group]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for r, (s, q) in zip(group, pts, strict=True):
-        ax.scatter(s, q, color=FAMILY_COLORS.get(r.family, "#2ca02c"), s=40, zorder=3)
-        ax.annotate(r.variant, (s, q), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(8.6, 4.4))
+    _scatter_variants(ax, group, [p[0] for p in pts], [p[1] for p in pts], lambda r: r.variant)
     front = pareto_front(pts)
     ax.plot(
         [pts[i][0] for i in front],
@@ -80,10 +96,11 @@ def pareto_figure(rows: list[BenchRow], model: str, batch: int):
         label="Pareto front",
     )
     ax.set_xscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("serialized state_dict size (MB, log scale)")
     ax.set_ylabel(QUALITY_LABEL[key])
     ax.set_title(f"Size vs quality — {model}, batch {batch}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -91,7 +108,7 @@ def pareto_figure(rows: list[BenchRow], model: str, batch: int):
 def roofline_figure(rows: list[BenchRow], bandwidth: float, model: str, batch: int):
     """Latency vs weight bytes per forward (log-log); the line t = bytes / bandwidth is the memory floor."""
     group = [r for r in _available(rows, model, batch) if r.weight_bytes]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(8.6, 4.4))
     if group:
         sizes = [r.weight_bytes / 1e6 for r in group]
         lo, hi = min(sizes) / 1.5, max(sizes) * 1.5
@@ -102,21 +119,20 @@ def roofline_figure(rows: list[BenchRow], bandwidth: float, model: str, batch: i
             lw=1.2,
             label=f"memory floor: bytes / {bandwidth / 1e9:.1f} GB/s",
         )
-        for r, s in zip(group, sizes, strict=True):
-            ax.scatter(s, r.median_ms, color=FAMILY_COLORS.get(r.family, "#2ca02c"), s=40, zorder=3)
-            ax.annotate(
-                f"{r.variant} ({100 * (r.attained or 0):.0f}%)",
-                (s, r.median_ms),
-                fontsize=7,
-                xytext=(4, 3),
-                textcoords="offset points",
-            )
+        _scatter_variants(
+            ax,
+            group,
+            sizes,
+            [r.median_ms for r in group],
+            lambda r: f"{r.variant} ({100 * (r.attained or 0):.0f}%)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("weight bytes streamed per forward (MB, log)")
     ax.set_ylabel("median latency (ms, log)")
     ax.set_title(f"Roofline — {model}, batch {batch} (% = floor / measured)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
