@@ -69,7 +69,8 @@ def test_pt2e_compiled_close_to_fp32_and_int8_sized():
     with torch.inference_mode():
         y = result.model(x)
     assert result.compiled
-    assert float((y - model(x)).abs().max() / model(x).abs().max()) < 0.06
+    ref = model(x).detach()
+    assert float((y - ref).abs().max() / ref.abs().max()) < 0.06
     inner = result.model.compiled._orig_mod
     # the stale fp32 weights were dropped: int8 weights + scales only
     assert serialized_bytes(inner) < serialized_bytes(model) / 3
