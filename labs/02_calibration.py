@@ -16,8 +16,9 @@ def _():
     from ptqlab import plots_calibration as pc
     from ptqlab.observers import compare as oc
     from ptqlab.spec import QuantSpec
+    from ptqlab.widgets import ClippingExplorer
 
-    return QuantSpec, mo, oc, pc, time
+    return ClippingExplorer, QuantSpec, mo, oc, pc, time
 
 
 @app.cell(hide_code=True)
@@ -227,6 +228,58 @@ def _(curve, mo, pc, results, symmetric):
 def _(mo, pc, results):
     mo.vstack(
         [mo.md("## Measured error per calibrator (best SQNR in bold)"), mo.md(pc.results_markdown(results))]
+    )
+    return
+
+
+@app.cell
+def _(ClippingExplorer, mo, oc, p, spec, stats, x_eval):
+    # rebuilt only when the data, the grid or p change; the markers are the table's ranges
+    explorer = mo.ui.anywidget(
+        ClippingExplorer(x_eval, spec=spec, observers=oc.observers(stats, float(p.value)))
+    )
+    return (explorer,)
+
+
+@app.cell
+def _(explorer, mo):
+    mo.vstack(
+        [
+            mo.md(
+                r"""
+    ## Your turn: pick the range by hand
+
+    The evaluation data again, with the two ends of the range as handles: **drag lo and hi** (or
+    click a calibrator's button to start from its range). Bars outside the grid turn red. The lines
+    are the ranges the calibrators picked for this grid; the numbers under the plot are computed by
+    `ptqlab.error_split` each time you let go.
+    """
+            ),
+            explorer,
+        ]
+    )
+    return
+
+
+@app.cell
+def _(explorer, mo, oc, p, results, spec, stats, x_eval):
+    _spec = explorer.widget.current_spec  # the lab's grid, with the bits typed in the widget
+    _mine = oc.score_range("your range", explorer.value["lo"], explorer.value["hi"], x_eval, _spec)
+    _rivals = results if _spec == spec else oc.compare_observers(stats, x_eval, _spec, p=float(p.value))
+    _top = oc.best(_rivals)
+    _gap = _mine.sqnr_db - _top.sqnr_db
+    _verdict = (
+        "you match or beat every calibrator"
+        if _gap >= -0.05
+        else f"{-_gap:.1f} dB short of the best calibrator"
+    )
+    mo.md(
+        f"""
+    **Your range** [{_mine.lo:.3f}, {_mine.hi:.3f}] on `{_spec}`:
+    SQNR **<span id="ptq-lab02-sqnr">{_mine.sqnr_db:.2f} dB</span>**, {100 * _mine.clipped_fraction:.2f} % of
+    the values clipped. The best calibrator here, **{_top.name}** [{_top.lo:.3f}, {_top.hi:.3f}], gets
+    {_top.sqnr_db:.2f} dB: {_verdict} ({_gap:+.2f} dB).
+    """
     )
     return
 

@@ -10,10 +10,11 @@ def _():
     import marimo as mo
     import torch
 
+    from ptqlab.observers import PER_TENSOR
     from ptqlab.spec import QuantSpec
     from ptqlab.widgets import AffineStaircase, ClippingExplorer
 
-    return AffineStaircase, ClippingExplorer, QuantSpec, mo, ptqlab, torch
+    return AffineStaircase, ClippingExplorer, PER_TENSOR, QuantSpec, mo, ptqlab, torch
 
 
 @app.cell
@@ -25,7 +26,8 @@ def _(mo):
 
     1. **Clipping explorer.** A heavy-tailed tensor and the two thresholds $[lo, hi]$ that become the
        quantizer's range. Pull them in and the grid gets finer (less *rounding* error) but the tails are
-       cut off (more *clipping* error).
+       cut off (more *clipping* error). The coloured lines are the ranges every calibrator of lab 02
+       picks for this grid; click one's button to start from it.
     2. **Affine staircase.** The map $x \mapsto \hat x = (\mathrm{clamp}(\mathrm{round}(x/s) + z,
        q_{min}, q_{max}) - z)\,s$ for the range you drag and the bit width you type.
 
@@ -52,9 +54,10 @@ def _(torch):
 
 
 @app.cell
-def _(ClippingExplorer, QuantSpec, mo, x):
+def _(ClippingExplorer, PER_TENSOR, QuantSpec, mo, x):
+    # every per-tensor calibrator in ptqlab.observers, each calibrated on x, as a marker
     explorer = mo.ui.anywidget(
-        ClippingExplorer(x, spec=QuantSpec(bits=4, symmetric=False), observers=["minmax"])
+        ClippingExplorer(x, spec=QuantSpec(bits=4, symmetric=False), observers=PER_TENSOR)
     )
     return (explorer,)
 

@@ -127,7 +127,7 @@ $$\\text{MSE} = \\underbrace{\\tfrac1N \\sum_{x\\ \\text{on the grid's range}} (
     (
         "code",
         _FIRST
-        + "from ptqlab import QuantSpec, error_split\nfrom ptqlab.observers import OBSERVERS, make_observer",
+        + "from ptqlab import QuantSpec, error_split\nfrom ptqlab.observers import PER_TENSOR, make_observer",
     ),
     ("code", _HEAVY_TAILED),
     (
@@ -135,8 +135,9 @@ $$\\text{MSE} = \\underbrace{\\tfrac1N \\sum_{x\\ \\text{on the grid's range}} (
         """\
 ## Drag the thresholds
 
-Red bars are clipped. The markers are the observers' choices (click one to jump there); the numbers
-under the plot are recomputed by `ptqlab.error_split` every time you let go of a handle.""",
+Red bars are clipped. The coloured lines are the ranges every per-tensor calibrator in
+`ptqlab.observers` (`PER_TENSOR`) picks for this grid, each calibrated on `x` (click one's button to jump
+there); the numbers under the plot are recomputed by `ptqlab.error_split` every time you let go of a handle.""",
     ),
     (
         "code",
@@ -144,7 +145,7 @@ under the plot are recomputed by `ptqlab.error_split` every time you let go of a
 from ptqlab.widgets import ClippingExplorer
 
 spec = QuantSpec(bits=4, symmetric=False)
-explorer = ClippingExplorer(x, spec=spec, observers=["minmax"])
+explorer = ClippingExplorer(x, spec=spec, observers=PER_TENSOR)
 explorer""",
     ),
     (
@@ -171,18 +172,17 @@ live""",
     (
         "markdown",
         """\
-## Every registered observer on this tensor
+## Every per-tensor observer on this tensor
 
-`OBSERVERS` lists the calibrators this ptqlab has; each gives a range, the range gives the error.\nTo see them as markers in the explorer, pass their names: `ClippingExplorer(x, spec, observers=[...])`.""",
+The markers above, as numbers: each calibrator's range for this grid, and the error that range gives.
+Pass other names or calibrated observers to see them as markers: `ClippingExplorer(x, spec, observers=[...])`.""",
     ),
     (
         "code",
         """\
-for name in sorted(OBSERVERS):
+for name in PER_TENSOR:
     observer = make_observer(name).observe(x)
-    lo, hi = observer.range()
-    if lo.numel() != 1:
-        continue  # a per-channel observer: one range per channel, not comparable here
+    lo, hi = observer.range_for(spec)  # the range it picks for this grid (searches use its bits)
     split = error_split(x, observer.qparams(spec), spec)
     clipped = 100 * split.clipped_fraction
     print(f"{name:>12}: [{lo:8.3f}, {hi:8.3f}]  SQNR {split.sqnr_db:6.2f} dB  clipped {clipped:5.2f} %")""",

@@ -48,6 +48,27 @@ def test_compare_observers_ranks_calibrators_as_the_lab_claims():
     assert clean["minmax"] >= max(clean.values()) - 0.05  # no tail: min/max is (near) best
 
 
+def test_score_range_is_error_split_of_the_range_and_best_picks_the_top_sqnr():
+    from ptqlab.affine import choose_qparams
+    from ptqlab.metrics import error_split
+    from ptqlab.observers import PER_TENSOR
+
+    stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
+    spec = QuantSpec(bits=4, signed=False, symmetric=False)
+    mine = oc.score_range("by hand", -3.0, 3.5, x_eval, spec)
+    split = error_split(x_eval, choose_qparams(-3.0, 3.5, spec), spec)
+    assert (mine.name, mine.lo, mine.hi) == ("by hand", -3.0, 3.5)
+    assert (mine.sqnr_db, mine.mse, mine.clipped_fraction) == (
+        split.sqnr_db,
+        split.total_mse,
+        split.clipped_fraction,
+    )
+    results = oc.compare_observers(stats, x_eval, spec)
+    assert set(oc.NAMES) == set(PER_TENSOR)
+    top = oc.best(results)
+    assert top.name == "mse" and all(top.sqnr_db >= r.sqnr_db for r in results)
+
+
 @pytest.mark.parametrize(
     "bits,symmetric,p", [(2, True, 100.0), (16, False, 99.0), (2, False, 99.999), (16, True, 100.0)]
 )

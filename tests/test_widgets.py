@@ -8,7 +8,7 @@ import traitlets
 
 from ptqlab.affine import choose_qparams, fake_quantize, integer_grid, representable_range
 from ptqlab.metrics import error_split
-from ptqlab.observers import MinMaxObserver
+from ptqlab.observers import OBSERVERS, PER_TENSOR, MinMaxObserver, make_observer
 from ptqlab.spec import PerChannel, QuantSpec
 from ptqlab.widgets import AffineStaircase, ClippingExplorer, InvalidWidgetValue
 from ptqlab.widgets.clipping import histogram
@@ -92,6 +92,23 @@ def test_observer_markers_names_instances_and_mapping(x):
         ClippingExplorer(x, observers=["nope"])
     with pytest.raises(TypeError, match="observers must be names or Observer"):
         ClippingExplorer(x, observers=[3])
+
+
+def test_markers_are_each_per_tensor_observers_range_for_the_current_grid(x):
+    assert set(PER_TENSOR) == {n for n, cls in OBSERVERS.items() if n != "per_channel"}
+    spec = QuantSpec(bits=4, symmetric=True)
+    w = ClippingExplorer(x, spec=spec, observers=PER_TENSOR)
+    for bits in (4, 7):
+        w.bits = bits
+        expected = []
+        for name in PER_TENSOR:
+            lo, hi = make_observer(name).observe(x).range_for(spec.with_(bits=bits))
+            expected.append({"name": name, "lo": float(lo), "hi": float(hi)})
+        assert w.markers == expected
+    searched = {m["name"]: m for m in w.markers}
+    assert searched["mse"]["hi"] < searched["minmax"]["hi"]  # the search clips this heavy tail
+    with pytest.raises(ValueError, match="'per_channel' gives a range per channel"):
+        ClippingExplorer(x, observers=["per_channel"])
 
 
 @pytest.mark.parametrize(

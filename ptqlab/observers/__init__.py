@@ -37,6 +37,8 @@ OBSERVERS: dict[str, type[Observer]] = {
         L2Observer,
     )
 }
+# the calibrators that give one range per tensor (what lab 02 compares and the explorer marks)
+PER_TENSOR: tuple[str, ...] = tuple(name for name, cls in OBSERVERS.items() if cls.per_tensor)
 
 
 def make_observer(name: str, **kwargs) -> Observer:
@@ -48,6 +50,7 @@ def make_observer(name: str, **kwargs) -> Observer:
 
 __all__ = [
     "OBSERVERS",
+    "PER_TENSOR",
     "EntropyObserver",
     "HistogramObserver",
     "L2Observer",

@@ -33,6 +33,7 @@ class Observer:
     """
 
     name = "observer"
+    per_tensor = True  # range() gives one (lo, hi) pair; False when it gives one pair per channel
 
     def __init__(self) -> None:
         self.batches = 0

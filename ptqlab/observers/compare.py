@@ -155,24 +155,33 @@ def compare_observers(stats, x_eval: torch.Tensor, spec: QuantSpec, p: float = 9
     results = []
     for name, obs in observers(stats, p).items():
         lo, hi = obs.range_for(spec)
-        qparams = choose_qparams(lo, hi, spec)
-        split = error_split(x_eval, qparams, spec)
-        grid_lo, grid_hi = representable_range(qparams, spec)
-        results.append(
-            ObserverResult(
-                name=name,
-                lo=float(lo),
-                hi=float(hi),
-                mse=split.total_mse,
-                sqnr_db=split.sqnr_db,
-                rounding_mse=split.rounding_mse,
-                clipping_mse=split.clipping_mse,
-                clipped_fraction=split.clipped_fraction,
-                grid_lo=float(grid_lo),
-                grid_hi=float(grid_hi),
-            )
-        )
+        results.append(score_range(name, lo, hi, x_eval, spec))
     return results
+
+
+def score_range(name: str, lo, hi, x_eval: torch.Tensor, spec: QuantSpec) -> ObserverResult:
+    """The error the range [lo, hi] causes on ``x_eval``: ``error_split(x_eval, choose_qparams(lo, hi, spec),
+    spec)``, with the interval the grid then covers. Scores a calibrator's range or one picked by hand."""
+    qparams = choose_qparams(lo, hi, spec)
+    split = error_split(x_eval, qparams, spec)
+    grid_lo, grid_hi = representable_range(qparams, spec)
+    return ObserverResult(
+        name=name,
+        lo=float(lo),
+        hi=float(hi),
+        mse=split.total_mse,
+        sqnr_db=split.sqnr_db,
+        rounding_mse=split.rounding_mse,
+        clipping_mse=split.clipping_mse,
+        clipped_fraction=split.clipped_fraction,
+        grid_lo=float(grid_lo),
+        grid_hi=float(grid_hi),
+    )
+
+
+def best(results: list[ObserverResult]) -> ObserverResult:
+    """The result with the highest SQNR (the first of equals)."""
+    return max(results, key=lambda r: r.sqnr_db)
 
 
 def error_curve(stats: CalibrationStats, spec: QuantSpec) -> ThresholdError:

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import torch
 
-from ptqlab.observers.base import Observer
+from ptqlab.observers.minmax import MinMaxObserver
 
 
-class PerChannelMinMaxObserver(Observer):
-    """Running min/max per index along ``axis``; ``range()`` returns two (C,) tensors."""
+class PerChannelMinMaxObserver(MinMaxObserver):
+    """Running min/max per index along ``axis``; ``range()`` returns two (C,) tensors.
+
+    The running update is :class:`MinMaxObserver`'s, elementwise over the (C,) extrema."""
 
     name = "per_channel"
+    per_tensor = False
 
     def __init__(self, axis: int = 0) -> None:
         if isinstance(axis, bool) or not isinstance(axis, int):
             raise TypeError(f"axis must be an int, got {type(axis).__name__}")
         super().__init__()
         self.axis = axis
-        self.min_val: torch.Tensor | None = None
-        self.max_val: torch.Tensor | None = None
 
     def _config(self) -> dict:
         return {"axis": self.axis}
@@ -40,13 +41,3 @@ class PerChannelMinMaxObserver(Observer):
                 f"but earlier batches had {self.min_val.numel()}"
             )
         return torch.aminmax(channels, dim=1)
-
-    def _update(self, x: torch.Tensor, extrema: tuple[torch.Tensor, torch.Tensor]) -> None:
-        lo, hi = extrema
-        if self.min_val is None:
-            self.min_val, self.max_val = lo, hi
-        else:
-            self.min_val, self.max_val = torch.minimum(self.min_val, lo), torch.maximum(self.max_val, hi)
-
-    def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.min_val.clone(), self.max_val.clone()

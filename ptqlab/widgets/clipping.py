@@ -34,34 +34,49 @@ def histogram(x: torch.Tensor, bins: int) -> tuple[list[float], list[float]]:
     return edges.tolist(), counts.tolist()
 
 
-def observer_markers(x: torch.Tensor, observers) -> list[dict]:
-    """One marker {name, lo, hi} per observer; names are built with ``make_observer``, fresh ones observe x.
+def marker_observers(x: torch.Tensor, observers) -> list[tuple[str, Observer]]:
+    """(label, observer) pairs; names are built with ``make_observer``, fresh observers observe ``x``.
 
     ``observers`` is an iterable of names / Observer instances, or a mapping label -> name / Observer.
+    Observers that have already seen data (e.g. a calibration stream) are used as they are.
     """
+    if isinstance(observers, str):
+        observers = [observers]
     items = observers.items() if isinstance(observers, Mapping) else ((None, o) for o in observers)
-    markers = []
+    pairs = []
     for label, obs in items:
         if isinstance(obs, str):
             label, obs = label or obs, make_observer(obs)
         if not isinstance(obs, Observer):
             raise TypeError(f"observers must be names or Observer instances, got {type(obs).__name__}")
+        if not obs.per_tensor:
+            raise ValueError(
+                f"observer {label or obs.name!r} gives a range per channel; the explorer needs one"
+            )
         if obs.batches == 0:
             obs.observe(x)
-        lo, hi = obs.range()
-        if lo.numel() != 1:
-            raise ValueError(
-                f"observer {label or obs.name!r} gave a per-channel range; the explorer needs one"
-            )
-        markers.append({"name": label or obs.name, "lo": float(lo), "hi": float(hi)})
-    return markers
+        pairs.append((label or obs.name, obs))
+    return pairs
+
+
+def observer_markers(x: torch.Tensor, observers, spec: QuantSpec | None = None) -> list[dict]:
+    """One marker {name, lo, hi} per observer (see :func:`marker_observers`): its ``range_for(spec)``,
+    the range it picks for that grid (searching observers use its bits and symmetry), or ``range()``
+    without a spec."""
+    return [_marker(label, obs, spec) for label, obs in marker_observers(x, observers)]
+
+
+def _marker(label: str, obs: Observer, spec: QuantSpec | None) -> dict:
+    lo, hi = obs.range() if spec is None else obs.range_for(spec)
+    return {"name": label, "lo": float(lo), "hi": float(hi)}
 
 
 class ClippingExplorer(RangeWidget):
     """Histogram of ``x`` with draggable clipping thresholds ``lo``/``hi`` and the resulting error split.
 
     ``lo``/``hi`` default to min(x)/max(x), ``bits`` to ``spec.bits`` (default spec: asymmetric int8);
-    ``observers`` become markers (see :func:`observer_markers`).
+    ``observers`` become markers (see :func:`observer_markers`): each one's range for the current grid,
+    recomputed when ``bits`` changes. ``observers=PER_TENSOR`` marks every per-tensor calibrator.
 
     ``ClippingExplorer(x, spec=QuantSpec(bits=4, symmetric=False), observers=["minmax"])``; read the
     thresholds from ``.lo``/``.hi`` (or ``.thresholds``), the numbers from ``.stats``, and the exact
@@ -99,6 +114,8 @@ class ClippingExplorer(RangeWidget):
         self.spec = spec
         self.qparams = None
         self.split = None
+        self._observers = marker_observers(self.x, observers)
+        self._marked_bits = None
         x_lo, x_hi = float(self.x.min()), float(self.x.max())
         lo = x_lo if lo is None else lo
         hi = (x_hi if x_hi > lo else lo + 1.0) if hi is None else hi
@@ -109,7 +126,6 @@ class ClippingExplorer(RangeWidget):
             bits=spec.bits if bits is None else bits,
             edges=edges,
             counts=counts,
-            markers=observer_markers(self.x, observers),
             **kwargs,
         )
 
@@ -129,6 +145,9 @@ class ClippingExplorer(RangeWidget):
         grid_lo, grid_hi = representable_range(self.qparams, spec)
         s = self.split
         with self.hold_sync():
+            if self._marked_bits != self.bits:
+                self.markers = [_marker(label, obs, spec) for label, obs in self._observers]
+                self._marked_bits = self.bits
             self._send_stats(spec, grid_lo, grid_hi, s)
 
     def _send_stats(self, spec, grid_lo, grid_hi, s) -> None:
