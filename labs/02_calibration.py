@@ -250,9 +250,10 @@ def _(explorer, mo):
     ## Your turn: pick the range by hand
 
     The evaluation data again, with the two ends of the range as handles: **drag lo and hi** (or
-    click a calibrator's button to start from its range). Bars outside the grid turn red. The lines
-    are the ranges the calibrators picked for this grid; the numbers under the plot are computed by
-    `ptqlab.error_split` each time you let go.
+    click a calibrator's button to start from its range). Bars outside the grid turn red. The dotted
+    lines are the ranges the calibrators picked for this grid; the numbers under the plot are computed
+    by `ptqlab.error_split` each time you let go. On the symmetric grid the larger of $|lo|$ and $|hi|$
+    sets the range for both sides: pull **both** handles in. Can you beat every calibrator?
     """
             ),
             explorer,
@@ -268,17 +269,18 @@ def _(explorer, mo, oc, p, results, spec, stats, x_eval):
     _rivals = results if _spec == spec else oc.compare_observers(stats, x_eval, _spec, p=float(p.value))
     _top = oc.best(_rivals)
     _gap = _mine.sqnr_db - _top.sqnr_db
-    _verdict = (
-        "you match or beat every calibrator"
-        if _gap >= -0.05
-        else f"{-_gap:.1f} dB short of the best calibrator"
-    )
+    if abs(_gap) < 0.005:
+        _verdict = "a tie"
+    elif _gap > 0:
+        _verdict = f"you beat it by {_gap:.2f} dB"
+    else:
+        _verdict = f"you are {-_gap:.2f} dB behind"
     mo.md(
         f"""
     **Your range** [{_mine.lo:.3f}, {_mine.hi:.3f}] on `{_spec}`:
     SQNR **<span id="ptq-lab02-sqnr">{_mine.sqnr_db:.2f} dB</span>**, {100 * _mine.clipped_fraction:.2f} % of
     the values clipped. The best calibrator here, **{_top.name}** [{_top.lo:.3f}, {_top.hi:.3f}], gets
-    {_top.sqnr_db:.2f} dB: {_verdict} ({_gap:+.2f} dB).
+    {_top.sqnr_db:.2f} dB: {_verdict}.
     """
     )
     return

@@ -6,118 +6,31 @@ under tmp_path (copied to /tmp/ptqlab-shots/). Without /usr/bin/chromium they sk
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path("/tmp/ptqlab-shots")
-SERVER_START_S = 90
+from browser_support import (
+    ROOT,
+    base_env,
+    chromium,
+    drag_handle,
+    free_port,
+    screenshot,
+    serve,
+    serve_lab,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install it (apt-get install chromium) to run the browser tests"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(cmd: list[str], ready_url: str, env: dict, log: Path):
-    """Run ``cmd`` until ``ready_url`` answers 200 (bounded by SERVER_START_S), yield, then stop it."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(ready_url, timeout=2).status == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up after {SERVER_START_S}s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def base_env(**extra) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_WAIT_POLICY="PASSIVE")
-    env.update(extra)
-    return env
-
-
-def screenshot(page, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / name
-    page.screenshot(path=str(path), full_page=True)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SHOTS / name)
-    return path
-
-
-def drag_handle(page, handle, dx: float, steps: int = 12) -> None:
-    """Press on a handle, move it by dx pixels in small steps (like a hand would), release."""
-    handle.scroll_into_view_if_needed()
-    box = handle.bounding_box()
-    assert box is not None, "handle is not visible"
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for i in range(1, steps + 1):
-        page.mouse.move(x + dx * i / steps, y)
-        page.wait_for_timeout(25)
-    page.mouse.up()
-
-
-def wait_until(condition, timeout_s: float = 20.0, what: str = "condition"):
-    """Poll ``condition()`` (Playwright locators pierce marimo's shadow DOM; document.querySelector doesn't)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def wait_for_text_change(page, selector: str, old: str, timeout_s: float = 20.0) -> str:
@@ -130,11 +43,7 @@ def number(text: str) -> float:
 
 
 def test_marimo_lab_reacts_to_dragged_thresholds(browser, tmp_path):
-    port = free_port()
-    cmd = [sys.executable, "-m", "marimo", "run", "labs/06_direct_manipulation.py"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--headless", "--no-token"]
-    url = f"http://127.0.0.1:{port}"
-    with serve(cmd, url, base_env(), tmp_path / "marimo.log"):
+    with serve_lab("06_direct_manipulation.py", tmp_path) as url:
         page = browser.new_page(viewport={"width": 1100, "height": 1600})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -178,6 +87,41 @@ def test_marimo_lab_reacts_to_dragged_thresholds(browser, tmp_path):
         assert number(wait_for_text_change(page, "#ptq-scale", scale)) > number(scale)  # wider range
         page.locator(".ptq-staircase").scroll_into_view_if_needed()
         screenshot(page, tmp_path, "marimo_staircase.png")
+        assert not errors, errors
+
+
+def test_lab02_explorer_scores_the_dragged_range_against_the_best_calibrator(browser, tmp_path):
+    with serve_lab("02_calibration.py", tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("#ptq-lab02-sqnr", timeout=90_000)
+        widget = page.locator(".ptq-clipping")
+        hi = widget.locator(".ptq-handle-hi .ptq-hit")
+        hi.wait_for(timeout=30_000)
+        # every calibrator of the table is a marker button
+        buttons = widget.locator(".ptq-marker-button")
+        wait_until(lambda: buttons.count() == 6, what="six marker buttons")
+        assert [b.split(":")[0] for b in buttons.all_inner_texts()] == [
+            "minmax",
+            "moving_average",
+            "percentile",
+            "entropy",
+            "mse",
+            "l2",
+        ]
+        sqnr = page.inner_text("#ptq-lab02-sqnr")
+        drag_handle(page, hi, dx=-300)  # pull hi in from the far outlier
+        new_sqnr = wait_for_text_change(page, "#ptq-lab02-sqnr", sqnr, timeout_s=30)
+        sqnr_stat = widget.locator(".ptq-stat-sqnr_db")  # the widget's own readout, also from ptqlab
+        wait_until(lambda: abs(float(sqnr_stat.get_attribute("data-value")) - number(new_sqnr)) < 0.006)
+        assert "best calibrator here, mse" in page.inner_text("body")
+        widget.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        box = widget.bounding_box()
+        clip = {"x": 0, "y": max(0, box["y"] - 220), "width": 1100, "height": box["height"] + 420}
+        screenshot(page, tmp_path, "lab02_explorer.png", full_page=False, clip=clip)
         assert not errors, errors
 
 
