@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 _FIRST = """\
@@ -26,6 +27,29 @@ z = torch.randn(20_000, generator=generator)
 v = torch.randn(3, 20_000, generator=generator).pow(2).sum(dim=0)
 x = z / (v / 3).sqrt()
 print(f"{x.numel()} values in [{x.min():.2f}, {x.max():.2f}]; 99 % lie within ±{x.abs().quantile(0.99):.2f}")"""
+
+
+def _live_output(widget: str, callback: str, prepare: str, prints: str, setup: str = "") -> str:
+    """A code cell whose ``ipywidgets.Output`` follows ``widget``: ``callback`` runs ``prepare``, then
+    reprints ``prints`` into the output each time the widget's ``stats`` change."""
+    setup = setup and setup + "\n"
+    return f"""\
+import ipywidgets
+
+live = ipywidgets.Output()
+{setup}
+
+def {callback}(change=None):
+{textwrap.indent(prepare, "    ")}
+    live.clear_output(wait=True)
+    with live:
+{textwrap.indent(prints, "        ")}
+
+
+{widget}.observe({callback}, names=["stats"])
+{callback}()
+live"""
+
 
 AFFINE_MAP = [
     (
@@ -82,26 +106,18 @@ own cells.""",
     ),
     (
         "code",
-        """\
-import ipywidgets
-
-live = ipywidgets.Output()
-
-
-def show_qparams(change=None):
-    spec = stairs.current_spec  # QuantSpec with the widget's bits and symmetry
-    point = torch.tensor([0.3])
-    live.clear_output(wait=True)
-    with live:
-        print(f"range [{stairs.lo:.4f}, {stairs.hi:.4f}], {stairs.bits} bits:", end=" ")
-        print(f"scale = {stairs.stats['scale']:.6g}, zero point = {stairs.stats['zero_point']}")
-        print(f"0.3 is stored as q = {quantize(point, stairs.qparams, spec).item()}", end=" ")
-        print(f"and read back as {fake_quantize(point, stairs.qparams, spec).item():.6f}")
-
-
-stairs.observe(show_qparams, names=["stats"])
-show_qparams()
-live""",
+        _live_output(
+            "stairs",
+            "show_qparams",
+            prepare="""\
+spec = stairs.current_spec  # QuantSpec with the widget's bits and symmetry
+point = torch.tensor([0.3])""",
+            prints="""\
+print(f"range [{stairs.lo:.4f}, {stairs.hi:.4f}], {stairs.bits} bits:", end=" ")
+print(f"scale = {stairs.stats['scale']:.6g}, zero point = {stairs.stats['zero_point']}")
+print(f"0.3 is stored as q = {quantize(point, stairs.qparams, spec).item()}", end=" ")
+print(f"and read back as {fake_quantize(point, stairs.qparams, spec).item():.6f}")""",
+        ),
     ),
     (
         "markdown",
@@ -150,24 +166,15 @@ explorer""",
     ),
     (
         "code",
-        """\
-import ipywidgets
-
-live = ipywidgets.Output()
-minmax = error_split(x, make_observer("minmax").observe(x).qparams(spec), spec)
-
-
-def compare(change=None):
-    split = explorer.split
-    live.clear_output(wait=True)
-    with live:
-        print(f"your range [{explorer.lo:.3f}, {explorer.hi:.3f}]: SQNR {split.sqnr_db:.2f} dB", end=" ")
-        print(f"(min-max: {minmax.sqnr_db:.2f} dB), {100 * split.clipped_fraction:.2f} % clipped")
-
-
-explorer.observe(compare, names=["stats"])
-compare()
-live""",
+        _live_output(
+            "explorer",
+            "compare",
+            setup='minmax = error_split(x, make_observer("minmax").observe(x).qparams(spec), spec)',
+            prepare="split = explorer.split",
+            prints="""\
+print(f"your range [{explorer.lo:.3f}, {explorer.hi:.3f}]: SQNR {split.sqnr_db:.2f} dB", end=" ")
+print(f"(min-max: {minmax.sqnr_db:.2f} dB), {100 * split.clipped_fraction:.2f} % clipped")""",
+        ),
     ),
     (
         "markdown",

@@ -171,23 +171,25 @@ def sensitivity_figure(report: SensitivityReport, title: str) -> Figure:
     return fig
 
 
+def _kb_and_percent(points) -> tuple[list[float], list[float]]:
+    """A mixed-precision plot's coordinates: sizes in KiB and metrics in percent."""
+    return [p.size_bytes / 1024 for p in points], [100 * p.metric for p in points]
+
+
 def pareto_figure(
     result: MixedPrecisionResult, chosen: MixedPrecisionPoint | None, budget_bytes: float, title: str
 ) -> Figure:
     """Size vs accuracy: every configuration measured, the greedy path, the Pareto front and the pick."""
     fig = Figure(figsize=(9, 4.8), layout="constrained")
     ax = fig.subplots()
-    kb = 1 / 1024
     ax.scatter(
-        [p.size_bytes * kb for p in result.explored],
-        [100 * p.metric for p in result.explored],
+        *_kb_and_percent(result.explored),
         s=12,
         color="lightgrey",
         label="configurations measured",
     )
     ax.plot(
-        [p.size_bytes * kb for p in result.path],
-        [100 * p.metric for p in result.path],
+        *_kb_and_percent(result.path),
         "-o",
         markersize=3,
         color="tab:blue",
@@ -196,25 +198,21 @@ def pareto_figure(
     )
     front = result.pareto()
     ax.step(
-        [p.size_bytes * kb for p in front],
-        [100 * p.metric for p in front],
+        *_kb_and_percent(front),
         where="post",
         color="tab:green",
         linewidth=1.5,
         label="Pareto front",
     )
     ax.plot(
-        [p.size_bytes * kb for p in result.uniform],
-        [100 * p.metric for p in result.uniform],
+        *_kb_and_percent(result.uniform),
         "ks",
         markersize=5,
         label="same bits everywhere (" + ", ".join(f"W{b}" for b in result.choices) + ")",
     )
-    ax.axvline(budget_bytes * kb, color="tab:red", linestyle="--", linewidth=1, label="size budget")
+    ax.axvline(budget_bytes / 1024, color="tab:red", linestyle="--", linewidth=1, label="size budget")
     if chosen is not None:
-        ax.plot(
-            chosen.size_bytes * kb, 100 * chosen.metric, "*", markersize=16, color="tab:red", label="chosen"
-        )
+        ax.plot(*_kb_and_percent([chosen]), "*", markersize=16, color="tab:red", label="chosen")
     ax.axhline(100 * result.float_metric, color="black", linewidth=0.6, label="fp32 accuracy")
     ax.set(title=title, xlabel="model size (KiB, all parameters)", ylabel="test accuracy (%)")
     ax.legend(fontsize=8, loc="lower right")

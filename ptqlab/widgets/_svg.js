@@ -155,3 +155,108 @@ function numberInput(parent, label, cls, step, onCommit) {
 function setInput(input, value) {
   if (document.activeElement !== input) input.value = String(Number(value.toPrecision(6)));
 }
+
+// A labelled checkbox; onChange(checked). Returns the <input>.
+function checkbox(parent, label, cls, onChange) {
+  const wrap = htmlEl("label", { class: "ptq-field" }, parent);
+  const box = htmlEl("input", { type: "checkbox", class: cls }, wrap);
+  htmlEl("span", {}, wrap, label);
+  box.addEventListener("change", () => onChange(box.checked));
+  return box;
+}
+
+// "scale s = … · zero point z = … · codes [qmin, qmax] (levels) · grid covers […]" from Python's stats.
+function qparamsText(st, levels = null) {
+  const count = levels === null ? "" : ` (${levels} levels)`;
+  return (
+    `scale s = ${fmt(st.scale)}   ·   zero point z = ${st.zero_point}   ·   codes [${st.qmin}, ${st.qmax}]` +
+    `${count}   ·   grid covers [${fmt(st.grid_lo)}, ${fmt(st.grid_hi)}]`
+  );
+}
+
+// The message for the `error` trait: why a value was refused.
+function errorText(model) {
+  const err = model.get("error");
+  return err ? `Rejected: ${err}. The widget kept its last valid state.` : "";
+}
+
+// Subscribe cb to each [event, cb]; returns the function that unsubscribes them (render's cleanup).
+function listen(model, events) {
+  for (const [ev, cb] of events) model.on(ev, cb);
+  return () => {
+    for (const [ev, cb] of events) model.off(ev, cb);
+  };
+}
+
+// What both widgets are: a titled SVG plot over an x domain, with the range ends lo/hi as draggable
+// handles, and a panel whose first row holds the lo / hi / bits inputs. `layers` names the SVG groups
+// drawn below the handles, bottom first. The caller sets the x domain with frame.setDomain(d0, d1).
+function rangeFrame(model, el, { cls, width: W, height: H, margin: M, title, layers }) {
+  const root = htmlEl("div", { class: `ptq-widget ${cls}` }, el);
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "ptq-plot", role: "img" }, root);
+  svgEl("text", { class: "ptq-title", x: W / 2, y: 14, "text-anchor": "middle" }, svg).textContent = title;
+  const groups = Object.fromEntries(layers.map((name) => [name, svgEl("g", {}, svg)]));
+  const handleLayer = svgEl("g", {}, svg);
+  const top = M.top;
+  const bottom = H - M.bottom;
+  const handles = {
+    lo: makeHandle(handleLayer, "lo", top, bottom, "lo"),
+    hi: makeHandle(handleLayer, "hi", top, bottom, "hi"),
+  };
+
+  const panel = htmlEl("div", { class: "ptq-panel" }, root);
+  const controls = htmlEl("div", { class: "ptq-row" }, panel);
+  const send = (changes) => {
+    for (const [k, v] of Object.entries(changes)) model.set(k, v);
+    model.save_changes();
+  };
+  const inputs = {
+    lo: numberInput(controls, "lo", "ptq-input-lo", "any", (v) => send({ lo: v })),
+    hi: numberInput(controls, "hi", "ptq-input-hi", "any", (v) => send({ hi: v })),
+    bits: numberInput(controls, "bits", "ptq-input-bits", "1", (v) => send({ bits: v })),
+  };
+
+  const frame = { root, svg, layers: groups, panel, controls, send, top, bottom, W, H, M, d0: 0, d1: 1 };
+  frame.setDomain = (d0, d1) => {
+    frame.d0 = d0;
+    frame.d1 = d1;
+    frame.x = linear(d0, d1, M.left, W - M.right);
+  };
+  frame.setDomain(0, 1);
+
+  const dragging = { lo: null, hi: null };
+  // Handles at the model's lo/hi (or where they are being dragged), inputs showing the model's values.
+  frame.placeHandles = () => {
+    const clamp = (v) => Math.max(frame.d0, Math.min(frame.d1, v));
+    for (const name of ["lo", "hi"]) {
+      handles[name].place(frame.x(clamp(dragging[name] ?? model.get(name))));
+      setInput(inputs[name], model.get(name));
+    }
+    if (document.activeElement !== inputs.bits) inputs.bits.value = String(model.get("bits"));
+  };
+
+  // Dragging sets lo/hi (kept apart by 1/500 of the domain), synced at most every 60 ms and on release.
+  const flush = throttle(() => model.save_changes(), 60);
+  for (const name of ["lo", "hi"]) {
+    dragX(
+      handles[name].group,
+      svg,
+      (px) => {
+        const { d0, d1 } = frame;
+        const gap = (d1 - d0) / 500;
+        let v = Math.max(d0, Math.min(d1, frame.x.invert(px)));
+        if (name === "lo") v = Math.min(v, model.get("hi") - gap);
+        else v = Math.max(v, model.get("lo") + gap);
+        dragging[name] = v;
+        model.set(name, v);
+        frame.placeHandles();
+        flush();
+      },
+      () => {
+        dragging[name] = null;
+        model.save_changes();
+      },
+    );
+  }
+  return frame;
+}

@@ -1,40 +1,21 @@
 // ClippingExplorer view: histogram + two draggable thresholds; numbers from Python's `stats` trait.
 
 const MARKER_COLORS = ["#7b3294", "#1b9e77", "#d95f02", "#e7298a", "#66a61e", "#a6761d"];
-const W = 680;
-const H = 304;
-const M = { left: 58, right: 18, top: 54, bottom: 46 };
 
 function render({ model, el }) {
-  const root = htmlEl("div", { class: "ptq-widget ptq-clipping" }, el);
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "ptq-plot", role: "img" }, root);
-  svgEl("text", { class: "ptq-title", x: W / 2, y: 14, "text-anchor": "middle" }, svg).textContent =
-    "Histogram of x: drag the clipping thresholds lo and hi";
-  const back = svgEl("g", {}, svg);
-  const bars = svgEl("g", {}, svg);
-  const axes = svgEl("g", {}, svg);
-  const marks = svgEl("g", {}, svg);
-  const handles = svgEl("g", {}, svg);
-  const top = M.top;
-  const bottom = H - M.bottom;
-  const lo = makeHandle(handles, "lo", top, bottom, "lo");
-  const hi = makeHandle(handles, "hi", top, bottom, "hi");
+  const frame = rangeFrame(model, el, {
+    cls: "ptq-clipping",
+    width: 680,
+    height: 304,
+    margin: { left: 58, right: 18, top: 54, bottom: 46 },
+    title: "Histogram of x: drag the clipping thresholds lo and hi",
+    layers: ["back", "bars", "axes", "marks"],
+  });
+  const { back, bars, axes, marks } = frame.layers;
+  const { top, bottom, panel, send } = frame;
 
   // --- readout ---------------------------------------------------------------------------------
-  const panel = htmlEl("div", { class: "ptq-panel" }, root);
-  const controls = htmlEl("div", { class: "ptq-row" }, panel);
-  const send = (changes) => {
-    for (const [k, v] of Object.entries(changes)) model.set(k, v);
-    model.save_changes();
-  };
-  const loIn = numberInput(controls, "lo", "ptq-input-lo", "any", (v) => send({ lo: v }));
-  const hiIn = numberInput(controls, "hi", "ptq-input-hi", "any", (v) => send({ hi: v }));
-  const bitsIn = numberInput(controls, "bits", "ptq-input-bits", "1", (v) => send({ bits: v }));
-  const logWrap = htmlEl("label", { class: "ptq-field" }, controls);
-  const logBox = htmlEl("input", { type: "checkbox", class: "ptq-input-log" }, logWrap);
-  htmlEl("span", {}, logWrap, "log counts");
-  logBox.addEventListener("change", () => send({ log_counts: logBox.checked }));
-
+  const logBox = checkbox(frame.controls, "log counts", "ptq-input-log", (checked) => send({ log_counts: checked }));
   const qrow = htmlEl("div", { class: "ptq-row ptq-qparams" }, panel);
   const table = htmlEl("div", { class: "ptq-stats" }, panel);
   const cells = {};
@@ -55,12 +36,7 @@ function render({ model, el }) {
   const markerRow = htmlEl("div", { class: "ptq-row ptq-markers" }, panel);
   const errorBox = htmlEl("div", { class: "ptq-error", role: "alert" }, panel);
 
-  // --- scales ------------------------------------------------------------------------------------
-  let xs = linear(0, 1, M.left, W - M.right);
-  let d0 = 0;
-  let d1 = 1;
-  const dragging = { lo: null, hi: null };
-
+  // The x domain covers the data, 0 and every marker, padded by 4 %.
   function domain() {
     const edges = model.get("edges");
     const values = [edges[0], edges[edges.length - 1], 0];
@@ -72,8 +48,8 @@ function render({ model, el }) {
   }
 
   function drawHistogram() {
-    [d0, d1] = domain();
-    xs = linear(d0, d1, M.left, W - M.right);
+    frame.setDomain(...domain());
+    const { d0, d1, x: xs } = frame;
     const edges = model.get("edges");
     const counts = model.get("counts");
     const log = model.get("log_counts");
@@ -115,10 +91,11 @@ function render({ model, el }) {
       tv = ticks(0, cmax, 4);
       labels = tv.map((t) => fmt(t, 3));
     }
-    yAxis(axes, ys, tv, labels, M.left, top, bottom, log ? "count (log scale)" : "count");
+    yAxis(axes, ys, tv, labels, frame.M.left, top, bottom, log ? "count (log scale)" : "count");
   }
 
   function drawMarkers() {
+    const xs = frame.x;
     clear(marks);
     clear(markerRow);
     const list = model.get("markers");
@@ -140,20 +117,13 @@ function render({ model, el }) {
   }
 
   function placeHandles() {
-    const clamp = (v) => Math.max(d0, Math.min(d1, v));
-    lo.place(xs(clamp(dragging.lo ?? model.get("lo"))));
-    hi.place(xs(clamp(dragging.hi ?? model.get("hi"))));
-    setInput(loIn, model.get("lo"));
-    setInput(hiIn, model.get("hi"));
-    if (document.activeElement !== bitsIn) bitsIn.value = String(model.get("bits"));
+    frame.placeHandles();
     logBox.checked = model.get("log_counts");
   }
 
   function updateReadout() {
     const st = model.get("stats");
-    qrow.textContent =
-      `scale s = ${fmt(st.scale)}   ·   zero point z = ${st.zero_point}   ·   codes [${st.qmin}, ${st.qmax}]` +
-      `   ·   grid covers [${fmt(st.grid_lo)}, ${fmt(st.grid_hi)}]`;
+    qrow.textContent = qparamsText(st);
     for (const [key, node] of Object.entries(cells)) {
       const v = st[key];
       node.dataset.value = v === null ? "inf" : String(v);
@@ -164,34 +134,7 @@ function render({ model, el }) {
     splitClip.style.width = `${(100 * st.clipping_mse) / total}%`;
     splitRound.textContent = st.rounding_mse / total > 0.12 ? "rounding" : "";
     splitClip.textContent = st.clipping_mse / total > 0.12 ? "clipping" : "";
-    const err = model.get("error");
-    errorBox.textContent = err ? `Rejected: ${err}. The widget kept its last valid state.` : "";
-  }
-
-  // --- dragging ---------------------------------------------------------------------------------
-  const flush = throttle(() => model.save_changes(), 60);
-  for (const [name, handle] of [
-    ["lo", lo],
-    ["hi", hi],
-  ]) {
-    dragX(
-      handle.group,
-      svg,
-      (px) => {
-        const gap = (d1 - d0) / 500;
-        let v = Math.max(d0, Math.min(d1, xs.invert(px)));
-        if (name === "lo") v = Math.min(v, model.get("hi") - gap);
-        else v = Math.max(v, model.get("lo") + gap);
-        dragging[name] = v;
-        model.set(name, v);
-        placeHandles();
-        flush();
-      },
-      () => {
-        dragging[name] = null;
-        model.save_changes();
-      },
-    );
+    errorBox.textContent = errorText(model);
   }
 
   function redrawAll() {
@@ -205,7 +148,7 @@ function render({ model, el }) {
     drawHistogram();
     updateReadout();
   };
-  const events = [
+  return listen(model, [
     ["change:edges", redrawAll],
     ["change:counts", redrawAll],
     ["change:markers", redrawAll],
@@ -215,11 +158,7 @@ function render({ model, el }) {
     ["change:hi", placeHandles],
     ["change:bits", placeHandles],
     ["change:error", updateReadout],
-  ];
-  for (const [ev, cb] of events) model.on(ev, cb);
-  return () => {
-    for (const [ev, cb] of events) model.off(ev, cb);
-  };
+  ]);
 }
 
 export default { render };

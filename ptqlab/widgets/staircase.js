@@ -1,54 +1,30 @@
 // AffineStaircase view: x -> fake_quantize(x) as a staircase over the integer grid; drag the range ends.
 
-const W = 680;
-const H = 344;
-const M = { left: 58, right: 60, top: 54, bottom: 46 };
-
 function render({ model, el }) {
-  const root = htmlEl("div", { class: "ptq-widget ptq-staircase" }, el);
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "ptq-plot", role: "img" }, root);
-  svgEl("text", { class: "ptq-title", x: W / 2, y: 14, "text-anchor": "middle" }, svg).textContent =
-    "x̂ = fake_quantize(x): drag the range ends lo and hi";
-  const back = svgEl("g", {}, svg);
-  const plot = svgEl("g", {}, svg);
-  const handles = svgEl("g", {}, svg);
-  const top = M.top;
-  const bottom = H - M.bottom;
-  const lo = makeHandle(handles, "lo", top, bottom, "lo");
-  const hi = makeHandle(handles, "hi", top, bottom, "hi");
-
-  const panel = htmlEl("div", { class: "ptq-panel" }, root);
-  const controls = htmlEl("div", { class: "ptq-row" }, panel);
-  const send = (changes) => {
-    for (const [k, v] of Object.entries(changes)) model.set(k, v);
-    model.save_changes();
-  };
-  const loIn = numberInput(controls, "lo", "ptq-input-lo", "any", (v) => send({ lo: v }));
-  const hiIn = numberInput(controls, "hi", "ptq-input-hi", "any", (v) => send({ hi: v }));
-  const bitsIn = numberInput(controls, "bits", "ptq-input-bits", "1", (v) => send({ bits: v }));
-  const symWrap = htmlEl("label", { class: "ptq-field" }, controls);
-  const symBox = htmlEl("input", { type: "checkbox", class: "ptq-input-symmetric" }, symWrap);
-  htmlEl("span", {}, symWrap, "symmetric");
-  symBox.addEventListener("change", () => send({ symmetric: symBox.checked }));
+  const frame = rangeFrame(model, el, {
+    cls: "ptq-staircase",
+    width: 680,
+    height: 344,
+    margin: { left: 58, right: 60, top: 54, bottom: 46 },
+    title: "x̂ = fake_quantize(x): drag the range ends lo and hi",
+    layers: ["back", "plot"],
+  });
+  const { back, plot } = frame.layers;
+  const { top, bottom, panel, send, W, M } = frame;
+  const symBox = checkbox(frame.controls, "symmetric", "ptq-input-symmetric", (checked) => send({ symmetric: checked }));
   const qrow = htmlEl("div", { class: "ptq-row ptq-qparams" }, panel);
   const errorBox = htmlEl("div", { class: "ptq-error", role: "alert" }, panel);
 
-  const xsData = () => model.get("xs");
-  let d0 = 0;
-  let d1 = 1;
-  let sx = linear(0, 1, M.left, W - M.right);
-  let sy = linear(0, 1, bottom, top);
-  const dragging = { lo: null, hi: null };
-
   function draw() {
-    const xsv = xsData();
+    const xsv = model.get("xs");
     const ysv = model.get("ys");
     const grid = model.get("grid");
     const st = model.get("stats");
-    d0 = xsv[0];
-    d1 = xsv[xsv.length - 1];
-    sx = linear(d0, d1, M.left, W - M.right);
-    sy = linear(d0, d1, bottom, top);
+    const d0 = xsv[0];
+    const d1 = xsv[xsv.length - 1];
+    frame.setDomain(d0, d1);
+    const sx = frame.x;
+    const sy = linear(d0, d1, bottom, top);
     clear(back);
     clear(plot);
     const clampY = (v) => Math.max(d0, Math.min(d1, v));
@@ -85,57 +61,24 @@ function render({ model, el }) {
     xAxis(plot, sx, d0, d1, bottom, "input x");
     const tv = ticks(d0, d1, 6);
     yAxis(plot, sy, tv, tv.map((t) => fmt(t, 3)), M.left, top, bottom, "fake_quantize(x)");
-    qrow.textContent =
-      `scale s = ${fmt(st.scale)}   ·   zero point z = ${st.zero_point}   ·   codes [${st.qmin}, ${st.qmax}]` +
-      ` (${st.levels} levels)   ·   grid covers [${fmt(st.grid_lo)}, ${fmt(st.grid_hi)}]`;
+    qrow.textContent = qparamsText(st, st.levels);
     qrow.dataset.scale = String(st.scale);
     qrow.dataset.zeroPoint = String(st.zero_point);
   }
 
   function placeHandles() {
-    const clamp = (v) => Math.max(d0, Math.min(d1, v));
-    lo.place(sx(clamp(dragging.lo ?? model.get("lo"))));
-    hi.place(sx(clamp(dragging.hi ?? model.get("hi"))));
-    setInput(loIn, model.get("lo"));
-    setInput(hiIn, model.get("hi"));
-    if (document.activeElement !== bitsIn) bitsIn.value = String(model.get("bits"));
+    frame.placeHandles();
     symBox.checked = model.get("symmetric");
   }
 
   function showError() {
-    const err = model.get("error");
-    errorBox.textContent = err ? `Rejected: ${err}. The widget kept its last valid state.` : "";
-  }
-
-  const flush = throttle(() => model.save_changes(), 60);
-  for (const [name, handle] of [
-    ["lo", lo],
-    ["hi", hi],
-  ]) {
-    dragX(
-      handle.group,
-      svg,
-      (px) => {
-        const gap = (d1 - d0) / 500;
-        let v = Math.max(d0, Math.min(d1, sx.invert(px)));
-        if (name === "lo") v = Math.min(v, model.get("hi") - gap);
-        else v = Math.max(v, model.get("lo") + gap);
-        dragging[name] = v;
-        model.set(name, v);
-        placeHandles();
-        flush();
-      },
-      () => {
-        dragging[name] = null;
-        model.save_changes();
-      },
-    );
+    errorBox.textContent = errorText(model);
   }
 
   draw();
   placeHandles();
   showError();
-  const events = [
+  return listen(model, [
     ["change:ys", draw],
     ["change:grid", draw],
     ["change:stats", draw],
@@ -145,11 +88,7 @@ function render({ model, el }) {
     ["change:bits", placeHandles],
     ["change:symmetric", placeHandles],
     ["change:error", showError],
-  ];
-  for (const [ev, cb] of events) model.on(ev, cb);
-  return () => {
-    for (const [ev, cb] of events) model.off(ev, cb);
-  };
+  ]);
 }
 
 export default { render };
