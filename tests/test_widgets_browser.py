@@ -38,17 +38,23 @@ def wait_for_text_change(page, selector: str, old: str, timeout_s: float = 20.0)
     return page.inner_text(selector)
 
 
+def open_page(browser, url: str, width: int, height: int, ready: str, timeout_ms: int):
+    """A new page at ``url`` once ``ready`` (a selector) shows; also the list its JS errors are collected in."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector(ready, timeout=timeout_ms)
+    return page, errors
+
+
 def number(text: str) -> float:
     return float(re.search(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text).group())
 
 
 def test_marimo_lab_reacts_to_dragged_thresholds(browser, tmp_path):
     with serve_lab("06_direct_manipulation.py", tmp_path) as url:
-        page = browser.new_page(viewport={"width": 1100, "height": 1600})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#ptq-sqnr", timeout=60_000)
+        page, errors = open_page(browser, url, 1100, 1600, ready="#ptq-sqnr", timeout_ms=60_000)
         hi = page.locator(".ptq-clipping .ptq-handle-hi .ptq-hit")
         hi.wait_for(timeout=30_000)
         thresholds = page.inner_text("#ptq-thresholds")
@@ -92,11 +98,7 @@ def test_marimo_lab_reacts_to_dragged_thresholds(browser, tmp_path):
 
 def test_lab02_explorer_scores_the_dragged_range_against_the_best_calibrator(browser, tmp_path):
     with serve_lab("02_calibration.py", tmp_path) as url:
-        page = browser.new_page(viewport={"width": 1100, "height": 1400})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("#ptq-lab02-sqnr", timeout=90_000)
+        page, errors = open_page(browser, url, 1100, 1400, ready="#ptq-lab02-sqnr", timeout_ms=90_000)
         widget = page.locator(".ptq-clipping")
         hi = widget.locator(".ptq-handle-hi .ptq-hit")
         hi.wait_for(timeout=30_000)
