@@ -178,3 +178,47 @@ def test_lab01_survives_slider_extremes(bits, lo, hi, signed, symmetric, answer)
         assert "is above max" in text and "curve" not in defs
     else:
         assert defs["curve"].spec.bits == bits and "Figure" in {type(o).__name__ for o in outputs}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lab 02 survives every slider extreme too
+# ---------------------------------------------------------------------------------------------------------
+
+SYM, ASYM = "symmetric (int, range [−T, T])", "asymmetric (uint, range [lo, hi])"
+LAB02_EXTREMES = [
+    # body, outlier size, outlier share %, batches, bits, p, grid
+    ("gaussian", 0.0, 0.0, 1, 2, 100.0, SYM),
+    ("uniform", 100.0, 5.0, 64, 16, 99.0, ASYM),
+    ("relu", 0.0, 0.0, 1, 2, 99.0, ASYM),
+    ("relu", 100.0, 0.001, 1, 16, 100.0, SYM),
+    ("gaussian", 100.0, 5.0, 64, 2, 99.999, SYM),
+]
+
+
+@pytest.mark.parametrize("body,size,share,batches,bits,p,grid", LAB02_EXTREMES)
+def test_lab02_survives_slider_extremes(body, size, share, batches, bits, p, grid):
+    import importlib.util
+    import math
+
+    from marimo._output.formatting import try_format
+
+    spec = importlib.util.spec_from_file_location("lab02_extremes", ROOT / "labs" / "02_calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    values = {
+        "body": body,
+        "outlier_size": size,
+        "outlier_percent": share,
+        "n_batches": batches,
+        "bits": bits,
+        "p": p,
+        "mode": grid,
+    }
+    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
+    rendered = [try_format(o) for o in outputs]
+    assert not [r.traceback for r in rendered if r.traceback]
+    results = defs["results"]
+    assert {r.name for r in results} >= {"minmax", "percentile", "entropy", "mse", "l2"}
+    for r in results:
+        assert r.grid_lo <= 0.0 <= r.grid_hi and r.grid_lo < r.grid_hi
+        assert not math.isnan(r.sqnr_db)
