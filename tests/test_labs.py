@@ -222,3 +222,46 @@ def test_lab02_survives_slider_extremes(body, size, share, batches, bits, p, gri
     for r in results:
         assert r.grid_lo <= 0.0 <= r.grid_hi and r.grid_lo < r.grid_hi
         assert not math.isnan(r.sqnr_db)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lab 04 with the run button pressed: extreme choices still measure, never crash
+# ---------------------------------------------------------------------------------------------------------
+
+LAB04_EXTREMES = [
+    # model, calibrator, recipes (None = all), batch, repeats
+    ("cnn", "per_channel", [], 1, 5),
+    ("mlp", "entropy", None, 64, 5),
+    ("cnn", "l2", None, 1, 5),
+]
+
+
+@pytest.mark.parametrize("model,observer,recipes,batch,repeats", LAB04_EXTREMES)
+def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, repeats):
+    import importlib.util
+
+    from marimo._output.formatting import try_format
+
+    from ptqlab.backends import RECIPES
+
+    recipes = list(RECIPES) if recipes is None else recipes
+    spec = importlib.util.spec_from_file_location("lab04_extremes", ROOT / "labs" / "04_full_model_ptq.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    values = {
+        "model_picker": model,
+        "observer_picker": observer,
+        "recipe_picker": recipes,
+        "batch_picker": batch,
+        "repeats_slider": repeats,
+        "run_button": True,
+    }
+    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
+    rendered = [try_format(o) for o in outputs]
+    assert not [r.traceback for r in rendered if r.traceback]
+    result = defs["result"]
+    assert defs["origin"] == "your settings"
+    assert (result.model, result.batch, result.repeats, result.observer) == (model, batch, repeats, observer)
+    assert {"fp32", *recipes} <= {row.recipe for row in result.rows}
+    for row in result.rows:  # every recipe was either measured or says why it could not run
+        assert (row.available and row.median_ms > 0) or (not row.available and row.reason), row
