@@ -1,5 +1,7 @@
 """Recipes on real kernels: outputs close to fp32, honest sizes, reasons when unavailable, ptqlab ranges used."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -194,3 +196,46 @@ def test_rechunk_cuts_calibration_to_the_example_batch():
 def test_unknown_observer_is_named():
     with pytest.raises(ValueError, match="unknown observer 'median'"):
         get_recipe("ao-static-int8").apply(small_mlp(), torch.randn(2, 256), observer="median")
+
+
+def outlier_mlp() -> nn.Module:
+    """Two Linear layers whose hidden activations have a few 30× channels (the transformer outlier pattern)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 16)).eval()
+    with torch.no_grad():
+        m[0].weight[:4] *= 30.0
+        m[0].bias[:4] = 5.0
+    return m
+
+
+def test_pt2e_smoothquant_close_to_fp32_and_reports_what_it_did():
+    model = outlier_mlp()
+    x = torch.randn(8, 64)
+    calib = [torch.randn(8, 64) for _ in range(4)] + [x]
+    ref = model(x).detach()
+    result = get_recipe("pt2e-x86-int8-sq").apply(model, (x,), calib)
+    with torch.inference_mode():
+        y = result.model(x)
+    assert result.compiled and result.recipe == "pt2e-x86-int8-sq"
+    assert float(torch.nn.functional.cosine_similarity(y.flatten(), ref.flatten(), dim=0)) > 0.999
+    assert float((y - ref).abs().max() / ref.abs().max()) < 0.06
+    assert any("SmoothQuant α=0.75 on 2 Linear" in n for n in result.notes)
+    assert any("calibration-set output cosine" in n for n in result.notes), result.notes
+    assert torch.equal(model(x), ref)  # the original is untouched
+
+
+def test_pt2e_keep_fp32_leaves_named_layer_unquantized():
+    """``keep_fp32`` names stay float Linear ops in the converted graph (no int8 weight for them)."""
+    from ptqlab.backends.pt2e import _apply_pt2e
+
+    model = outlier_mlp()
+    x = torch.randn(8, 64)
+    result = _apply_pt2e(copy.deepcopy(model), (x,), [x], "minmax", {}, torch.device("cpu"), ["2"])
+    graph = result.model.compiled._orig_mod.graph
+    linears = [n for n in graph.nodes if n.target == torch.ops.aten.linear.default]
+    assert len(linears) == 2
+    float_weight = [n for n in linears if n.args[1].op == "get_attr"]
+    assert len(float_weight) == 1  # layer "2": its weight feeds linear directly, no dequantize in between
+    with torch.inference_mode():
+        y, ref = result.model(x), model(x)
+    assert float((y - ref).abs().max() / ref.abs().max()) < 0.06

@@ -12,6 +12,7 @@ from torch import nn
 from ptqlab.backends.base import QuantizedResult, Recipe, RecipeUnavailable
 from ptqlab.backends.eager_static import AO_STATIC
 from ptqlab.backends.pt2e import PT2E_X86, compile_frozen, compiler_available
+from ptqlab.backends.pt2e_smoothquant import PT2E_X86_SQ
 from ptqlab.backends.smoothquant import AO_DYNAMIC_SQ
 from ptqlab.backends.torch_ao import AO_DYNAMIC, BF16, FP32
 from ptqlab.backends.torchao_recipes import (
@@ -30,6 +31,7 @@ RECIPES: dict[str, Recipe] = {
         AO_DYNAMIC_SQ,
         AO_STATIC,
         PT2E_X86,
+        PT2E_X86_SQ,
         TORCHAO_INT8_DYNAMIC,
         TORCHAO_INT8_WEIGHT_ONLY,
         TORCHAO_INT4_WEIGHT_ONLY,

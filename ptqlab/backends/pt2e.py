@@ -123,17 +123,18 @@ def drop_unused_attributes(gm: torch.fx.GraphModule) -> int:
     return dropped
 
 
-def _apply_pt2e(model, args, batches, observer, kw, device):
+def _apply_pt2e(model, args, batches, observer, kw, device, keep_fp32=(), name="pt2e-x86-int8"):
+    """``keep_fp32``: module names whose ops stay fp32 (``set_module_name_qconfig(name, None)``)."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     reduce_range = reduce_range_for(device)
     quantizer = _x86_config(observer, kw, reduce_range)
+    for module_name in keep_fp32:
+        quantizer.set_module_name_qconfig(module_name, None)
     try:
         exported = torch.export.export(model, args).module()
     except Exception as e:
-        raise RecipeUnavailable(
-            f"pt2e-x86-int8: torch.export failed ({type(e).__name__}: {str(e)[:200]})"
-        ) from e
+        raise RecipeUnavailable(f"{name}: torch.export failed ({type(e).__name__}: {str(e)[:200]})") from e
     prepared = prepare_pt2e(exported, quantizer)
     shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
     chunks = rechunk(batches, args)
@@ -145,9 +146,7 @@ def _apply_pt2e(model, args, batches, observer, kw, device):
         with torch.inference_mode():
             compiled(*args)  # compile now: a failure is an unavailable recipe, not a crash mid-benchmark
     except Exception as e:
-        raise RecipeUnavailable(
-            f"pt2e-x86-int8: torch.compile failed ({type(e).__name__}: {str(e)[:200]})"
-        ) from e
+        raise RecipeUnavailable(f"{name}: torch.compile failed ({type(e).__name__}: {str(e)[:200]})") from e
     notes = [
         f"X86InductorQuantizer: int8 activations (ranges: ptqlab '{observer}' over {n} batch(es), re-chunked to "
         "the example's batch size) and per-channel int8 weights; compiled with inductor freezing",
@@ -158,7 +157,7 @@ def _apply_pt2e(model, args, batches, observer, kw, device):
         notes.append(
             "calibration batches did not match the example's non-batch shapes: calibrated on example_inputs"
         )
-    return QuantizedResult(compiled, "pt2e-x86-int8", notes, compiled=True)
+    return QuantizedResult(compiled, name, notes, compiled=True)
 
 
 def _availability_pt2e(model, device):

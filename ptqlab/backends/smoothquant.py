@@ -111,9 +111,12 @@ def output_cosine(model: nn.Module, batches: list[tuple], reference: list[torch.
     return sum(cos) / len(cos)
 
 
-def _apply_sq(
-    model, args, batches, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
-):
+def smooth_and_select(
+    model, batches, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
+) -> tuple[nn.Module, list[str], float, list[str]]:
+    """SmoothQuant ``model`` in place, then keep the most harmful Linear layers fp32 until dynamic int8 meets
+    ``target_cosine`` on the calibration batches. Returns (dynamic int8 model, kept layer names (the
+    SmoothedInput wrappers), its calibration cosine, notes)."""
     with torch.inference_mode():
         reference = [flat_output(model(*b)) for b in batches]
     names = [n for n, _ in linear_layers(model) if n]  # a bare Linear as the whole model cannot be wrapped
@@ -137,10 +140,16 @@ def _apply_sq(
             cos = output_cosine(qmodel, batches, reference)
             if cos >= target_cosine:
                 break
+    kept = [k.removesuffix(".inner") for k in kept]
     if kept:
-        notes.append(
-            f"kept in fp32 (most sensitive, one at a time): {', '.join(k.removesuffix('.inner') for k in kept)}"
-        )
+        notes.append(f"kept in fp32 (most sensitive, one at a time): {', '.join(kept)}")
+    return qmodel, kept, cos, notes
+
+
+def _apply_sq(
+    model, args, batches, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
+):
+    qmodel, _, cos, notes = smooth_and_select(model, batches, device, alpha, target_cosine, max_fp32_fraction)
     verdict = "meets" if cos >= target_cosine else "misses"
     notes.append(f"calibration-set output cosine vs fp32: {cos:.5f} ({verdict} the target {target_cosine})")
     return QuantizedResult(qmodel, "ao-dynamic-int8-sq", notes)
