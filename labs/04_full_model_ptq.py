@@ -20,6 +20,7 @@ def _():
         quick_measurement,
         results_markdown,
         steps_for,
+        thread_choices,
     )
     from ptqlab.observers import OBSERVERS
 
@@ -34,6 +35,7 @@ def _():
         quick_measurement,
         results_markdown,
         steps_for,
+        thread_choices,
     )
 
 
@@ -113,6 +115,26 @@ def _(mo):
 
 
 @app.cell
+def _(mo, thread_choices):
+    _options, _current = thread_choices()
+    threads_picker = mo.ui.dropdown(_options, value=_current, label="torch threads")
+    mo.hstack(
+        [
+            threads_picker,
+            mo.md(
+                "*Try this:* MiniLM at batch 1 with **1** thread. Its many small ops each pay for waking a "
+                "sleeping second thread (ptqlab sets `OMP_WAIT_POLICY=PASSIVE`, so idle threads do not spin "
+                "and steal the core from other processes); one thread can be the faster choice."
+            ),
+        ],
+        widths=[1, 2],
+        align="center",
+        gap=2,
+    )
+    return (threads_picker,)
+
+
+@app.cell
 def _(mo):
     repeats_slider = mo.ui.slider(5, 30, value=10, step=1, label="timed repeats per variant", show_value=True)
     repeats_slider
@@ -147,6 +169,7 @@ def _(
     repeats_slider,
     run_button,
     steps_for,
+    threads_picker,
 ):
     if run_button.value:
         _recipes = list(recipe_picker.value)
@@ -159,6 +182,7 @@ def _(
                 repeats_slider.value,
                 observer_picker.value,
                 step=lambda desc: _bar.update(subtitle=desc),
+                threads=threads_picker.value,
             )
         origin = "your settings"
     else:

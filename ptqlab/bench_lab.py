@@ -7,8 +7,11 @@ narrate(m)   # markdown built only from m.rows / m.facts / m.bandwidth
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import torch
 
 from ptqlab import bench
 from ptqlab.bench import BenchRow
@@ -59,8 +62,29 @@ def measure(
     compiled: list[str] | None = None,
     step: Callable[[str], None] | None = None,
     budget_s: float = 8.0,
+    threads: int | None = None,
 ) -> LabMeasurement:
-    """Quantize ``model`` with each recipe, time all of them interleaved, and measure the bandwidth."""
+    """Quantize ``model`` with each recipe, time all of them interleaved, and measure the bandwidth.
+
+    ``threads`` sets torch's intra-op thread count for this measurement only (restored afterwards).
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        return _measure(model, recipes, batch, repeats, observer, compiled, step, budget_s)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def thread_choices() -> tuple[dict[str, int], str]:
+    """Options for a threads picker (1 … logical cores) and the current torch setting as the default."""
+    n = max(1, os.cpu_count() or 1, torch.get_num_threads())
+    return {str(k): k for k in range(1, n + 1)}, str(torch.get_num_threads())
+
+
+def _measure(model, recipes, batch, repeats, observer, compiled, step, budget_s) -> LabMeasurement:
     bm = bench_model(model)
     bench.dynamo_for_benchmarks()
     bandwidth = bandwidth_now()

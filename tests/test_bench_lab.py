@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from ptqlab.bench import BenchRow
 from ptqlab.bench_lab import LabMeasurement, hardware_markdown, narrate, results_markdown, steps_for
 from ptqlab.hardware import hardware_facts
@@ -70,3 +72,15 @@ def test_tables_and_progress_total():
     assert "memory-bound" in narrate(m)
     assert "13.4 GB/s" in hardware_markdown(m.facts, m.bandwidth)
     assert steps_for(["ao-dynamic-int8"], [], repeats=10, warmup=2) == 2 * 13
+
+
+def test_measure_rejects_bad_threads_and_thread_choices_cover_the_current_setting():
+    import torch
+
+    from ptqlab.bench_lab import measure, thread_choices
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            measure("mlp", [], 1, threads=bad)
+    options, current = thread_choices()
+    assert options[current] == torch.get_num_threads() and options["1"] == 1

@@ -229,17 +229,18 @@ def test_lab02_survives_slider_extremes(body, size, share, batches, bits, p, gri
 # ---------------------------------------------------------------------------------------------------------
 
 LAB04_EXTREMES = [
-    # model, calibrator, recipes (None = all), batch, repeats
-    ("cnn", "per_channel", [], 1, 5),
-    ("mlp", "entropy", None, 64, 5),
-    ("cnn", "l2", None, 1, 5),
+    # model, calibrator, recipes (None = all), batch, repeats, threads
+    ("cnn", "per_channel", [], 1, 5, 1),
+    ("mlp", "entropy", None, 64, 5, 2),
+    ("cnn", "l2", None, 1, 5, 1),
 ]
 
 
-@pytest.mark.parametrize("model,observer,recipes,batch,repeats", LAB04_EXTREMES)
-def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, repeats):
+@pytest.mark.parametrize("model,observer,recipes,batch,repeats,threads", LAB04_EXTREMES)
+def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, repeats, threads):
     import importlib.util
 
+    import torch
     from marimo._output.formatting import try_format
 
     from ptqlab.backends import RECIPES
@@ -254,14 +255,17 @@ def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, rep
         "recipe_picker": recipes,
         "batch_picker": batch,
         "repeats_slider": repeats,
+        "threads_picker": threads,
         "run_button": True,
     }
+    before = torch.get_num_threads()
     outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
     rendered = [try_format(o) for o in outputs]
     assert not [r.traceback for r in rendered if r.traceback]
     result = defs["result"]
     assert defs["origin"] == "your settings"
     assert (result.model, result.batch, result.repeats, result.observer) == (model, batch, repeats, observer)
+    assert result.facts.torch_threads == threads and torch.get_num_threads() == before  # restored
     assert {"fp32", *recipes} <= {row.recipe for row in result.rows}
     for row in result.rows:  # every recipe was either measured or says why it could not run
         assert (row.available and row.median_ms > 0) or (not row.available and row.reason), row
