@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from lab_support import run_with_values
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "tests" / "_lab_runner.py"
@@ -141,13 +142,6 @@ def test_harness_accepts_mo_stop(tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _Widget:
-    """Stands in for a marimo UI element: the consuming cells only read ``.value``."""
-
-    def __init__(self, value):
-        self.value = value
-
-
 EXTREMES = [
     (2, -10.0, -10.0, True, True, ""),
     (16, 10.0, 10.0, True, False, "7"),
@@ -162,18 +156,8 @@ EXTREMES = [
 
 @pytest.mark.parametrize("bits,lo,hi,signed,symmetric,answer", EXTREMES)
 def test_lab01_survives_slider_extremes(bits, lo, hi, signed, symmetric, answer):
-    import importlib.util
-
-    from marimo._output.formatting import try_format
-
-    spec = importlib.util.spec_from_file_location("lab01_extremes", ROOT / "labs" / "01_affine_map.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     values = {"bits": bits, "lo": lo, "hi": hi, "signed": signed, "symmetric": symmetric, "answer": answer}
-    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
-    rendered = [try_format(o) for o in outputs]
-    assert not [r.traceback for r in rendered if r.traceback]
-    text = " ".join(str(r.data) for r in rendered)
+    text, outputs, defs = run_with_values("01_affine_map", values)
     if lo > hi:
         assert "is above max" in text and "curve" not in defs
     else:
@@ -197,14 +181,8 @@ LAB02_EXTREMES = [
 
 @pytest.mark.parametrize("body,size,share,batches,bits,p,grid", LAB02_EXTREMES)
 def test_lab02_survives_slider_extremes(body, size, share, batches, bits, p, grid):
-    import importlib.util
     import math
 
-    from marimo._output.formatting import try_format
-
-    spec = importlib.util.spec_from_file_location("lab02_extremes", ROOT / "labs" / "02_calibration.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     values = {
         "body": body,
         "outlier_size": size,
@@ -214,10 +192,7 @@ def test_lab02_survives_slider_extremes(body, size, share, batches, bits, p, gri
         "p": p,
         "mode": grid,
     }
-    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
-    rendered = [try_format(o) for o in outputs]
-    assert not [r.traceback for r in rendered if r.traceback]
-    results = defs["results"]
+    results = run_with_values("02_calibration", values).defs["results"]
     assert {r.name for r in results} >= {"minmax", "percentile", "entropy", "mse", "l2"}
     for r in results:
         assert r.grid_lo <= 0.0 <= r.grid_hi and r.grid_lo < r.grid_hi
@@ -238,17 +213,11 @@ LAB04_EXTREMES = [
 
 @pytest.mark.parametrize("model,observer,recipes,batch,repeats,threads", LAB04_EXTREMES)
 def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, repeats, threads):
-    import importlib.util
-
     import torch
-    from marimo._output.formatting import try_format
 
     from ptqlab.backends import RECIPES
 
     recipes = list(RECIPES) if recipes is None else recipes
-    spec = importlib.util.spec_from_file_location("lab04_extremes", ROOT / "labs" / "04_full_model_ptq.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     values = {
         "model_picker": model,
         "observer_picker": observer,
@@ -259,9 +228,7 @@ def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, rep
         "run_button": True,
     }
     before = torch.get_num_threads()
-    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
-    rendered = [try_format(o) for o in outputs]
-    assert not [r.traceback for r in rendered if r.traceback]
+    defs = run_with_values("04_full_model_ptq", values).defs
     result = defs["result"]
     assert defs["origin"] == "your settings"
     assert (result.model, result.batch, result.repeats, result.observer) == (model, batch, repeats, observer)

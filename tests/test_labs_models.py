@@ -1,29 +1,7 @@
 """Labs 03 and 05 survive their widgets' extremes (values injected through app.run(defs=...))."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-from marimo._output.formatting import try_format
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class _Widget:
-    """Stands in for a marimo UI element: the consuming cells only read ``.value``."""
-
-    def __init__(self, value):
-        self.value = value
-
-
-def _run(lab: str, values: dict):
-    spec = importlib.util.spec_from_file_location(f"{lab}_extremes", ROOT / "labs" / f"{lab}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    outputs, defs = module.app.run(defs={k: _Widget(v) for k, v in values.items()})
-    rendered = [try_format(o) for o in outputs]
-    assert not [r.traceback for r in rendered if r.traceback]
-    return " ".join(str(r.data) for r in rendered), defs
+from lab_support import run_with_values
 
 
 @pytest.mark.slow
@@ -45,7 +23,7 @@ def test_lab03_extremes(model, folded, layer, bits, group, symmetric, act_bits):
         symmetric=symmetric,
         act_bits=act_bits,
     )
-    text, _ = _run("03_schemes", values)
+    text = run_with_values("03_schemes", values).text
     if model == "cnn":
         assert "Group size used: <strong>3</strong>" in text
     assert f"A{act_bits}" in text
@@ -57,7 +35,7 @@ def test_lab03_extremes(model, folded, layer, bits, group, symmetric, act_bits):
 )
 def test_lab05_extremes(model, granularity, budget_kib):
     values = dict(model_picker=model, granularity_picker=granularity, budget=budget_kib)
-    text, _ = _run("05_sensitivity", values)
+    text = run_with_values("05_sensitivity", values).text
     if budget_kib == 0.0:
         assert "No configuration on the greedy path fits" in text
     else:
