@@ -12,10 +12,11 @@ def _():
     import marimo as mo
     import torch
 
-    from ptqlab import lesson_affine as la
-    from ptqlab import plots
+    from ptqlab.lessons import affine_map as la
+    from ptqlab.lessons.controls import with_hint
+    from ptqlab.plots import affine_map as plots
 
-    return la, mo, plots, torch
+    return la, mo, plots, torch, with_hint
 
 
 @app.cell(hide_code=True)
@@ -43,95 +44,59 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     bits = mo.ui.slider(2, 16, value=4, label="bits", show_value=True, full_width=True)
-    mo.hstack(
-        [
-            bits,
-            mo.md(
-                "*Try this:* drop to **2 bits** and count the steps; at **16 bits** the steps are too "
-                "fine to see, so read the scale instead."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        bits,
+        "drop to **2 bits** and count the steps; at **16 bits** the steps are too "
+        "fine to see, so read the scale instead.",
     )
     return (bits,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     lo = mo.ui.slider(
         -10.0, 10.0, step=0.1, value=-1.0, label="clipping range min", show_value=True, full_width=True
     )
-    mo.hstack(
-        [
-            lo,
-            mo.md(
-                "*Try this:* move min **above 0** (say 2): the grid still reaches down to 0, because "
-                "0.0 must be exactly representable."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        lo,
+        "move min **above 0** (say 2): the grid still reaches down to 0, because "
+        "0.0 must be exactly representable.",
     )
     return (lo,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     hi = mo.ui.slider(
         -10.0, 10.0, step=0.1, value=2.5, label="clipping range max", show_value=True, full_width=True
     )
-    mo.hstack(
-        [
-            hi,
-            mo.md(
-                "*Try this:* pull max **below 2.2** and watch the worked example's 2.2 change from "
-                "*rounded* to *clipped*."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        hi,
+        "pull max **below 2.2** and watch the worked example's 2.2 change from *rounded* to *clipped*.",
     )
     return (hi,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     symmetric = mo.ui.switch(value=False, label="symmetric (zero point fixed at the middle code)")
-    mo.hstack(
-        [
-            symmetric,
-            mo.md(
-                "*Try this:* with min = −1, max = 2.5, switch symmetric **on**: the grid is centred on 0, "
-                "so the codes below −2.5 are wasted and the scale grows."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        symmetric,
+        "with min = −1, max = 2.5, switch symmetric **on**: the grid is centred on 0, "
+        "so the codes below −2.5 are wasted and the scale grows.",
     )
     return (symmetric,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     signed = mo.ui.switch(value=True, label="signed integers")
-    mo.hstack(
-        [
-            signed,
-            mo.md(
-                "*Try this:* turn signed **off** with min = 0: unsigned integers spend every code on "
-                "x ≥ 0, the natural fit for ReLU outputs."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        signed,
+        "turn signed **off** with min = 0: unsigned integers spend every code on "
+        "x ≥ 0, the natural fit for ReLU outputs.",
     )
     return (signed,)
 
@@ -203,8 +168,8 @@ def _(mo):
 
 @app.cell
 def _(curve, la, mo, torch):
-    example = torch.tensor([-1.2, -0.5, 0.0, 0.33, 1.3, 2.2, 3.0])
-    mo.md(la.worked_example_markdown(la.worked_example(example, curve.spec, curve.qparams)))
+    _example = torch.tensor(la.EXAMPLE_VALUES)
+    mo.md(la.worked_example_markdown(la.worked_example(_example, curve.spec, curve.qparams)))
     return
 
 

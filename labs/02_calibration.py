@@ -9,16 +9,14 @@ def _():
     import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
 
     # isort: split
-    import time
-
     import marimo as mo
 
-    from ptqlab import plots_calibration as pc
-    from ptqlab.observers import compare as oc
-    from ptqlab.spec import QuantSpec
+    from ptqlab.lessons import calibration as oc
+    from ptqlab.lessons.controls import with_hint
+    from ptqlab.plots import calibration as pc
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, QuantSpec, mo, oc, pc, time
+    return ClippingExplorer, mo, oc, pc, with_hint
 
 
 @app.cell(hide_code=True)
@@ -49,36 +47,26 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     body = mo.ui.dropdown(["gaussian", "uniform", "relu"], value="gaussian", label="body of the data")
-    mo.hstack(
-        [body, mo.md("*Try this:* **uniform** has no tail at all: nothing is gained by clipping.")],
-        widths=[1, 2],
-        align="center",
-        gap=2,
-    )
+    with_hint(body, "**uniform** has no tail at all: nothing is gained by clipping.")
     return (body,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     outlier_size = mo.ui.slider(
         0.0, 100.0, step=1.0, value=20.0, label="outlier size (× body σ)", show_value=True, full_width=True
     )
-    mo.hstack(
-        [
-            outlier_size,
-            mo.md("*Try this:* push it to **100**: min/max spends the whole grid on a few values."),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        outlier_size,
+        "push it to **100**: min/max spends the whole grid on a few values.",
     )
     return (outlier_size,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     outlier_percent = mo.ui.slider(
         steps=[0.0, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
         value=0.01,
@@ -86,58 +74,37 @@ def _(mo):
         show_value=True,
         full_width=True,
     )
-    mo.hstack(
-        [
-            outlier_percent,
-            mo.md(
-                "*Try this:* at **0 %** the searches only trim the Gaussian's own tail; at **1 %** the outliers are no longer rare, and KL (entropy) still clips them."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        outlier_percent,
+        "at **0 %** the searches only trim the Gaussian's own tail; at **1 %** the outliers are no longer rare, and KL (entropy) still clips them.",
     )
     return (outlier_percent,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     n_batches = mo.ui.slider(
         1, 64, value=8, label="calibration batches (4,096 values each)", show_value=True, full_width=True
     )
-    mo.hstack(
-        [
-            n_batches,
-            mo.md(
-                "*Try this:* with **1 batch** the rare outliers may not be seen at all; moving_average forgets them."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        n_batches,
+        "with **1 batch** the rare outliers may not be seen at all; moving_average forgets them.",
     )
     return (n_batches,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     bits = mo.ui.slider(2, 16, value=4, label="bits", show_value=True, full_width=True)
-    mo.hstack(
-        [
-            bits,
-            mo.md(
-                "*Try this:* at **4 bits** (the start) rounding is expensive and clipping the tail wins by 10 dB; at **8 bits** the same outliers are worth keeping and min/max wins; at **16 bits** clipping never pays."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        bits,
+        "at **4 bits** (the start) rounding is expensive and clipping the tail wins by 10 dB; at **8 bits** the same outliers are worth keeping and min/max wins; at **16 bits** clipping never pays.",
     )
     return (bits,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     p = mo.ui.slider(
         steps=[99.0, 99.9, 99.99, 99.999, 100.0],
         value=99.99,
@@ -145,12 +112,7 @@ def _(mo):
         show_value=True,
         full_width=True,
     )
-    mo.hstack(
-        [p, mo.md("*Try this:* **p = 100** is min/max; **p = 99** throws away 1 % of the values.")],
-        widths=[1, 2],
-        align="center",
-        gap=2,
-    )
+    with_hint(p, "**p = 100** is min/max; **p = 99** throws away 1 % of the values.")
     return (p,)
 
 
@@ -166,24 +128,19 @@ def _(mo):
 
 
 @app.cell
-def _(body, mo, n_batches, oc, outlier_percent, outlier_size, time):
-    _start = time.perf_counter()
+def _(body, mo, n_batches, oc, outlier_percent, outlier_size):
     with mo.status.spinner(title="Observing the calibration stream…"):
-        stats, x_eval = oc.synthetic_calibration(
-            body.value, float(outlier_size.value), float(outlier_percent.value) / 100, int(n_batches.value)
+        stats, x_eval, calibration_ms = oc.timed_calibration(
+            body.value, outlier_size.value, outlier_percent.value, n_batches.value
         )
-    calibration_ms = (time.perf_counter() - _start) * 1e3
     return calibration_ms, stats, x_eval
 
 
 @app.cell
-def _(QuantSpec, bits, mode, oc, p, stats, time, x_eval):
-    _start = time.perf_counter()
+def _(bits, mode, oc, p, stats, x_eval):
     symmetric = mode.value.startswith("symmetric")
-    spec = QuantSpec(bits=int(bits.value), signed=symmetric, symmetric=symmetric)
-    results = oc.compare_observers(stats, x_eval, spec, p=float(p.value))
-    curve = oc.error_curve(stats, spec)
-    search_ms = (time.perf_counter() - _start) * 1e3
+    spec = oc.lab_grid(bits.value, symmetric)
+    results, curve, search_ms = oc.timed_comparison(stats, x_eval, spec, p.value)
     return curve, results, search_ms, spec, symmetric
 
 
@@ -227,7 +184,10 @@ def _(curve, mo, pc, results, symmetric):
 @app.cell
 def _(mo, pc, results):
     mo.vstack(
-        [mo.md("## Measured error per calibrator (best SQNR in bold)"), mo.md(pc.results_markdown(results))]
+        [
+            mo.md("## Measured error per calibrator (best SQNR in bold)"),
+            mo.md(pc.calibrators_markdown(results)),
+        ]
     )
     return
 
@@ -267,22 +227,7 @@ def _(explorer, mo, oc, p, results, spec, stats, x_eval):
     _spec = explorer.widget.current_spec  # the lab's grid, with the bits typed in the widget
     _mine = oc.score_range("your range", explorer.value["lo"], explorer.value["hi"], x_eval, _spec)
     _rivals = results if _spec == spec else oc.compare_observers(stats, x_eval, _spec, p=float(p.value))
-    _top = oc.best(_rivals)
-    _gap = _mine.sqnr_db - _top.sqnr_db
-    if abs(_gap) < 0.005:
-        _verdict = "a tie"
-    elif _gap > 0:
-        _verdict = f"you beat it by {_gap:.2f} dB"
-    else:
-        _verdict = f"you are {-_gap:.2f} dB behind"
-    mo.md(
-        f"""
-    **Your range** [{_mine.lo:.3f}, {_mine.hi:.3f}] on `{_spec}`:
-    SQNR **<span id="ptq-lab02-sqnr">{_mine.sqnr_db:.2f} dB</span>**, {100 * _mine.clipped_fraction:.2f} % of
-    the values clipped. The best calibrator here, **{_top.name}** [{_top.lo:.3f}, {_top.hi:.3f}], gets
-    {_top.sqnr_db:.2f} dB: {_verdict}.
-    """
-    )
+    mo.md(oc.verdict_markdown(_mine, _rivals, _spec))
     return
 
 
@@ -314,7 +259,7 @@ def _(mo):
 
     ## Why the libraries disagree
 
-    The same *name* hides different algorithms (see `shared/reference/calibrators.md`):
+    The same *name* hides different algorithms (the algorithms each toolkit documents, summarised here):
 
     * **Entropy.** TensorRT histograms $|x|$ in 2048 bins, tries 128…2048 kept bins and sets the
       threshold half a bin *past* the chosen edge; modelopt uses the bin edge itself and the *last*

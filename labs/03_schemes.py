@@ -9,31 +9,13 @@ def _():
     import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
 
     # isort: split
-    import functools
-
     import marimo as mo
 
-    from ptqlab import plots_models, schemes
-    from ptqlab.calibrate import capture
-    from ptqlab.data import digits_split
-    from ptqlab.folding import bn_scale_factors, fold_batchnorm
-    from ptqlab.models import digits_cnn, digits_mlp, load_minilm
-    from ptqlab.simulate import evaluate_accuracy
+    from ptqlab.lessons import schemes
+    from ptqlab.lessons.models import LABELS
+    from ptqlab.plots import schemes as plots_schemes
 
-    return (
-        bn_scale_factors,
-        capture,
-        digits_cnn,
-        digits_mlp,
-        digits_split,
-        evaluate_accuracy,
-        fold_batchnorm,
-        functools,
-        load_minilm,
-        mo,
-        plots_models,
-        schemes,
-    )
+    return LABELS, mo, plots_schemes, schemes
 
 
 @app.cell(hide_code=True)
@@ -58,35 +40,8 @@ def _(mo):
 
 
 @app.cell
-def _(digits_cnn, digits_mlp, fold_batchnorm, functools, load_minilm, mo, schemes):
-    MODELS = {"MiniLM (all-MiniLM-L6-v2)": "minilm", "digits MLP": "mlp", "digits CNN": "cnn"}
-    LABELS = {v: k for k, v in MODELS.items()}
-
-    @functools.lru_cache(maxsize=None)
-    def load(name: str, folded: bool = False):
-        if name == "minilm":
-            model = load_minilm()
-        else:  # trained on first use (a few seconds), then loaded from the disk cache
-            bar = functools.partial(
-                mo.status.progress_bar, title=f"Training the digits {name.upper()} (first run only)"
-            )
-            model = {"mlp": digits_mlp, "cnn": digits_cnn}[name](progress=bar)
-        return fold_batchnorm(model) if folded and name != "minilm" else model
-
-    @functools.lru_cache(maxsize=None)
-    def weight_matrices(name: str, folded: bool) -> dict:
-        return {n: schemes.as_matrix(w) for n, w in schemes.linear_layers(load(name, folded)).items()}
-
-    @functools.lru_cache(maxsize=64)
-    def compare(name, folded, layer, bits, group, symmetric):
-        return schemes.compare_granularities(weight_matrices(name, folded)[layer], bits, group, symmetric)
-
-    return LABELS, MODELS, compare, load, weight_matrices
-
-
-@app.cell
-def _(MODELS, mo):
-    model_picker = mo.ui.dropdown(MODELS, value="MiniLM (all-MiniLM-L6-v2)", label="model")
+def _(LABELS, mo, schemes):
+    model_picker = mo.ui.dropdown(schemes.MODEL_CHOICES, value=LABELS["minilm"], label="model")
     model_picker
     return (model_picker,)
 
@@ -99,10 +54,12 @@ def _(mo, model_picker):
 
 
 @app.cell
-def _(fold_switch, mo, model_picker, weight_matrices):
-    _layers = list(weight_matrices(model_picker.value, fold_switch.value))
-    _default = "bert.encoder.layer.0.output.dense" if model_picker.value == "minilm" else _layers[0]
-    layer_picker = mo.ui.dropdown(_layers, value=_default, label="layer")
+def _(fold_switch, mo, model_picker, schemes):
+    layer_picker = mo.ui.dropdown(
+        list(schemes.lab_weight_matrices(model_picker.value, fold_switch.value)),
+        value=schemes.default_layer(model_picker.value, fold_switch.value),
+        label="layer",
+    )
     layer_picker
     return (layer_picker,)
 
@@ -132,42 +89,28 @@ def _(mo):
 def _(
     LABELS,
     bits,
-    compare,
     fold_switch,
     group_size,
     layer_picker,
     mo,
     model_picker,
-    plots_models,
+    plots_schemes,
+    schemes,
     symmetric,
-    weight_matrices,
 ):
-    _name, _folded = model_picker.value, fold_switch.value and model_picker.value != "minilm"
-    _w = weight_matrices(_name, _folded)[layer_picker.value]
-    _results = compare(_name, _folded, layer_picker.value, bits.value, group_size.value, symmetric.value)
-    _g = _results["per-group"].spec.granularity.group_size
-    _rows = "\n".join(
-        f"| {k} | {r.sqnr_db:.1f} | {float(r.channel_sqnr_db.min()):.1f} | {r.bits_per_element:.3f} |"
-        for k, r in _results.items()
+    _args = (model_picker.value, fold_switch.value, layer_picker.value)
+    _w = schemes.lab_weight_matrices(*_args[:2])[layer_picker.value]
+    _results = schemes.lab_granularities(
+        *_args, bits=bits.value, group_size=group_size.value, symmetric=symmetric.value
     )
     mo.vstack(
         [
-            plots_models.granularity_figure(
+            plots_schemes.granularity_figure(
                 _w,
                 _results,
                 f"{LABELS[model_picker.value]} · {layer_picker.value} · W{bits.value} · {tuple(_w.shape)}",
             ),
-            mo.md(
-                f"""
-    | granularity | SQNR (dB) | worst channel (dB) | bits per weight (codes + fp32 scale/zero point per block) |
-    |---|---|---|---|
-    {_rows}
-
-    Group size used: **{_g}** (the largest divisor of K = {_w.shape[1]} not above {group_size.value}).
-    Each extra bit buys about 6 dB; per-group pays for its accuracy with
-    {_results["per-group"].bits_per_element - bits.value:.2f} extra bits per weight of metadata.
-    """
-            ),
+            mo.md(schemes.granularity_markdown(_results, bits.value, _w.shape[1], group_size.value)),
         ]
     )
     return
@@ -188,33 +131,18 @@ def _(mo):
 
 
 @app.cell
-def _(bn_scale_factors, digits_split, evaluate_accuracy, functools, load, schemes):
-    @functools.lru_cache(maxsize=None)
-    def folding(name: str):
-        data = digits_split()
-        model = load(name)
-        points = schemes.bn_folding_study(model, data.x_test, data.y_test, bits=(2, 3, 4, 6, 8))
-        return points, evaluate_accuracy(model, data.x_test, data.y_test), bn_scale_factors(model)
-
-    return (folding,)
-
-
-@app.cell
-def _(folding, mo, plots_models):
-    _figs = []
-    _notes = []
-    for _name, _label in (("mlp", "digits MLP"), ("cnn", "digits CNN")):
-        _points, _fp32, _factors = folding(_name)
-        _figs.append(
-            plots_models.folding_figure(_points, _fp32, _factors, f"{_label}: BN folding and granularity")
-        )
-        _at2 = {(p.granularity, p.folded): p.accuracy for p in _points if p.bits == 2}
-        _notes.append(
-            f"**{_label}, W2:** per-tensor {100 * _at2[('per-tensor', False)]:.1f} % → "
-            f"{100 * _at2[('per-tensor', True)]:.1f} % once BN is folded; per-channel on the folded weights "
-            f"{100 * _at2[('per-channel', True)]:.1f} % (fp32 {100 * _fp32:.1f} %)."
-        )
-    mo.vstack([*_figs, mo.md("\n\n".join(_notes))])
+def _(LABELS, mo, plots_schemes, schemes):
+    mo.vstack(
+        [
+            plots_schemes.folding_figure(
+                *schemes.lab_folding("mlp"), "digits MLP: BN folding and granularity"
+            ),
+            plots_schemes.folding_figure(
+                *schemes.lab_folding("cnn"), "digits CNN: BN folding and granularity"
+            ),
+            mo.md(schemes.folding_notes()),
+        ]
+    )
     return
 
 
@@ -245,43 +173,15 @@ def _(mo):
 
 
 @app.cell
-def _(capture, digits_split, evaluate_accuracy, functools, load, schemes):
-    @functools.lru_cache(maxsize=None)
-    def post_relu():
-        return capture(load("mlp"), digits_split().x_test, "fc2")
-
-    @functools.lru_cache(maxsize=None)
-    def act_accuracy(bits: int):
-        data = digits_split()
-        model = load("mlp")
-        quantized = schemes.activation_accuracy(model, data.x_train[:256], data.x_test, data.y_test, bits)
-        return quantized, evaluate_accuracy(model, data.x_test, data.y_test)
-
-    return act_accuracy, post_relu
-
-
-@app.cell
-def _(act_accuracy, act_bits, mo, plots_models, post_relu, schemes):
-    _act = post_relu()
-    _results = schemes.activation_symmetry(_act, act_bits.value)
-    _acc, _fp32 = act_accuracy(act_bits.value)
-    _rows = "\n".join(
-        f"| {k} | {r.codes_used} of {r.spec.levels} | {schemes.effective_bits(r.codes_used):.2f} | {r.sqnr_db:.1f} | {100 * _acc[k]:.1f} |"
-        for k, r in _results.items()
-    )
+def _(act_bits, mo, plots_schemes, schemes):
     mo.vstack(
         [
-            plots_models.activation_figure(_act, _results, f"MLP fc2 input (post-ReLU), A{act_bits.value}"),
-            mo.md(
-                f"""
-    | scheme | codes used | effective bits | SQNR of this tensor (dB) | MLP accuracy, every layer input at A{act_bits.value} (%) |
-    |---|---|---|---|---|
-    {_rows}
-
-    fp32 accuracy: {100 * _fp32:.1f} %. Activation ranges calibrated (min/max) on 256 training images;
-    weights kept in float to isolate the activation scheme.
-    """
+            plots_schemes.activation_figure(
+                schemes.lab_post_relu(),
+                schemes.activation_symmetry(schemes.lab_post_relu(), act_bits.value),
+                f"MLP fc2 input (post-ReLU), A{act_bits.value}",
             ),
+            mo.md(schemes.activation_markdown(act_bits.value)),
         ]
     )
     return

@@ -11,31 +11,31 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab import plots_bench
     from ptqlab.backends import RECIPES
-    from ptqlab.bench_lab import (
+    from ptqlab.lessons.controls import with_hint
+    from ptqlab.lessons.full_model import (
         hardware_markdown,
-        measure,
+        measure_with_progress,
+        measurement_markdown,
         narrate,
         quick_measurement,
-        results_markdown,
-        steps_for,
         thread_choices,
     )
     from ptqlab.observers import OBSERVERS
+    from ptqlab.plots import full_model as plots_bench
 
     return (
         OBSERVERS,
         RECIPES,
         hardware_markdown,
-        measure,
+        measure_with_progress,
         mo,
         narrate,
         plots_bench,
         quick_measurement,
-        results_markdown,
-        steps_for,
+        measurement_markdown,
         thread_choices,
+        with_hint,
     )
 
 
@@ -115,21 +115,14 @@ def _(mo):
 
 
 @app.cell
-def _(mo, thread_choices):
+def _(mo, thread_choices, with_hint):
     _options, _current = thread_choices()
     threads_picker = mo.ui.dropdown(_options, value=_current, label="torch threads")
-    mo.hstack(
-        [
-            threads_picker,
-            mo.md(
-                "*Try this:* MiniLM at batch 1 with **1** thread. Its many small ops each pay for waking a "
-                "sleeping second thread (ptqlab sets `OMP_WAIT_POLICY=PASSIVE`, so idle threads do not spin "
-                "and steal the core from other processes); one thread can be the faster choice."
-            ),
-        ],
-        widths=[1, 2],
-        align="center",
-        gap=2,
+    with_hint(
+        threads_picker,
+        "MiniLM at batch 1 with **1** thread. Its many small ops each pay for waking a "
+        "sleeping second thread (ptqlab sets `OMP_WAIT_POLICY=PASSIVE`, so idle threads do not spin "
+        "and steal the core from other processes); one thread can be the faster choice.",
     )
     return (threads_picker,)
 
@@ -160,7 +153,7 @@ def _(mo):
 @app.cell
 def _(
     batch_picker,
-    measure,
+    measure_with_progress,
     mo,
     model_picker,
     observer_picker,
@@ -168,22 +161,17 @@ def _(
     recipe_picker,
     repeats_slider,
     run_button,
-    steps_for,
     threads_picker,
 ):
     if run_button.value:
-        _recipes = list(recipe_picker.value)
-        _total = steps_for(_recipes, [], repeats_slider.value)
-        with mo.status.progress_bar(total=_total, title="Calibrating, quantizing, timing") as _bar:
-            result = measure(
-                model_picker.value,
-                _recipes,
-                batch_picker.value,
-                repeats_slider.value,
-                observer_picker.value,
-                step=lambda desc: _bar.update(subtitle=desc),
-                threads=threads_picker.value,
-            )
+        result = measure_with_progress(
+            model_picker.value,
+            recipe_picker.value,
+            batch_picker.value,
+            repeats=repeats_slider.value,
+            observer=observer_picker.value,
+            threads=threads_picker.value,
+        )
         origin = "your settings"
     else:
         result = quick_measurement()
@@ -192,7 +180,7 @@ def _(
 
 
 @app.cell
-def _(hardware_markdown, mo, origin, result, results_markdown):
+def _(hardware_markdown, mo, origin, result, measurement_markdown):
     mo.md(
         f"""
     ## Measured: {result.title}, batch {result.batch}, {result.repeats} repeats
@@ -201,7 +189,7 @@ def _(hardware_markdown, mo, origin, result, results_markdown):
     variants interleaved round-robin. Size = `torch.save(state_dict)` bytes. Roofline = memory floor ÷
     measured time.*
 
-    {results_markdown(result)}
+    {measurement_markdown(result)}
 
     **Hardware**
 
@@ -225,7 +213,7 @@ def _(plots_bench, result):
 
 @app.cell
 def _(plots_bench, result):
-    plots_bench.pareto_figure(result.rows, result.model, result.batch)
+    plots_bench.size_quality_figure(result.rows, result.model, result.batch)
     return
 
 

@@ -6,15 +6,17 @@ app = marimo.App(width="medium")
 
 @app.cell
 def _():
-    import ptqlab  # noqa: I001 — first: sets OMP_WAIT_POLICY before torch is imported
-    import marimo as mo
-    import torch
+    import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
 
+    # isort: split
+    import marimo as mo
+
+    from ptqlab.core.spec import QuantSpec
+    from ptqlab.lessons import direct_manipulation as lesson
     from ptqlab.observers import PER_TENSOR
-    from ptqlab.spec import QuantSpec
     from ptqlab.widgets import AffineStaircase, ClippingExplorer
 
-    return AffineStaircase, ClippingExplorer, PER_TENSOR, QuantSpec, mo, ptqlab, torch
+    return AffineStaircase, ClippingExplorer, PER_TENSOR, QuantSpec, lesson, mo
 
 
 @app.cell
@@ -43,13 +45,8 @@ def _(mo):
 
 
 @app.cell
-def _(torch):
-    # A heavy-tailed "activation": Student-t with 3 degrees of freedom, t = z / sqrt(v / 3) with
-    # z ~ N(0, 1) and v ~ chi²(3). Most values are small, a few are huge.
-    generator = torch.Generator().manual_seed(0)
-    z = torch.randn(20_000, generator=generator)
-    v = torch.randn(3, 20_000, generator=generator).pow(2).sum(dim=0)
-    x = z / (v / 3).sqrt()
+def _(lesson):
+    x = lesson.heavy_tailed_activations()  # Student-t, 3 degrees of freedom: a few huge values
     return (x,)
 
 
@@ -74,21 +71,9 @@ def _(explorer, mo):
 
 
 @app.cell
-def _(explorer, mo, ptqlab, x):
-    lo, hi = explorer.value["lo"], explorer.value["hi"]
-    spec = explorer.widget.current_spec  # the lab's QuantSpec with the bits typed in the widget
-    split = ptqlab.error_split(x, ptqlab.choose_qparams(lo, hi, spec), spec)
-    minmax = ptqlab.error_split(x, ptqlab.qparams_for(x, spec), spec)
-    mo.md(
-        f"""
-    **Your thresholds:** <span id="ptq-thresholds">lo = {lo:.4f}, hi = {hi:.4f}</span>
-
-    **SQNR:** <span id="ptq-sqnr">{split.sqnr_db:.2f} dB</span> with your range, against
-    {minmax.sqnr_db:.2f} dB for min-max ({split.sqnr_db - minmax.sqnr_db:+.2f} dB);
-    {100 * split.clipped_fraction:.2f} % of the values are clipped, and clipping makes
-    {100 * split.clipping_mse / split.total_mse:.0f} % of the error.
-    """
-    )
+def _(explorer, lesson, mo, x):
+    _spec = explorer.widget.current_spec  # the lab's QuantSpec with the bits typed in the widget
+    mo.md(lesson.thresholds_markdown(x, explorer.value["lo"], explorer.value["hi"], _spec))
     return
 
 
@@ -105,15 +90,8 @@ def _(mo, staircase):
 
 
 @app.cell
-def _(mo, staircase):
-    stair = staircase.value["stats"]
-    mo.md(
-        f"""
-    With {staircase.value["bits"]} bits the grid has {stair["levels"]} levels, one every
-    **s = <span id="ptq-scale">{stair["scale"]:.4g}</span>**; the real number 0 is stored as the code **z = {stair["zero_point"]}**, so
-    it survives quantization exactly. Try lo > 0: the range is widened to include 0 first.
-    """
-    )
+def _(lesson, mo, staircase):
+    mo.md(lesson.staircase_markdown(staircase.value["stats"], staircase.value["bits"]))
     return
 
 

@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ptqlab.affine import (  # noqa: E402
+from ptqlab.core.affine import (
     QParams,
     choose_qparams,
     dequantize,
@@ -19,8 +19,8 @@ from ptqlab.affine import (  # noqa: E402
     quantize,
     representable_range,
 )
-from ptqlab.manual import ManualQuantizer  # noqa: E402
-from ptqlab.metrics import (  # noqa: E402
+from ptqlab.core.manual import ManualQuantizer
+from ptqlab.core.metrics import (
     ErrorSplit,
     cosine_similarity,
     error_split,
@@ -28,7 +28,7 @@ from ptqlab.metrics import (  # noqa: E402
     mse,
     sqnr_db,
 )
-from ptqlab.spec import PerChannel, PerGroup, PerTensor, QuantSpec  # noqa: E402
+from ptqlab.core.spec import PerChannel, PerGroup, PerTensor, QuantSpec
 
 __all__ = [
     "ErrorSplit",

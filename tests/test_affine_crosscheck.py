@@ -42,7 +42,7 @@ from ptqlab import (
     qparams_for,
     quantize,
 )
-from ptqlab.affine import FLOAT32_EPS
+from ptqlab.core.affine import FLOAT32_EPS
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # torch.quantize_per_* deprecation notice
 

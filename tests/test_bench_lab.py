@@ -4,9 +4,15 @@ import re
 
 import pytest
 
-from ptqlab.bench import BenchRow
-from ptqlab.bench_lab import LabMeasurement, hardware_markdown, narrate, results_markdown, steps_for
-from ptqlab.hardware import hardware_facts
+from ptqlab.backends.hardware import hardware_facts
+from ptqlab.bench.run import BenchRow
+from ptqlab.lessons.full_model import (
+    LabMeasurement,
+    hardware_markdown,
+    measurement_markdown,
+    narrate,
+    steps_for,
+)
 
 
 def _row(variant, family, bits, ms, speedup, attained):
@@ -68,7 +74,7 @@ def test_tables_and_progress_total():
         )
     )
     m = _measurement(rows)
-    assert "unavailable: torch.compile failed" in results_markdown(m)
+    assert "unavailable: torch.compile failed" in measurement_markdown(m)
     assert "memory-bound" in narrate(m)
     assert "13.4 GB/s" in hardware_markdown(m.facts, m.bandwidth)
     assert steps_for(["ao-dynamic-int8"], [], repeats=10, warmup=2) == 2 * 13
@@ -77,7 +83,7 @@ def test_tables_and_progress_total():
 def test_measure_rejects_bad_threads_and_thread_choices_cover_the_current_setting():
     import torch
 
-    from ptqlab.bench_lab import measure, thread_choices
+    from ptqlab.lessons.full_model import measure, thread_choices
 
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):

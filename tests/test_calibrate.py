@@ -4,17 +4,17 @@ import pytest
 import torch
 from torch import nn
 
-from ptqlab.calibrate import (
+from ptqlab.lessons.sensitivity import accuracy_vs_calibration, calibration_spread
+from ptqlab.models import digits_cnn, digits_mlp
+from ptqlab.models.data import digits_split
+from ptqlab.observers import MinMaxObserver
+from ptqlab.ptq.calibrate import (
     SUPPORTED_LAYERS,
     calibrate,
     capture,
     penultimate_features,
     select_calibration,
 )
-from ptqlab.calibration_study import accuracy_vs_calibration, summarize
-from ptqlab.data import digits_split
-from ptqlab.models import digits_cnn, digits_mlp
-from ptqlab.observers import MinMaxObserver
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_accuracy_vs_calibration_reports_every_combination(mlp, data):
         mlp, data.x_train, data.y_train, data.x_test, data.y_test, sizes=(1, 16), seeds=(0, 1)
     )
     assert len(points) == 3 * 2 * 2
-    table = summarize(points)
+    table = calibration_spread(points)
     assert set(table) == {"random", "stratified", "kmeans"} and set(table["random"]) == {1, 16}
     # W8 per-channel, A4 asymmetric: every calibration set keeps the digits MLP above 97 %
     assert min(p.accuracy for p in points) > 0.97

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ptqlab import cli
+from ptqlab.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -14,11 +14,42 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_console_script_points_at_main():
     text = (ROOT / "pyproject.toml").read_text()  # (tomllib is 3.11+, the package supports 3.10)
     scripts = text[text.index("[project.scripts]") :].split("\n\n")[0]
-    assert 'ptqlab = "ptqlab.cli:main"' in scripts
+    assert 'ptqlab = "ptqlab.cli.main:main"' in scripts
 
 
 def test_labs_dir_is_the_checkout_labs_folder():
     assert cli.labs_dir() == ROOT / "labs"
+
+
+def test_the_wheel_ships_the_labs_and_the_data(tmp_path):
+    """``pip install .`` (not editable) must serve the labs: they travel as the package data ptqlab/labs/."""
+    import zipfile
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    names = set(zipfile.ZipFile(next(tmp_path.glob("ptqlab-*.whl"))).namelist())
+    labs = {p.name for p in (ROOT / "labs").glob("[0-9]*.py")}
+    assert {f"ptqlab/labs/{n}" for n in labs} <= names
+    assert {
+        "ptqlab/models/sentences.tsv",
+        "ptqlab/widgets/clipping.js",
+        "ptqlab/labs/jupyter/01_affine_map.ipynb",
+    } <= names
+    assert "ptqlab/lessons/calibration.py" in names and "ptqlab/cli/main.py" in names
 
 
 def test_gallery_command_serves_the_whole_folder_on_localhost():

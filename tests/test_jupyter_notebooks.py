@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ptqlab import jupyter
+from ptqlab.cli import jupyter
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "labs" / "jupyter"
@@ -13,7 +13,7 @@ NOTEBOOK_DIR = ROOT / "labs" / "jupyter"
 @pytest.mark.parametrize("name", sorted(jupyter.NOTEBOOKS))
 def test_committed_notebook_is_the_generated_one(name):
     committed = (NOTEBOOK_DIR / name).read_text(encoding="utf-8")
-    assert committed == jupyter.render(name), f"regenerate with: python -m ptqlab.jupyter {NOTEBOOK_DIR}"
+    assert committed == jupyter.render(name), f"regenerate with: python -m ptqlab.cli.jupyter {NOTEBOOK_DIR}"
 
 
 def test_write_all_and_unknown_name(tmp_path):

@@ -1,4 +1,4 @@
-"""Lab 01's numbers (ptqlab.lesson_affine) and figures (ptqlab.plots)."""
+"""Lab 01's numbers (ptqlab.lessons.affine_map) and figures (ptqlab.plots.affine_map)."""
 
 import math
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from ptqlab import PerChannel, QuantSpec, choose_qparams, fake_quantize, plots, quantize, representable_range
-from ptqlab import lesson_affine as la
+from ptqlab import PerChannel, QuantSpec, choose_qparams, fake_quantize, quantize, representable_range
+from ptqlab.lessons import affine_map as la
+from ptqlab.plots import affine_map as plots
 
 SPEC4 = QuantSpec(bits=4, symmetric=False)
 
@@ -125,10 +126,9 @@ def test_fmt_is_six_significant_digits():
     )
 
 
-@pytest.mark.parametrize("builder", [plots.staircase_figure, plots.error_figure, plots.affine_figure])
 @pytest.mark.parametrize("bits,lo,hi", [(4, -1.0, 2.5), (16, -10.0, 10.0), (8, 0.0, 0.0)])
-def test_figures_are_labelled(builder, bits, lo, hi):
-    fig = builder(QuantSpec(bits=bits, symmetric=False), lo, hi)
+def test_figures_are_labelled(bits, lo, hi):
+    fig = plots.affine_figure(QuantSpec(bits=bits, symmetric=False), lo, hi)
     assert isinstance(fig, Figure)
     for ax in fig.axes:
         assert ax.get_title()
@@ -140,7 +140,7 @@ def test_figures_are_labelled(builder, bits, lo, hi):
 
 def test_staircase_plots_the_core_values():
     spec = QuantSpec(bits=3, symmetric=False)
-    fig = plots.staircase_figure(spec, -1.0, 2.5)
+    fig = plots.affine_figure(spec, -1.0, 2.5)
     curve = la.affine_curve(spec, -1.0, 2.5)
     staircase = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("x̂ = (x_q")][0]
     assert torch.equal(torch.tensor(staircase.get_ydata()), curve.x_hat)

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from ptqlab import models
-from ptqlab.data import digits_split, sentence_topics, sentences
+from ptqlab.models import digits as models
 from ptqlab.models import digits_cnn, digits_mlp, load_minilm, memory_bound_mlp, training_info
-from ptqlab.simulate import evaluate_accuracy
+from ptqlab.models.data import digits_split, sentence_topics, sentences
+from ptqlab.ptq.simulate import evaluate_accuracy
 
 
 def test_digits_split_is_stratified_deterministic_and_scaled():

@@ -5,27 +5,31 @@ import math
 import pytest
 import torch
 
-from ptqlab import plots_calibration as pc
-from ptqlab.cli import BENCHMARKS, main
-from ptqlab.observers import bench
-from ptqlab.observers import compare as oc
-from ptqlab.spec import QuantSpec
+from ptqlab.bench import observers as bench
+from ptqlab.cli.main import BENCHMARKS, main
+from ptqlab.core.spec import QuantSpec
+from ptqlab.lessons import calibration as oc
+from ptqlab.observers import PER_TENSOR
+from ptqlab.plots import calibration as pc
 
 
 def test_mixture_batches():
     xs = oc.mixture_batches(3, 1000, outlier_size=50.0, outlier_fraction=0.01, seed=4)
     assert [x.shape for x in xs] == [(1000,)] * 3
     assert all(
-        torch.equal(a, b) for a, b in zip(xs, oc.mixture_batches(3, 1000, 50.0, 0.01, seed=4), strict=True)
+        torch.equal(a, b)
+        for a, b in zip(
+            xs, oc.mixture_batches(3, 1000, outlier_size=50.0, outlier_fraction=0.01, seed=4), strict=True
+        )
     )
     big = torch.cat(xs).abs() >= 12.5
     assert 10 <= int(big.sum()) <= 60  # ~1 % outliers of magnitude [12.5, 50]
     assert float(torch.cat(xs).abs().max()) <= 50.0
-    clean = torch.cat(oc.mixture_batches(2, 5000, 50.0, 0.0))
+    clean = torch.cat(oc.mixture_batches(2, 5000, outlier_size=50.0, outlier_fraction=0.0))
     assert float(clean.abs().max()) < 6
-    relu = torch.cat(oc.mixture_batches(2, 5000, 50.0, 0.01, body="relu"))
+    relu = torch.cat(oc.mixture_batches(2, 5000, outlier_size=50.0, outlier_fraction=0.01, body="relu"))
     assert float(relu.min()) == 0.0 and float(relu.max()) > 12
-    uniform = torch.cat(oc.mixture_batches(1, 5000, 0.0, 0.0, body="uniform"))
+    uniform = torch.cat(oc.mixture_batches(1, 5000, outlier_size=0.0, outlier_fraction=0.0, body="uniform"))
     assert float(uniform.abs().max()) <= math.sqrt(3)
     with pytest.raises(ValueError, match="body"):
         oc.mixture_batches(body="cauchy")
@@ -37,7 +41,7 @@ def test_compare_observers_ranks_calibrators_as_the_lab_claims():
     stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
     low = {r.name: r for r in oc.compare_observers(stats, x_eval, QuantSpec(bits=4))}
     high = {r.name: r for r in oc.compare_observers(stats, x_eval, QuantSpec(bits=8))}
-    assert list(low) == list(oc.NAMES)
+    assert list(low) == list(PER_TENSOR)
     assert low["mse"].sqnr_db > low["minmax"].sqnr_db + 6  # rare outliers, 4 bits: clipping wins
     assert high["minmax"].sqnr_db > high["entropy"].sqnr_db + 3  # 8 bits: keeping them wins
     for r in low.values():
@@ -49,9 +53,8 @@ def test_compare_observers_ranks_calibrators_as_the_lab_claims():
 
 
 def test_score_range_is_error_split_of_the_range_and_best_picks_the_top_sqnr():
-    from ptqlab.affine import choose_qparams
-    from ptqlab.metrics import error_split
-    from ptqlab.observers import PER_TENSOR
+    from ptqlab.core.affine import choose_qparams
+    from ptqlab.core.metrics import error_split
 
     stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
     spec = QuantSpec(bits=4, signed=False, symmetric=False)
@@ -64,7 +67,7 @@ def test_score_range_is_error_split_of_the_range_and_best_picks_the_top_sqnr():
         split.clipped_fraction,
     )
     results = oc.compare_observers(stats, x_eval, spec)
-    assert set(oc.NAMES) == set(PER_TENSOR)
+    assert [r.name for r in results] == list(PER_TENSOR)
     top = oc.best(results)
     assert top.name == "mse" and all(top.sqnr_db >= r.sqnr_db for r in results)
 
@@ -90,7 +93,7 @@ def test_slider_extremes_are_finite(bits, symmetric, p, setting):
         assert by_name["percentile"].hi == pytest.approx(max(-by_name["minmax"].lo, by_name["minmax"].hi))
     pc.ranges_figure(stats, results)
     pc.error_curve_figure(curve, results, symmetric)
-    assert "|" in pc.results_markdown(results)
+    assert "|" in pc.calibrators_markdown(results)
 
 
 @pytest.mark.parametrize("symmetric", [True, False])
@@ -119,16 +122,10 @@ def test_figures_are_labelled():
 
 def test_bench_runs_and_prints_a_table(capsys):
     assert "observers" in BENCHMARKS
-    rows = bench.run(numel=20_000, repeats=2, warmup=1)
+    rows = bench.time_observers(numel=20_000, repeats=2, warmup=1)
     names = [r.name for r in rows]
     assert {"minmax", "entropy", "l2", "torch.ao Histogram", "torch.ao MinMax"} <= set(names)
-    assert all(len(r.observe_ms) == 2 and r.observe > 0 and r.range >= 0 for r in rows)
+    assert all(r.observe.n == 2 and r.observe.median_s > 0 and r.range.median_s >= 0 for r in rows)
     assert main(["bench", "observers", "--numel", "10000", "--repeats", "1", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
     assert "vs torch.ao Hist" in out and "percentile" in out
-
-
-def test_lab_render_timing_runs():
-    times = bench.lab_render_ms(repeats=1)
-    assert set(times) == {"calibrate 8 batches", "calibrate 64 batches", "re-render"}
-    assert all(v > 0 for v in times.values())

@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ptqlab.core.spec import QuantSpec
 from ptqlab.observers import OBSERVERS, HistogramObserver, StreamingHistogram, make_observer
 from ptqlab.observers.histogram import rebin, rebin_torch_ao
-from ptqlab.spec import QuantSpec
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 HISTOGRAM_OBSERVERS = sorted(n for n, c in OBSERVERS.items() if issubclass(c, HistogramObserver))

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.observers import (
     OBSERVERS,
     MinMaxObserver,
@@ -14,7 +15,6 @@ from ptqlab.observers import (
     PerChannelMinMaxObserver,
     make_observer,
 )
-from ptqlab.spec import PerChannel, QuantSpec
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -181,9 +181,3 @@ def test_observe_reads_back_at_most_one_value(name, monkeypatch):
     obs.observe(torch.randn(8, 8) * 2)
     monkeypatch.undo()
     assert len(calls) == 1, calls
-
-
-def test_base_module_still_exports_minmax():
-    from ptqlab.observers.base import MinMaxObserver as Legacy
-
-    assert Legacy is MinMaxObserver

@@ -9,13 +9,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ptqlab.affine import choose_qparams
-from ptqlab.metrics import error_split
+from ptqlab.core.affine import choose_qparams
+from ptqlab.core.metrics import error_split
+from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.observers import make_observer, range_error, threshold_error
 from ptqlab.observers.entropy import EntropyObserver, kl_divergences
 from ptqlab.observers.l2 import l2_search
 from ptqlab.observers.threshold_error import best_two_sided
-from ptqlab.spec import PerChannel, QuantSpec
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

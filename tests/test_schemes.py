@@ -4,13 +4,15 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from ptqlab import plots_models, schemes
-from ptqlab.calibrate import capture
-from ptqlab.data import digits_split
-from ptqlab.folding import bn_scale_factors, fold_batchnorm
+from ptqlab.lessons import schemes
 from ptqlab.models import digits_mlp
-from ptqlab.sensitivity import greedy_mixed_precision, layer_sensitivity
-from ptqlab.simulate import evaluate_accuracy
+from ptqlab.models.data import digits_split
+from ptqlab.plots import schemes as plots_schemes
+from ptqlab.plots import sensitivity as plots_sensitivity
+from ptqlab.ptq.calibrate import capture
+from ptqlab.ptq.folding import bn_scale_factors, fold_batchnorm
+from ptqlab.ptq.sensitivity import greedy_mixed_precision, layer_sensitivity
+from ptqlab.ptq.simulate import evaluate_accuracy
 
 
 def test_fitting_group_size():
@@ -71,18 +73,20 @@ def test_figure_builders_label_their_axes():
     acc = lambda m: evaluate_accuracy(m, data.x_test, data.y_test)  # noqa: E731
     act = capture(mlp, data.x_test[:50], "fc2")
     figures = [
-        plots_models.granularity_figure(w, schemes.compare_granularities(w, 3, 16), "fc2"),
-        plots_models.folding_figure(
+        plots_schemes.granularity_figure(w, schemes.compare_granularities(w, 3, 16), "fc2"),
+        plots_schemes.folding_figure(
             schemes.bn_folding_study(mlp, data.x_test, data.y_test, bits=(2, 4)),
             0.99,
             bn_scale_factors(mlp),
             "t",
         ),
-        plots_models.activation_figure(act, schemes.activation_symmetry(act, 3), "t"),
-        plots_models.sensitivity_figure(layer_sensitivity(mlp, acc, (2,)), "t"),
+        plots_schemes.activation_figure(act, schemes.activation_symmetry(act, 3), "t"),
+        plots_sensitivity.sensitivity_figure(layer_sensitivity(mlp, acc, (2,)), "t"),
     ]
     result = greedy_mixed_precision(mlp, acc, (8, 2))
-    figures.append(plots_models.pareto_figure(result, result.path[1], result.path[1].size_bytes, "t"))
+    figures.append(
+        plots_sensitivity.mixed_precision_figure(result, result.path[1], result.path[1].size_bytes, "t")
+    )
     for fig in figures:
         assert isinstance(fig, Figure)
         for ax in fig.axes:

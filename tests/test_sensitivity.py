@@ -4,10 +4,15 @@ import pytest
 import torch
 
 from ptqlab import QuantSpec
-from ptqlab.data import digits_split
+from ptqlab.core.pareto import pareto_front
 from ptqlab.models import digits_cnn, digits_mlp
-from ptqlab.sensitivity import MixedPrecisionPoint, greedy_mixed_precision, layer_sensitivity, pareto_front
-from ptqlab.simulate import evaluate_accuracy
+from ptqlab.models.data import digits_split
+from ptqlab.ptq.sensitivity import (
+    MixedPrecisionPoint,
+    greedy_mixed_precision,
+    layer_sensitivity,
+)
+from ptqlab.ptq.simulate import evaluate_accuracy
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +62,10 @@ def test_greedy_path_shrinks_to_the_narrowest_choice(accuracy):
 
 def test_pareto_front_keeps_only_undominated_points():
     pts = [MixedPrecisionPoint({}, s, m) for s, m in [(10, 0.5), (12, 0.9), (11, 0.4), (15, 0.9), (20, 0.95)]]
-    front = pareto_front(pts)
+    front = pareto_front(pts, cost=lambda p: p.size_bytes, value=lambda p: p.metric)
     assert [(p.size_bytes, p.metric) for p in front] == [(10, 0.5), (12, 0.9), (20, 0.95)]
+    nan = MixedPrecisionPoint({}, 1, float("nan"))  # a NaN metric is never on the front
+    assert pareto_front([nan, *pts], cost=lambda p: p.size_bytes, value=lambda p: p.metric) == front
 
 
 def test_bad_bit_choices_are_rejected(accuracy):

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from ptqlab import PerChannel, PerGroup, PerTensor, QuantSpec
-from ptqlab.data import digits_split, sentences
 from ptqlab.models import digits_cnn, digits_mlp, load_minilm
-from ptqlab.simulate import (
+from ptqlab.models.data import digits_split, sentences
+from ptqlab.ptq.simulate import (
     LayerSpec,
     embedding_agreement,
     evaluate_accuracy,
@@ -170,10 +170,10 @@ def test_minilm_static_w8a8_with_tokenized_calibration_batches():
 
 
 def test_bench_models_table_lists_every_digits_scheme():
-    from ptqlab.cli import BENCHMARKS
-    from ptqlab.model_report import DIGITS_SCHEMES, digits_table
+    from ptqlab.bench.accuracy import DIGITS_SCHEMES, digits_table
+    from ptqlab.cli.main import BENCHMARKS
 
-    assert BENCHMARKS["accuracy"][0] == "ptqlab.model_report:main"
+    assert BENCHMARKS["accuracy"][0] == "ptqlab.cli.bench:accuracy"
     lines = digits_table()
     assert len(lines) == 1 + 2 * (1 + len(DIGITS_SCHEMES))
     assert lines[1].startswith("mlp fp32") and "%" in lines[1]

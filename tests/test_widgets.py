@@ -6,10 +6,10 @@ import pytest
 import torch
 import traitlets
 
-from ptqlab.affine import choose_qparams, fake_quantize, integer_grid, representable_range
-from ptqlab.metrics import error_split
+from ptqlab.core.affine import choose_qparams, fake_quantize, integer_grid, representable_range
+from ptqlab.core.metrics import error_split
+from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.observers import OBSERVERS, PER_TENSOR, MinMaxObserver, make_observer
-from ptqlab.spec import PerChannel, QuantSpec
 from ptqlab.widgets import AffineStaircase, ClippingExplorer, InvalidWidgetValue
 from ptqlab.widgets.clipping import histogram
 

@@ -13,6 +13,7 @@ from ptqlab.backends.base import QuantizedResult, Recipe, RecipeUnavailable
 from ptqlab.backends.eager_static import AO_STATIC
 from ptqlab.backends.pt2e import PT2E_X86, compile_frozen, compiler_available
 from ptqlab.backends.pt2e_smoothquant import PT2E_X86_SQ
+from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.backends.smoothquant import AO_DYNAMIC_SQ
 from ptqlab.backends.torch_ao import AO_DYNAMIC, BF16, FP32
 from ptqlab.backends.torchao_recipes import (
@@ -21,6 +22,8 @@ from ptqlab.backends.torchao_recipes import (
     TORCHAO_INT8_STATIC,
     TORCHAO_INT8_WEIGHT_ONLY,
 )
+
+silence_torchao_import_noise()  # recipes import torchao lazily, so this runs before the first import
 
 RECIPES: dict[str, Recipe] = {
     r.name: r

@@ -32,6 +32,7 @@ class QuantizedResult:
     compiled: bool = False
 
 
+# apply(model, args, batches, *, observer, kw, device, **options) -> QuantizedResult
 ApplyFn = Callable[..., QuantizedResult]
 AvailabilityFn = Callable[[nn.Module, torch.device], tuple[bool, str]]
 
@@ -60,6 +61,7 @@ class Recipe:
         model: nn.Module,
         example_inputs,
         calibration_batches: Iterable | None = None,
+        *,
         observer: str = "minmax",
         device: str | torch.device = "cpu",
         observer_kwargs: dict | None = None,
@@ -90,7 +92,13 @@ class Recipe:
         args = to_device(args, device)
         batches = [to_device(b, device) for b in batches]
         return self._apply(
-            work.to(device), args, batches, observer, dict(observer_kwargs or {}), device, **options
+            work.to(device),
+            args,
+            batches,
+            observer=observer,
+            kw=dict(observer_kwargs or {}),
+            device=device,
+            **options,
         )
 
 
@@ -107,13 +115,9 @@ def to_device(args: tuple, device: torch.device) -> tuple:
     return tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
 
 
-def linear_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+def exact_linear_modules(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """(name, module) of every module whose type is exactly nn.Linear (swapped modules are skipped)."""
     return [(n, m) for n, m in model.named_modules() if type(m) is nn.Linear]
-
-
-def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Linear and Conv2d layers (exact types: already-swapped modules are not re-quantized)."""
-    return [(n, m) for n, m in model.named_modules() if type(m) in (nn.Linear, nn.Conv2d)]
 
 
 def needs_layers(kinds: tuple[type, ...], what: str) -> Callable[[nn.Module], tuple[bool, str]]:

@@ -19,9 +19,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from ptqlab.affine import choose_qparams
+from ptqlab.core.affine import choose_qparams
+from ptqlab.core.spec import QuantSpec
 from ptqlab.observers import make_observer
-from ptqlab.spec import QuantSpec
 
 _BRIDGES: dict[type, type] = {}
 

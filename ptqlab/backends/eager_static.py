@@ -126,7 +126,7 @@ def static_qconfig(observer: str, observer_kwargs: dict, reduce_range: bool):
     return QConfig(activation=activation, weight=default_per_channel_weight_observer)
 
 
-def _apply_static(model, args, batches, observer, kw, device):
+def _apply_static(model, args, batches, *, observer, kw, device):
     from torch.ao.quantization import convert, prepare
 
     engine = set_engine()

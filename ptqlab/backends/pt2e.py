@@ -123,7 +123,7 @@ def drop_unused_attributes(gm: torch.fx.GraphModule) -> int:
     return dropped
 
 
-def _apply_pt2e(model, args, batches, observer, kw, device, keep_fp32=(), name="pt2e-x86-int8"):
+def apply_pt2e(model, args, batches, *, observer, kw, device, keep_fp32=(), name="pt2e-x86-int8"):
     """``keep_fp32``: module names whose ops stay fp32 (``set_module_name_qconfig(name, None)``)."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
@@ -160,7 +160,7 @@ def _apply_pt2e(model, args, batches, observer, kw, device, keep_fp32=(), name="
     return QuantizedResult(compiled, name, notes, compiled=True)
 
 
-def _availability_pt2e(model, device):
+def pt2e_availability(model, device):
     def importable():
         try:
             import torchao.quantization.pt2e.quantize_pt2e  # noqa: F401
@@ -185,8 +185,8 @@ PT2E_X86 = Recipe(
     "pt2e + inductor",
     8,
     "static int8 through torch.export + X86InductorQuantizer, lowered by torch.compile with freezing",
-    _apply_pt2e,
-    _availability_pt2e,
+    apply_pt2e,
+    pt2e_availability,
     calibrates=True,
     compiles=True,
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from ptqlab.backends.base import QuantizedResult, Recipe
-from ptqlab.backends.pt2e import _apply_pt2e, _availability_pt2e
+from ptqlab.backends.pt2e import apply_pt2e, pt2e_availability
 from ptqlab.backends.smoothquant import flat_output, output_cosine, smooth_and_select
 
 
@@ -23,14 +23,21 @@ def _shapes(args: tuple) -> list:
 
 
 def _apply_pt2e_sq(
-    model, args, batches, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
+    model, args, batches, *, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
 ) -> QuantizedResult:
     with torch.inference_mode():
         reference = [flat_output(model(*b)) for b in batches]
     _, kept, proxy_cos, sq_notes = smooth_and_select(
-        model, batches, device, alpha, target_cosine, max_fp32_fraction
+        model,
+        batches,
+        device=device,
+        alpha=alpha,
+        target_cosine=target_cosine,
+        max_fp32_fraction=max_fp32_fraction,
     )
-    result = _apply_pt2e(model, args, batches, observer, kw, device, kept, "pt2e-x86-int8-sq")
+    result = apply_pt2e(
+        model, args, batches, observer=observer, kw=kw, device=device, keep_fp32=kept, name="pt2e-x86-int8-sq"
+    )
     notes = [sq_notes[0]]
     if kept:
         notes.append(
@@ -57,7 +64,7 @@ PT2E_X86_SQ = Recipe(
     "SmoothQuant α=0.75, static int8 via X86InductorQuantizer + compile; layers that alone break a 0.999 "
     "output cosine stay fp32",
     _apply_pt2e_sq,
-    _availability_pt2e,
+    pt2e_availability,
     calibrates=True,
     compiles=True,
 )

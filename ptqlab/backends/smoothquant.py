@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptqlab.backends.base import QuantizedResult, Recipe, linear_layers
-from ptqlab.backends.torch_ao import _availability_dynamic, quantize_dynamic_int8
+from ptqlab.backends.base import QuantizedResult, Recipe, exact_linear_modules
+from ptqlab.backends.torch_ao import dynamic_availability, quantize_dynamic_int8
 
 
 class SmoothedInput(nn.Module):
@@ -112,14 +112,16 @@ def output_cosine(model: nn.Module, batches: list[tuple], reference: list[torch.
 
 
 def smooth_and_select(
-    model, batches, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
+    model, batches, *, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
 ) -> tuple[nn.Module, list[str], float, list[str]]:
     """SmoothQuant ``model`` in place, then keep the most harmful Linear layers fp32 until dynamic int8 meets
     ``target_cosine`` on the calibration batches. Returns (dynamic int8 model, kept layer names (the
     SmoothedInput wrappers), its calibration cosine, notes)."""
     with torch.inference_mode():
         reference = [flat_output(model(*b)) for b in batches]
-    names = [n for n, _ in linear_layers(model) if n]  # a bare Linear as the whole model cannot be wrapped
+    names = [
+        n for n, _ in exact_linear_modules(model) if n
+    ]  # a bare Linear as the whole model cannot be wrapped
     smooth_linears(model, channel_absmax(model, names, batches), alpha)
     smoothed = {n + ".inner" for n in names}
     qmodel, notes = quantize_dynamic_int8(model, device)
@@ -147,9 +149,16 @@ def smooth_and_select(
 
 
 def _apply_sq(
-    model, args, batches, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
+    model, args, batches, *, observer, kw, device, alpha=0.75, target_cosine=0.999, max_fp32_fraction=0.34
 ):
-    qmodel, _, cos, notes = smooth_and_select(model, batches, device, alpha, target_cosine, max_fp32_fraction)
+    qmodel, _, cos, notes = smooth_and_select(
+        model,
+        batches,
+        device=device,
+        alpha=alpha,
+        target_cosine=target_cosine,
+        max_fp32_fraction=max_fp32_fraction,
+    )
     verdict = "meets" if cos >= target_cosine else "misses"
     notes.append(f"calibration-set output cosine vs fp32: {cos:.5f} ({verdict} the target {target_cosine})")
     return QuantizedResult(qmodel, "ao-dynamic-int8-sq", notes)
@@ -162,6 +171,6 @@ AO_DYNAMIC_SQ = Recipe(
     8,
     "SmoothQuant α=0.75, dynamic int8 on fbgemm; layers that alone break a 0.999 output cosine stay fp32",
     _apply_sq,
-    _availability_dynamic,
+    dynamic_availability,
     calibrates=True,
 )

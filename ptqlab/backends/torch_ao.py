@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ptqlab.backends.base import CastInputs, QuantizedResult, Recipe, all_of, cpu_only, needs_layers
-from ptqlab.hardware import should_reduce_range
+from ptqlab.backends.hardware import should_reduce_range
 
 
 def quantized_engine() -> str | None:
@@ -57,11 +57,11 @@ def torch_ao_available(device: torch.device) -> tuple[bool, str]:
 # --- fp32 and bf16 -----------------------------------------------------------------------------------------
 
 
-def _apply_fp32(model, args, batches, observer, kw, device):
+def _apply_fp32(model, args, batches, *, observer, kw, device):
     return QuantizedResult(model, "fp32", ["unchanged float32 copy: the baseline every speedup divides"])
 
 
-def _apply_bf16(model, args, batches, observer, kw, device):
+def _apply_bf16(model, args, batches, *, observer, kw, device):
     notes = ["weights and activations in bfloat16 (16-bit float, fp32's exponent range): no calibration"]
     if device.type == "cpu":
         notes.append("bf16 matmuls are fast only with avx512_bf16/AMX; elsewhere they are emulated")
@@ -115,7 +115,7 @@ def quantize_dynamic_int8(
     return qmodel, notes
 
 
-def _apply_dynamic(model, args, batches, observer, kw, device):
+def _apply_dynamic(model, args, batches, *, observer, kw, device):
     qmodel, notes = quantize_dynamic_int8(model, device)
     return QuantizedResult(qmodel, "ao-dynamic-int8", notes)
 
@@ -124,7 +124,7 @@ def _availability_fp(model, device):
     return True, ""
 
 
-def _availability_dynamic(model, device):
+def dynamic_availability(model, device):
     return all_of(
         lambda: torch_ao_available(device),
         lambda: needs_layers((nn.Linear,), "nn.Linear")(model),
@@ -150,7 +150,7 @@ AO_DYNAMIC = Recipe(
     8,
     "int8 Linear weights, activations quantized per batch at run time; fbgemm's int8 GEMM",
     _apply_dynamic,
-    _availability_dynamic,
+    dynamic_availability,
 )
 
 

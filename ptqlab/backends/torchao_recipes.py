@@ -13,10 +13,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ptqlab.backends.base import CastInputs, QuantizedResult, Recipe, all_of, linear_layers, needs_layers
+from ptqlab.backends.base import (
+    CastInputs,
+    QuantizedResult,
+    Recipe,
+    all_of,
+    exact_linear_modules,
+    needs_layers,
+)
 from ptqlab.backends.calibration import observe_linear_inputs
 from ptqlab.backends.torch_ao import reduce_range_for, reduce_range_note
-from ptqlab.spec import QuantSpec
+from ptqlab.core.spec import QuantSpec
 
 INT4_GROUP = 128
 
@@ -49,9 +56,9 @@ def _skipped_conv_note(model) -> list[str]:
 # --- int8 dynamic activation, int8 weight ------------------------------------------------------------------
 
 
-def _apply_int8_dynamic(model, args, batches, observer, kw, device):
+def _apply_int8_dynamic(model, args, batches, *, observer, kw, device):
     tq, _ = _torchao()
-    n = len(linear_layers(model))
+    n = len(exact_linear_modules(model))
     tq.quantize_(model, tq.Int8DynamicActivationInt8WeightConfig(set_inductor_config=False))
     notes = [
         f"{n} Linear: int8 per-channel weights; activations quantized per token at run time (no calibration)",
@@ -60,9 +67,9 @@ def _apply_int8_dynamic(model, args, batches, observer, kw, device):
     return QuantizedResult(model, "torchao-int8-dynamic", notes + _skipped_conv_note(model))
 
 
-def _apply_int8_weight_only(model, args, batches, observer, kw, device):
+def _apply_int8_weight_only(model, args, batches, *, observer, kw, device):
     tq, _ = _torchao()
-    n = len(linear_layers(model))
+    n = len(exact_linear_modules(model))
     tq.quantize_(model, tq.Int8WeightOnlyConfig(set_inductor_config=False))
     notes = [f"{n} Linear: int8 per-channel weights, converted to the activation dtype inside every matmul"]
     return QuantizedResult(model, "torchao-int8-weight-only", notes + _skipped_conv_note(model))
@@ -85,7 +92,7 @@ def _int4_available(model, device):
             from torchao.prototype.quantization.int4.inference_workflow import PrototypeInt4WeightOnlyConfig  # noqa: F401
         except Exception as e:
             return False, f"torchao's CPU int4 config cannot be imported ({type(e).__name__})"
-        if not any(int4_cpu_eligible(m) for _, m in linear_layers(model)):
+        if not any(int4_cpu_eligible(m) for _, m in exact_linear_modules(model)):
             return (
                 False,
                 f"no Linear has out_features % 16 == 0 and in_features % {INT4_GROUP} == 0 (CPU int4 kernel)",
@@ -96,11 +103,11 @@ def _int4_available(model, device):
     return False, f"no torchao int4 kernel for device type {device.type!r}"
 
 
-def _apply_int4(model, args, batches, observer, kw, device):
+def _apply_int4(model, args, batches, *, observer, kw, device):
     """int4 weight-only needs bf16 activations for its fast kernels: on CPU the int4 GEMM with fp32
     activations took 25 ms per 4096² layer here, with bf16 1.3 ms. So the whole model runs in bf16."""
     tq, _ = _torchao()
-    layers = linear_layers(model)
+    layers = exact_linear_modules(model)
     model = model.to(torch.bfloat16)
     if device.type == "cpu":
         from torchao.prototype.quantization.int4.inference_workflow import PrototypeInt4WeightOnlyConfig
@@ -134,13 +141,13 @@ def _apply_int4(model, args, batches, observer, kw, device):
 # --- int8 static (calibrated with ptqlab observers) --------------------------------------------------------
 
 
-def _apply_int8_static(model, args, batches, observer, kw, device):
+def _apply_int8_static(model, args, batches, *, observer, kw, device):
     tq, _ = _torchao()
     from torchao.quantization import PerTensor
 
     reduce_range = reduce_range_for(device)
     spec = QuantSpec(bits=7 if reduce_range else 8, signed=True, symmetric=True)
-    names = [n for n, _ in linear_layers(model)]
+    names = [n for n, _ in exact_linear_modules(model)]
     ranges = observe_linear_inputs(model, names, batches, observer, kw)
     for name in names:
         config = tq.Int8StaticActivationInt8WeightConfig(

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import torch
 
-from ptqlab import checks
-from ptqlab.affine import QParams, choose_qparams
-from ptqlab.spec import QuantSpec
+from ptqlab.core import checks
+from ptqlab.core.affine import QParams, choose_qparams
+from ptqlab.core.spec import QuantSpec
 
 
 class Observer:
@@ -130,12 +130,3 @@ def _tensor_bytes(obj, seen: set | None = None) -> int:
     if hasattr(obj, "__dict__") and not isinstance(obj, type):
         return _tensor_bytes(vars(obj), seen)
     return 0
-
-
-def __getattr__(name: str):
-    # MinMaxObserver used to live in this module; keep ``from ptqlab.observers.base import MinMaxObserver``.
-    if name == "MinMaxObserver":
-        from ptqlab.observers.minmax import MinMaxObserver
-
-        return MinMaxObserver
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

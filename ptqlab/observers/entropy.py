@@ -14,7 +14,7 @@ Vectorised: every term is a prefix sum, so all candidates cost O(#candidates · 
 int8), never O(#candidates · B):  Σ_j p_j log p_j comes from a prefix sum of h·log h plus the folded last
 bin; Σ_j p_j log q_j = Σ_levels (P_level/ΣP) · log(Q_level / (nonzero_level · ΣQ)).
 
-Conventions differ between libraries (shared/reference/calibrators.md has the sources):
+Conventions differ between libraries (each from its own source code or documentation):
 * threshold: TensorRT and Intel Neural Compressor use (i + ½)·w, half a bin beyond the kept bins;
   NVIDIA modelopt uses the bin edge i·w (``half_bin=False`` here), and takes the *last* argmin after
   setting h[0] = h[1]; ONNX Runtime uses a signed 128-bin histogram with windows centred on zero and
@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import torch
 
+from ptqlab.core.spec import QuantSpec
 from ptqlab.observers.histogram import HistogramObserver
-from ptqlab.spec import QuantSpec
 
 
 def kl_divergences(h: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from ptqlab.core.spec import PerTensor, QuantSpec
 from ptqlab.observers.base import Observer
-from ptqlab.spec import PerTensor, QuantSpec
 
 
 class StreamingHistogram:

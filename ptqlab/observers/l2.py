@@ -31,8 +31,8 @@ import functools
 import numpy as np
 import torch
 
+from ptqlab.core.spec import QuantSpec
 from ptqlab.observers.histogram import HistogramObserver
-from ptqlab.spec import QuantSpec
 
 STEP = 1e-5
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from ptqlab.core.spec import QuantSpec
 from ptqlab.observers.histogram import HistogramObserver
 from ptqlab.observers.threshold_error import best_two_sided, threshold_error
-from ptqlab.spec import QuantSpec
 
 
 class MSEObserver(HistogramObserver):

@@ -15,8 +15,8 @@ import math
 
 import torch
 
+from ptqlab.core.spec import QuantSpec
 from ptqlab.observers.histogram import HistogramObserver
-from ptqlab.spec import QuantSpec
 
 
 def histogram_quantile(counts: torch.Tensor, lo, width, q: torch.Tensor | float) -> torch.Tensor:

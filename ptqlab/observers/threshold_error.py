@@ -82,7 +82,13 @@ def threshold_error(abs_counts: torch.Tensor, width, steps: int) -> ThresholdErr
 
 
 def range_error(
-    counts: torch.Tensor, width, steps: int, a: torch.Tensor, b: torch.Tensor, moments: _Moments | None = None
+    counts: torch.Tensor,
+    width,
+    steps: int,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    moments: _Moments | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(rounding, clipping) per element for the grids [e_a, e_b] (a < b edge indices, broadcast)."""
     _check_steps(steps)
@@ -108,10 +114,10 @@ def best_two_sided(
     a, b = 0, B
     for _ in range(max_rounds):
         bs = torch.arange(max(zero_edge, a + 1), B + 1, device=dev)
-        r, c = range_error(counts, width, steps, torch.full_like(bs, a), bs, m)
+        r, c = range_error(counts, width, steps, torch.full_like(bs, a), bs, moments=m)
         new_b = int(bs[torch.argmin(r + c)])
         as_ = torch.arange(0, min(zero_edge, new_b - 1) + 1, device=dev)
-        r, c = range_error(counts, width, steps, as_, torch.full_like(as_, new_b), m)
+        r, c = range_error(counts, width, steps, as_, torch.full_like(as_, new_b), moments=m)
         new_a = int(as_[torch.argmin(r + c)])
         if (new_a, new_b) == (a, b):
             break

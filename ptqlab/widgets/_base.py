@@ -17,7 +17,7 @@ from pathlib import Path
 import anywidget
 import traitlets
 
-from ptqlab.spec import MAX_BITS, MIN_BITS
+from ptqlab.core.spec import MAX_BITS, MIN_BITS
 
 HERE = Path(__file__).resolve().parent
 

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 import torch
 import traitlets
 
-from ptqlab import checks
-from ptqlab.affine import choose_qparams, representable_range
-from ptqlab.metrics import error_split
+from ptqlab.core import checks
+from ptqlab.core.affine import choose_qparams, representable_range
+from ptqlab.core.metrics import error_split
+from ptqlab.core.spec import PerTensor, QuantSpec
 from ptqlab.observers import Observer, make_observer
-from ptqlab.spec import PerTensor, QuantSpec
 from ptqlab.widgets._base import RangeWidget, esm, json_number
 
 

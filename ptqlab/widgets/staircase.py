@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import traitlets
 
-from ptqlab.affine import choose_qparams, fake_quantize, integer_grid, representable_range
-from ptqlab.spec import PerTensor, QuantSpec
+from ptqlab.core.affine import choose_qparams, fake_quantize, integer_grid, representable_range
+from ptqlab.core.spec import PerTensor, QuantSpec
 from ptqlab.widgets._base import RangeWidget, esm
 
 MAX_GRID_SENT = 256  # above this many levels the grid lines would be denser than pixels: send none

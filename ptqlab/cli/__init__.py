@@ -1,0 +1,1 @@
+"""The ``ptqlab`` command (``main``), its benchmark commands, and the Jupyter notebook export."""

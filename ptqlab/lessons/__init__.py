@@ -1,0 +1,9 @@
+"""One module per lab: the numbers and the narration the lab shows (labs hold only prose and controls).
+
+affine_map          lab 01
+calibration         lab 02
+schemes             lab 03
+full_model          lab 04
+sensitivity         lab 05
+direct_manipulation lab 06
+"""

