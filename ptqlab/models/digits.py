@@ -11,11 +11,14 @@ to one pixel at random (data augmentation), cross-entropy loss.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import inspect
 import os
+import shutil
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -141,6 +144,10 @@ def cache_dir() -> Path:
 
 def training_key(name: str, seed: int) -> str:
     """sha256 of everything that determines the trained weights: code, recipe, seed, torch version."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"name must be one of {sorted(ARCHITECTURES)}, got {name!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     parts = [
         inspect.getsource(ARCHITECTURES[name]),
         *(inspect.getsource(f) for f in _TRAINING_CODE),
@@ -154,6 +161,63 @@ def training_key(name: str, seed: int) -> str:
 _TRAINED: dict[tuple[str, int], tuple[nn.Module, dict[str, float]]] = {}
 
 
+def load_cached(path: Path, name: str) -> tuple[nn.Module, dict[str, float]] | None:
+    """The cached (model, info) at ``path``; None if there is none. A damaged entry (unreadable, not a
+    {state_dict, info} checkpoint of ``name``, a directory...) is set aside as ``<file>.damaged-<time>``
+    (or removed) with a one-line warning. Loads with ``weights_only=True``: never un-pickles objects."""
+    if not (path.exists() or path.is_symlink()):
+        return None
+    try:
+        saved = torch.load(path, weights_only=True)
+        if not (isinstance(saved, dict) and set(saved) == {"state_dict", "info"}):
+            raise ValueError("not a {state_dict, info} checkpoint")
+        model = ARCHITECTURES[name]()
+        model.load_state_dict(saved["state_dict"])
+        info = {k: float(v) for k, v in dict(saved["info"]).items()}
+        return model, info
+    except Exception as error:  # any damage at all: the cache must never break a run
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:160]
+        warnings.warn(
+            f"ptqlab: damaged model cache {path} ({reason}); {_set_aside(path)}; retraining",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+
+def _set_aside(path: Path) -> str:
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    try:
+        os.replace(path, aside)
+        return f"moved to {aside.name}"
+    except OSError:
+        try:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            return "removed"
+        except OSError as error:
+            return f"could not be moved or removed ({type(error).__name__})"
+
+
+def save_cached(path: Path, model: nn.Module, info: dict[str, float]) -> bool:
+    """Write (model, info) to ``path`` atomically (a temporary file, then ``os.replace``); on any OS error
+    (read-only or vanished cache directory) warn in one line and return False: the model is still used."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
+        os.replace(tmp, path)  # atomic: concurrent processes never read half a file
+        return True
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        warnings.warn(
+            f"ptqlab: could not cache the trained model at {path} ({type(error).__name__}: {error.strerror or error}); using it uncached",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+
+
 def trained_digits_model(name: str, seed: int = 0, progress: Progress = True) -> nn.Module:
     """The trained model from this process, else from the disk cache, else trained now and cached."""
     if name not in ARCHITECTURES:
@@ -162,19 +226,12 @@ def trained_digits_model(name: str, seed: int = 0, progress: Progress = True) ->
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if (name, seed) not in _TRAINED:
         path = cache_dir() / f"digits_{name}_seed{seed}_{training_key(name, seed)[:16]}.pt"
-        model = ARCHITECTURES[name]()
-        if path.exists():
-            saved = torch.load(path, weights_only=True)
-            model.load_state_dict(saved["state_dict"])
-            info = saved["info"]
-        else:
-            model, info = train_digits_model(name, seed, progress)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
-            os.replace(tmp, path)  # atomic: concurrent processes never read half a file
-        model.eval()
-        _TRAINED[(name, seed)] = (model, info)
+        cached = load_cached(path, name)
+        if cached is None:
+            cached = train_digits_model(name, seed, progress)
+            save_cached(path, *cached)
+        cached[0].eval()
+        _TRAINED[(name, seed)] = cached
     return copy.deepcopy(_TRAINED[(name, seed)][0])
 
 
