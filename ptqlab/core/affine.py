@@ -15,6 +15,11 @@ Choosing (scale, zero_point) from a range [min, max] (torch.ao's and torchao's c
     symmetric:   scale = max(-min', max') / ((qmax - qmin) / 2),   zero_point = (qmin + qmax + 1) // 2
     asymmetric:  scale = (max' - min') / (qmax - qmin),            zero_point = clamp(qmin - round(min' / scale))
     scale = max(scale, eps)                                       (a constant 0 tensor still gets a valid scale)
+
+The arithmetic is float32, as in the kernels, except where the float32 span max' − min' overflows
+(|min| + |max| > 3.4e38): there the scale is computed in float64 and rounded to float32, so finite ranges
+always give a finite scale. ``eps`` and every scale must be at least float32's smallest normal (1.18e-38):
+1/scale of a subnormal scale is inf, and 0 · inf would give a NaN code.
 """
 
 from __future__ import annotations
@@ -73,10 +78,16 @@ def _unblock(y: torch.Tensor, x_shape: torch.Size) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _check_spec(spec) -> QuantSpec:
+    if not isinstance(spec, QuantSpec):
+        raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+    return spec
+
+
 def min_max(x: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-block minimum and maximum of ``x`` (shape ``spec.qparams_shape(x.shape)``)."""
-    checks.float_tensor(x, "x")
-    blocks, grid = blocked_view(x.detach().to(torch.float32), spec)
+    x32 = checks.fits_float32(x, "x")
+    blocks, grid = blocked_view(x32, _check_spec(spec))
     reduce_dims = tuple(range(1, blocks.dim(), 2))
     lo = blocks.amin(dim=reduce_dims).reshape(grid)
     hi = blocks.amax(dim=reduce_dims).reshape(grid)
@@ -90,13 +101,16 @@ def choose_qparams(min_val, max_val, spec: QuantSpec, eps: float = FLOAT32_EPS) 
     ``eps`` floors the scale; the default, float32 machine epsilon, is torch.ao's observers' choice
     (torchao's ``choose_qparams_affine`` uses the smallest normal float instead).
     """
-    if not isinstance(spec, QuantSpec):
-        raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+    _check_spec(spec)
     lo = checks.as_float_tensor(min_val, "min_val")
     hi = checks.as_float_tensor(max_val, "max_val")
     checks.same_shape(lo, hi, "min_val", "max_val")
-    if not (isinstance(eps, int | float) and eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    ok = not isinstance(eps, bool) and isinstance(eps, int | float) and math.isfinite(eps)
+    if not (ok and checks.FLOAT32_TINY <= eps <= checks.FLOAT32_MAX):
+        raise ValueError(
+            f"eps must be a positive finite number in [{checks.FLOAT32_TINY:.4g}, {checks.FLOAT32_MAX:.4g}] "
+            f"(float32's smallest normal to its largest: a subnormal scale has 1/scale = inf), got {eps!r}"
+        )
     if bool((lo > hi).any()):
         bad = int((lo > hi).sum())
         raise ValueError(f"min_val > max_val in {bad} of {lo.numel()} entries")
@@ -109,7 +123,9 @@ def choose_qparams(min_val, max_val, spec: QuantSpec, eps: float = FLOAT32_EPS) 
         scale = torch.maximum(amax / (float(spec.qmax - spec.qmin) / 2), eps_t)
         zero_point = torch.full_like(scale, spec.symmetric_zero_point, dtype=torch.int32)
     else:
-        scale = torch.maximum((hi_pos - lo_neg) / float(spec.qmax - spec.qmin), eps_t)
+        span, steps = hi_pos - lo_neg, float(spec.qmax - spec.qmin)  # float32, as the kernels compute it
+        wide = ((hi_pos.double() - lo_neg.double()) / steps).float()  # where the float32 span overflows
+        scale = torch.maximum(torch.where(torch.isfinite(span), span / steps, wide), eps_t)
         zero_point = spec.qmin - torch.round(lo_neg / scale).to(torch.int32)
         zero_point = zero_point.clamp(spec.qmin, spec.qmax).to(torch.int32)
     return QParams(scale.to(torch.float32), zero_point)
@@ -122,7 +138,7 @@ def qparams_for(x: torch.Tensor, spec: QuantSpec, eps: float = FLOAT32_EPS) -> Q
 
 def representable_range(qparams: QParams, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
     """The real interval the grid covers: [(qmin - zp) * scale, (qmax - zp) * scale] per block."""
-    scale, zp = qparams
+    scale, zp = qparams_tensors(qparams, spec)
     zp = zp.to(torch.float32)
     return (spec.qmin - zp) * scale, (spec.qmax - zp) * scale
 
@@ -132,9 +148,9 @@ def representable_range(qparams: QParams, spec: QuantSpec) -> tuple[torch.Tensor
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _check_qparams(qparams, x_shape, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    if not isinstance(spec, QuantSpec):
-        raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+def qparams_tensors(qparams, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated (scale float32, zero_point int32) tensors from ``qparams``, raising naming the argument."""
+    _check_spec(spec)
     if not (isinstance(qparams, tuple) and len(qparams) == 2):
         raise TypeError("qparams must be a QParams(scale, zero_point) pair")
     scale = checks.as_float_tensor(qparams[0], "scale")
@@ -143,20 +159,29 @@ def _check_qparams(qparams, x_shape, spec: QuantSpec) -> tuple[torch.Tensor, tor
         zp = torch.tensor(zp)
     if not isinstance(zp, torch.Tensor) or zp.is_floating_point() or zp.dtype == torch.bool:
         raise TypeError("zero_point must be an integer tensor (a float zero point is the seed's bug)")
+    checks.not_meta(zp, "zero_point")
     if bool((scale <= 0).any()):
         raise ValueError("scale must be > 0 everywhere")
+    if bool((scale < checks.FLOAT32_TINY).any()):
+        raise ValueError(
+            f"scale must be >= float32's smallest normal {checks.FLOAT32_TINY:.4g} (a subnormal scale has "
+            f"1/scale = inf), got {float(scale.min()):.4g}"
+        )
     if bool(((zp < spec.qmin) | (zp > spec.qmax)).any()):
         raise ValueError(f"zero_point must lie in [{spec.qmin}, {spec.qmax}]")
-    return expand_blocks(scale, x_shape, spec, "scale"), expand_blocks(
-        zp.to(torch.int32), x_shape, spec, "zero_point"
-    )
+    return scale, zp.to(torch.int32)
+
+
+def _check_qparams(qparams, x_shape, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    scale, zp = qparams_tensors(qparams, spec)
+    return expand_blocks(scale, x_shape, spec, "scale"), expand_blocks(zp, x_shape, spec, "zero_point")
 
 
 def quantize(x: torch.Tensor, qparams: QParams, spec: QuantSpec) -> torch.Tensor:
     """x_q = clamp(round(x * (1/scale)) + zero_point, qmin, qmax), stored in ``spec.storage_dtype``."""
-    checks.float_tensor(x, "x")
+    x32 = checks.fits_float32(x, "x")
     scale, zp = _check_qparams(qparams, x.shape, spec)
-    blocks, _ = blocked_view(x.to(torch.float32), spec)
+    blocks, _ = blocked_view(x32, spec)
     q = torch.round(blocks * (1.0 / scale)) + zp
     q = q.clamp(spec.qmin, spec.qmax)
     return _unblock(q, x.shape).to(spec.storage_dtype)
@@ -168,6 +193,7 @@ def dequantize(x_q: torch.Tensor, qparams: QParams, spec: QuantSpec) -> torch.Te
         raise TypeError(f"x_q must be a torch.Tensor, got {type(x_q).__name__}")
     if x_q.is_floating_point() or x_q.dtype == torch.bool:
         raise TypeError(f"x_q must be an integer tensor, got dtype {x_q.dtype}")
+    checks.not_meta(x_q, "x_q")
     if x_q.numel() == 0:
         raise ValueError("x_q is empty")
     scale, zp = _check_qparams(qparams, x_q.shape, spec)
@@ -184,8 +210,8 @@ def fake_quantize(x: torch.Tensor, qparams: QParams, spec: QuantSpec) -> torch.T
 
 def integer_grid(qparams: QParams, spec: QuantSpec) -> torch.Tensor:
     """Every representable real value (q - zp) * scale for q in [qmin, qmax] (per-tensor qparams only)."""
-    scale, zp = qparams
-    if scale.numel() != 1:
-        raise ValueError("integer_grid needs per-tensor qparams (one scale)")
+    scale, zp = qparams_tensors(qparams, spec)
+    if scale.numel() != 1 or zp.numel() != 1:
+        raise ValueError("integer_grid needs per-tensor qparams (one scale and one zero point)")
     codes = torch.arange(spec.qmin, spec.qmax + 1, dtype=torch.float32)
     return (codes - zp.to(torch.float32).reshape(())) * scale.reshape(())

@@ -10,7 +10,9 @@ clamped to the nearest end, |x - x̂| = distance to [lo, hi] (clipping error). T
 
     MSE = rounding_mse + clipping_mse,     rounding_mse = Σ_inside (x - x̂)² / N,  clipping_mse = Σ_outside (x - x̂)² / N
 
-Sums are accumulated in float64 so that the metrics themselves add no error of their own.
+Sums are accumulated in float64 so that the metrics themselves add no error of their own; SQNR and cosine
+are scale-free, so both tensors are first divided by their common largest magnitude (a power of two
+would do as well): float64 extremes (1e200, 1e-200) then neither overflow nor underflow.
 """
 
 from __future__ import annotations
@@ -44,9 +46,18 @@ def max_abs_error(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     return float((a - b).abs().max())
 
 
+def _common_scale(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a and b divided by max(|a|, |b|) (unchanged when both are all zeros): ratios stay the same."""
+    m = float(torch.maximum(a.abs().max(), b.abs().max()))
+    return (a / m, b / m) if m > 0 else (a, b)
+
+
 def sqnr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """10·log10(Σx² / Σ(x - x̂)²) in dB; +inf for an exact copy, -inf if x is all zeros but x̂ is not."""
     a, b = _pair(x, x_hat)
+    if bool(torch.equal(a, b)):
+        return math.inf
+    a, b = _common_scale(a, b)
     signal, noise = float((a**2).sum()), float(((a - b) ** 2).sum())
     if noise == 0.0:
         return math.inf
@@ -58,12 +69,13 @@ def sqnr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
 def cosine_similarity(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """<x, x̂> / (‖x‖·‖x̂‖); 1.0 when both are all zeros, 0.0 when exactly one is."""
     a, b = _pair(x, x_hat)
-    na, nb = float(a.norm()), float(b.norm())
-    if na == 0.0 and nb == 0.0:
+    a, b = a / max(float(a.abs().max()), 1e-300), b / max(float(b.abs().max()), 1e-300)
+    aa, bb = float((a * a).sum()), float((b * b).sum())
+    if aa == 0.0 and bb == 0.0:
         return 1.0
-    if na == 0.0 or nb == 0.0:
+    if aa == 0.0 or bb == 0.0:
         return 0.0
-    return float(torch.dot(a, b)) / (na * nb)
+    return max(-1.0, min(1.0, float((a * b).sum()) / math.sqrt(aa * bb)))  # exactly 1 for x̂ = x
 
 
 @dataclass(frozen=True)
