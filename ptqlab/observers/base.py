@@ -43,6 +43,8 @@ class Observer:
         extrema = self._extrema(x)
         lo, hi = extrema
         finite = torch.isfinite(lo).all() & torch.isfinite(hi).all()
+        valid = self._valid(extrema)
+        finite = finite if valid is None else finite & valid
         hint = self._hint(extrema)
         if hint is None:
             ok = bool(finite)  # the one read-back
@@ -50,7 +52,7 @@ class Observer:
             ok, hint = (bool(v) for v in torch.stack([finite, hint]).tolist())  # one read-back for both
         if not ok:
             checks.float_tensor(x, "x")  # raises, counting the NaN/Inf
-            raise ValueError("x contains non-finite values")  # pragma: no cover (float_tensor raised)
+            self._refuse(extrema)  # the data is finite but this observer cannot take it
         if hint is None:
             self._update(x, extrema)
         else:
@@ -90,6 +92,14 @@ class Observer:
     def _extrema(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.aminmax(x)
 
+    def _valid(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
+        """An optional 0-d bool tensor (read back with the finite flag): False refuses the batch."""
+        return None
+
+    def _refuse(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Raise the ValueError for a finite batch that ``_valid`` refused."""
+        raise ValueError("x contains non-finite values")  # pragma: no cover (float_tensor raised)
+
     def _hint(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
         """An optional 0-d bool tensor read back together with the finite flag, passed to ``_update``."""
         return None
@@ -111,8 +121,11 @@ def _as_batch(x) -> torch.Tensor:
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    checks.not_meta(x, "x")
     if x.numel() == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)}): there is nothing to observe")
+    if x.dtype == torch.float64:  # finite float64 beyond float32's range would become ±inf below
+        return checks.fits_float32(x, "x")
     return x.detach().to(torch.float32)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from ptqlab.core import checks
 from ptqlab.core.spec import PerTensor, QuantSpec
 from ptqlab.observers.base import Observer
 
@@ -49,7 +50,7 @@ class StreamingHistogram:
     def of(cls, x: torch.Tensor, bins: int = 4096, centered: bool = True) -> StreamingHistogram:
         """The histogram of one tensor."""
         h = cls(bins, centered)
-        x = x.detach().to(torch.float32)
+        x = checks.fits_float32(x, "x")
         h.add(x, *torch.aminmax(x))
         return h
 
@@ -81,8 +82,10 @@ class StreamingHistogram:
     def _bin(self, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         """Counts of x on the grid [lo, hi] (float64); the index is ⌊(x − lo)·B/(hi − lo)⌋."""
         B = self.bins
-        span = hi - lo
-        scale = torch.where(span > 0, B / span, torch.zeros_like(span))
+        span = hi - lo  # float32; where it overflows (|lo| + |hi| > 3.4e38), B / span is taken in float64
+        wide = (B / (hi.double() - lo.double())).float()
+        scale = torch.where(torch.isfinite(span), B / span, wide)
+        scale = torch.where(span > 0, scale, torch.zeros_like(span))
         if self.centered:  # lo = −A: the offset is exactly B/2, so x = 0 lands on the edge of bin B/2
             u = torch.addcmul(torch.full((), B / 2, dtype=torch.float32, device=x.device), x, scale)
         else:

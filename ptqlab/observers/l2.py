@@ -161,6 +161,26 @@ class L2Observer(HistogramObserver):
     def __init__(self, bins: int = 2048, symmetric: bool = False, bits: int = 8) -> None:
         super().__init__(bins=bins, symmetric=symmetric, bits=bits)
 
+    def _stream_range(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        lo, hi = extrema
+        if self.hist.counts is None:
+            return lo, hi
+        return torch.minimum(lo, self.hist.data_min), torch.maximum(hi, self.hist.data_max)
+
+    def _valid(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """False when the stream's span max − min would overflow float32 (torch.ao's re-bin and this
+        histogram over [min, max] compute it in float32): the batch is then refused, state unchanged."""
+        lo, hi = self._stream_range(extrema)
+        return torch.isfinite(hi - lo)
+
+    def _refuse(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> None:
+        lo, hi = self._stream_range(extrema)
+        raise ValueError(
+            f"x: the l2 observer's range max − min = {float(hi) - float(lo):.4g} would exceed float32's "
+            f"largest value {torch.finfo(torch.float32).max:.4g}; use minmax or a centered histogram "
+            "observer (percentile, entropy, mse) for such values"
+        )
+
     def _search(self, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hist
         lo, hi = l2_search(h.counts, float(h.lo), float(h.hi), 2**spec.bits)

@@ -56,6 +56,8 @@ class PercentileObserver(HistogramObserver):
     def _search(self, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hist
         lo_d, hi_d = h.data_min.double(), h.data_max.double()
+        if self.p == 100.0:  # no clipping: the exact data range, not a histogram edge
+            return self._symmetric_or_clipped(torch.maximum(-lo_d, hi_d), spec)
         if spec.symmetric:
             a = torch.maximum(-lo_d, hi_d)
             t = histogram_quantile(h.abs_counts(), 0.0, h.width, self.p / 100).clamp(max=a)
