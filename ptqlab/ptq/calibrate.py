@@ -106,7 +106,11 @@ def select_layers(
 
 def as_batches(data, batch_size: int = 256) -> list:
     """Normalise calibration data to a non-empty list of batches (see the module docstring)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if isinstance(data, torch.Tensor):
+        if data.device.type == "meta":
+            raise ValueError("the calibration set is a meta tensor (shape only, no data)")
         if data.dim() == 0 or data.shape[0] == 0:
             raise ValueError(f"the calibration set is empty (tensor of shape {tuple(data.shape)})")
         return list(data.split(batch_size))
@@ -121,6 +125,10 @@ def as_batches(data, batch_size: int = 256) -> list:
         if not isinstance(b, torch.Tensor | dict | tuple | list):
             raise TypeError(
                 f"calibration batch {i} must be a tensor, dict or (x, y) pair, got {type(b).__name__}"
+            )
+        if isinstance(b, tuple | list) and not (b and isinstance(b[0], torch.Tensor | dict)):
+            raise TypeError(
+                f"calibration batch {i} is a {type(b).__name__} without a tensor first: give (x, y)"
             )
     return batches
 
@@ -138,9 +146,16 @@ def _factory(observer: ObserverFactory, observer_kwargs: dict | None) -> Callabl
         make_observer(observer, **(observer_kwargs or {}))  # fail early on an unknown name or bad kwargs
         return lambda: make_observer(observer, **(observer_kwargs or {}))
     if callable(observer):
-        if observer_kwargs:
-            return lambda: observer(**observer_kwargs)
-        return observer
+
+        def checked() -> Observer:
+            made = observer(**(observer_kwargs or {}))
+            if not isinstance(made, Observer):
+                raise TypeError(
+                    f"observer factory {observer!r} returned a {type(made).__name__}, not an Observer"
+                )
+            return made
+
+        return checked
     raise TypeError(f"observer must be a registered name or a factory, got {type(observer).__name__}")
 
 
@@ -184,13 +199,34 @@ def calibrate(
         for n, m in targets.items():
             handles.append(m.register_forward_hook(_hook(stats[n])))
         model.eval()
-        for batch in track(batches, progress, desc="calibrating"):
-            run_batch(model, batch)
+        for i, batch in enumerate(track(batches, progress, desc="calibrating")):
+            run_named(model, batch, i)
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
     return stats
+
+
+def run_named(model: nn.Module, batch, index: int):
+    """``run_batch``, turning a failure inside the forward (wrong shape or dtype, NaN activations) into a
+    ValueError that names the calibration batch and the layer it happened in."""
+    entered: list[str] = []
+    handles = [
+        m.register_forward_pre_hook(lambda *_, _n=n: entered.append(_n))
+        for n, m in model.named_modules()
+        if n
+    ]
+    try:
+        return run_batch(model, batch)
+    except (RuntimeError, ValueError, TypeError) as error:
+        first = batch[0] if isinstance(batch, tuple | list) else batch
+        what = f"shape {tuple(first.shape)}, {first.dtype}" if isinstance(first, torch.Tensor) else "dict"
+        where = f" in layer {entered[-1]!r}" if entered else ""
+        raise ValueError(f"calibration batch {index} ({what}) failed{where}: {error}") from error
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def _hook(layer: LayerStats):

@@ -22,6 +22,8 @@ BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 def foldable_pairs(model: nn.Module) -> list[tuple[str, str]]:
     """(layer, batchnorm) names where a BatchNorm directly follows a Linear/Conv inside an nn.Sequential."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     pairs = []
     for prefix, module in model.named_modules():
         if not isinstance(module, nn.Sequential):
@@ -51,7 +53,14 @@ def fold_bn_into(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
     """In place: W ← s ⊙ W, b ← s · (b - μ) + β with s = γ / sqrt(σ² + ε)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("cannot fold a BatchNorm without running statistics (track_running_stats=False)")
-    inv_std = torch.rsqrt(bn.running_var.to(torch.float64) + bn.eps)
+    var = bn.running_var.to(torch.float64) + bn.eps
+    if not bool((var > 0).all() & torch.isfinite(var).all()):
+        bad = torch.nonzero(~((var > 0) & torch.isfinite(var))).flatten().tolist()[:8]
+        raise ValueError(
+            f"running_var + eps must be positive and finite to fold (eps={bn.eps}); channels {bad} are not: "
+            "1/sqrt(σ² + ε) would be infinite"
+        )
+    inv_std = torch.rsqrt(var)
     gamma = bn.weight.to(torch.float64) if bn.weight is not None else torch.ones_like(inv_std)
     beta = bn.bias.to(torch.float64) if bn.bias is not None else torch.zeros_like(inv_std)
     s = gamma * inv_std
@@ -75,7 +84,10 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     folded = copy.deepcopy(model).eval()
     modules = dict(folded.named_modules())
     for layer_name, bn_name in foldable_pairs(folded):
-        fold_bn_into(modules[layer_name], modules[bn_name])
+        try:
+            fold_bn_into(modules[layer_name], modules[bn_name])
+        except ValueError as error:
+            raise ValueError(f"cannot fold BatchNorm {bn_name!r} into {layer_name!r}: {error}") from error
         parent_name, _, child = bn_name.rpartition(".")
         setattr(modules[parent_name] if parent_name else folded, child, nn.Identity())
     return folded

@@ -25,6 +25,8 @@ def select_calibration(
     """
     if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] == 0:
         raise ValueError("x must be a non-empty tensor of samples (N, ...)")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     pool = x.shape[0]
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= pool:
         raise ValueError(f"n must be an int in [1, {pool}] (the pool size), got {n!r}")
@@ -34,13 +36,35 @@ def select_calibration(
     if method == "random":
         return torch.randperm(pool, generator=generator)[:n]
     if method == "stratified":
-        if y is None or len(y) != pool:
+        if y is None:
             raise ValueError("stratified selection needs labels y, one per sample of x")
-        return _stratified(y, n, generator)
+        return _stratified(class_labels(y, pool, "y"), n, generator)
     feats = (x if features is None else features).detach().flatten(1).to(torch.float64)
     if feats.shape[0] != pool:
         raise ValueError(f"features has {feats.shape[0]} rows but x has {pool}")
     return _kmeans_nearest(feats, n, seed)
+
+
+def class_labels(y, rows: int, name: str = "y") -> torch.Tensor:
+    """Integer class labels of shape (rows,): (rows, 1) is squeezed; one-hot or other 2-D labels are refused."""
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of integer class labels, got {type(y).__name__}")
+    if y.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor (shape only, no data)")
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dim() != 1:
+        raise ValueError(
+            f"{name} must hold one class index per sample, shape ({rows},) or ({rows}, 1), got shape "
+            f"{tuple(y.shape)} (one-hot labels? pass {name}.argmax(1))"
+        )
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    if len(y) != rows:
+        raise ValueError(
+            f"x and {name} must be aligned: {name} has {len(y)} labels but there are {rows} samples"
+        )
+    return y
 
 
 def _stratified(y: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:

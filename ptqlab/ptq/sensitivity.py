@@ -16,6 +16,8 @@ and zero point per block), everything else (biases, BatchNorm, embeddings) as fp
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -70,6 +72,16 @@ class _WeightSwapper:
         return total
 
 
+def measured(metric: Metric, model: nn.Module, what: str) -> float:
+    """float(metric(model)), refusing a metric that is not a finite real number (NaN would rank anywhere)."""
+    value = metric(model)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"metric must return a finite number; it returned {value!r} for {what}")
+    return float(value)
+
+
 def _check_bits(bits: Iterable[int]) -> tuple[int, ...]:
     bits = tuple(sorted(set(bits), reverse=True))
     if not bits:
@@ -116,11 +128,11 @@ def layer_sensitivity(
     """
     bits = _check_bits(bits)
     swap = _WeightSwapper(model, layers, spec, act_spec, calibration, fold_bn, layer_types)
-    baseline = float(metric(swap.apply({})))
+    baseline = measured(metric, swap.apply({}), "the float model")
     results = {}
     jobs = [(n, b) for n in swap.layers for b in bits]
     for name, b in track(jobs, progress, desc="sensitivity"):
-        results[(name, b)] = float(metric(swap.apply({name: b})))
+        results[(name, b)] = measured(metric, swap.apply({name: b}), f"layer {name!r} at {b} bits")
     return SensitivityReport(baseline, results, list(swap.layers), bits)
 
 
@@ -168,11 +180,12 @@ def greedy_mixed_precision(
     choices = _check_bits(choices)
     swap = _WeightSwapper(model, layers, spec, act_spec, calibration, fold_bn, layer_types)
     names = list(swap.layers)
-    float_metric = float(metric(swap.apply({})))
+    float_metric = measured(metric, swap.apply({}), "the float model")
     float_size = swap.size_bytes({})
 
     def measure(bits: dict[str, int]) -> MixedPrecisionPoint:
-        return MixedPrecisionPoint(dict(bits), swap.size_bytes(bits), float(metric(swap.apply(bits))))
+        value = measured(metric, swap.apply(bits), f"bits {bits}")
+        return MixedPrecisionPoint(dict(bits), swap.size_bytes(bits), value)
 
     current = measure({n: choices[0] for n in names})
     path, explored = [current], [current]

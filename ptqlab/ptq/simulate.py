@@ -24,8 +24,9 @@ from torch import nn
 from ptqlab.core.affine import QParams, fake_quantize, qparams_for
 from ptqlab.core.progress import Progress
 from ptqlab.core.spec import PerChannel, PerGroup, PerTensor, QuantSpec
-from ptqlab.ptq.calibrate import SUPPORTED_LAYERS, ObserverFactory, calibrate, run_batch, select_layers
+from ptqlab.ptq.calibrate import SUPPORTED_LAYERS, ObserverFactory, calibrate, select_layers
 from ptqlab.ptq.folding import fold_batchnorm, foldable_pairs
+from ptqlab.ptq.quality import EmbeddingAgreement, embedding_agreement, evaluate_accuracy
 
 
 class LayerSpec(NamedTuple):
@@ -78,8 +79,9 @@ def quantization_plan(
     per_layer: dict[str, QuantSpec | LayerSpec] | None = None,
     skip: Iterable[str] = (),
     layer_types: Iterable[type] = SUPPORTED_LAYERS,
-) -> dict[str, LayerSpec]:
-    """Layer name -> LayerSpec for every layer that gets quantized (``skip``ped layers are absent).
+) -> QuantizationPlan:
+    """Layer name -> LayerSpec for every layer that gets quantized; ``.skipped`` names every other layer
+    with weights (``skip``ped, unsupported like Conv3d/Embedding/LSTM, normalisation) and why.
 
     ``per_layer`` values override the defaults: a QuantSpec replaces the weight spec only, a LayerSpec both.
     """
@@ -92,7 +94,14 @@ def quantization_plan(
     select_layers(
         model, skip | set(per_layer), layer_types
     )  # unknown -> ValueError, unsupported -> TypeError
-    plan = {}
+    layer_types = tuple(layer_types)
+    if not select_layers(model, None, layer_types):
+        unsupported = skipped_layers(model, {}, set(), layer_types)
+        raise ValueError(
+            f"model has nothing to quantize: no layer of {[t.__name__ for t in layer_types]}"
+            + (f"; unsupported layers: {unsupported}" if unsupported else "")
+        )
+    plan = QuantizationPlan()
     for name in select_layers(model, None, layer_types):
         if name in skip:
             continue
@@ -115,6 +124,7 @@ def quantization_plan(
             )
         if spec.weight is not None or spec.act is not None:
             plan[name] = spec
+    plan.skipped = skipped_layers(model, plan, skip, layer_types)
     return plan
 
 
@@ -134,7 +144,8 @@ def simulate(
 ) -> nn.Module:
     """A fake-quantized deep copy of ``model`` (see the module docstring); ``model`` itself is untouched.
 
-    The copy carries ``ptq_plan``: layer name -> LayerSpec actually applied.
+    The copy carries ``ptq_plan``: layer name -> LayerSpec actually applied, and ``ptq_plan.skipped``:
+    layer name -> why it stays in float. A model without any layer of ``layer_types`` is a ValueError.
     """
     plan = quantization_plan(
         model, weight_spec, act_spec, per_layer=per_layer, skip=skip, layer_types=layer_types
@@ -154,72 +165,72 @@ def simulate(
             progress=progress,
         )
     for name, spec in plan.items():
-        module = modules[name]
-        if spec.weight is not None:
-            module.weight = nn.Parameter(quantize_weight(module.weight, spec.weight), requires_grad=False)
-        if spec.act is not None:
-            observed = stats[name].input.observer
-            lo, hi = observed.range()
-            if lo.dim() > 0 and not isinstance(spec.act.granularity, PerChannel):
-                raise ValueError(
-                    f"layer {name!r}: the observer gave per-channel ranges but the activation spec is {spec.act.granularity}"
-                )
-            if lo.dim() == 0 and not isinstance(spec.act.granularity, PerTensor):
-                raise ValueError(
-                    f"layer {name!r}: a per-channel activation spec needs a per-channel observer; "
-                    f"{type(observed).__name__} gave one range"
-                )
-            module.input_quantizer = ActFakeQuant(observed.qparams(spec.act), spec.act)
-            module.register_forward_pre_hook(_quantize_input)
+        _apply_layer(modules[name], name, spec, stats[name].input.observer if spec.act is not None else None)
     quantized.ptq_plan = plan
     return quantized
 
 
-@torch.no_grad()
-def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy as a fraction in [0, 1] (eval mode, no grad)."""
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError("x and y must be tensors")
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"x and y must be non-empty and aligned, got {len(x)} and {len(y)} rows")
-    was_training = model.training
-    model.eval()
-    try:
-        predictions = torch.cat([run_batch(model, b).argmax(-1) for b in x.split(batch_size)])
-    finally:
-        model.train(was_training)
-    return float((predictions == y).float().mean())
-
-
-class EmbeddingAgreement(NamedTuple):
-    """mean/min cosine between matching rows, and the share of rows whose nearest neighbour is unchanged."""
-
-    mean_cosine: float
-    min_cosine: float
-    neighbour_agreement: float
-
-
-def embedding_agreement(reference: torch.Tensor, test: torch.Tensor) -> EmbeddingAgreement:
-    """cos_i = <r_i, t_i> / (‖r_i‖‖t_i‖); neighbour of i = argmax_{j≠i} cos(e_i, e_j), in each embedding set."""
-    if not (isinstance(reference, torch.Tensor) and isinstance(test, torch.Tensor)):
-        raise TypeError("reference and test must be tensors of embeddings (N, D)")
-    if reference.shape != test.shape or reference.dim() != 2 or reference.shape[0] < 2:
+def _apply_layer(module: nn.Module, name: str, spec: LayerSpec, observed) -> None:
+    """Fake-quantize ``module``'s weight and attach its input quantizer (qparams from ``observed``)."""
+    if spec.weight is not None:
+        try:
+            weight = quantize_weight(module.weight, spec.weight)
+        except ValueError as error:
+            raise ValueError(f"layer {name!r}: weight: {error}") from error
+        module.weight = nn.Parameter(weight, requires_grad=False)
+    if spec.act is None:
+        return
+    lo, hi = observed.range()
+    if lo.dim() > 0 and not isinstance(spec.act.granularity, PerChannel):
         raise ValueError(
-            f"need two (N, D) tensors with N >= 2, got {tuple(reference.shape)} and {tuple(test.shape)}"
+            f"layer {name!r}: the observer gave per-channel ranges but the activation spec is {spec.act.granularity}"
         )
-    r = torch.nn.functional.normalize(reference.to(torch.float64), dim=1)
-    t = torch.nn.functional.normalize(test.to(torch.float64), dim=1)
-    cos = (r * t).sum(1)
-    eye = torch.eye(len(r), dtype=torch.bool)
-    nn_r = (r @ r.T).masked_fill(eye, -2).argmax(1)
-    nn_t = (t @ t.T).masked_fill(eye, -2).argmax(1)
-    return EmbeddingAgreement(float(cos.mean()), float(cos.min()), float((nn_r == nn_t).double().mean()))
+    if lo.dim() == 0 and not isinstance(spec.act.granularity, PerTensor):
+        raise ValueError(
+            f"layer {name!r}: a per-channel activation spec needs a per-channel observer; "
+            f"{type(observed).__name__} gave one range"
+        )
+    module.input_quantizer = ActFakeQuant(observed.qparams(spec.act), spec.act)
+    module.register_forward_pre_hook(_quantize_input)
+
+
+class QuantizationPlan(dict):
+    """Layer name -> LayerSpec applied, plus ``skipped``: layer name -> why that layer stays in float."""
+
+    def __init__(self, *args, skipped: dict[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.skipped = dict(skipped or {})
+
+
+NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm)
+
+
+def skipped_layers(model: nn.Module, plan: dict, skip: set, layer_types: tuple) -> dict[str, str]:
+    """Every module with weights of its own that ``plan`` leaves in float, and why."""
+    reasons = {}
+    for name, m in model.named_modules():
+        if not name or name in plan or next(m.parameters(recurse=False), None) is None:
+            continue
+        if name in skip:
+            reasons[name] = "skip= names it"
+        elif isinstance(m, layer_types):
+            reasons[name] = "no weight or activation spec for it"
+        elif isinstance(m, SUPPORTED_LAYERS):
+            reasons[name] = f"{type(m).__name__} is not in layer_types"
+        elif isinstance(m, NORMS):
+            reasons[name] = "normalisation layer: kept in float (fold_bn=True folds a BatchNorm)"
+        else:
+            reasons[name] = (
+                f"{type(m).__name__} is not simulated (only {', '.join(t.__name__ for t in SUPPORTED_LAYERS)})"
+            )
+    return reasons
 
 
 __all__ = [
     "ActFakeQuant",
     "EmbeddingAgreement",
     "LayerSpec",
+    "QuantizationPlan",
     "embedding_agreement",
     "evaluate_accuracy",
     "fold_batchnorm",
