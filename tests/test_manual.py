@@ -93,3 +93,73 @@ def test_manual_quantizer_round_trip(bits, symmetric):
     assert x_hat[10].item() == 0.0  # x[10] == 0.0
     if symmetric:
         assert zp == 0
+
+
+# The seed tutorial's "Example usage" block (ptq-tutorial.md, after its ManualQuantizer), copied verbatim.
+SEED_EXAMPLE_USAGE = r"""# Example usage
+print("Manual Quantization Demo\n")
+print("=" * 60)
+
+# Create a sample weight tensor
+weight_fp32 = torch.randn(4, 4) * 2
+print("Original FP32 Weights:")
+print(weight_fp32)
+print(f"Min: {weight_fp32.min():.4f}, Max: {weight_fp32.max():.4f}")
+print(f"Memory: {weight_fp32.element_size() * weight_fp32.nelement()} bytes\n")
+
+# Quantize
+quantizer = ManualQuantizer()
+weight_int8, scale, zero_point = quantizer.quantize_tensor(weight_fp32)
+
+print("Quantized INT8 Weights:")
+print(weight_int8)
+print(f"Scale: {scale:.6f}, Zero Point: {zero_point:.6f}")
+print(f"Memory: {weight_int8.element_size() * weight_int8.nelement()} bytes\n")
+
+# Dequantize
+weight_dequantized = quantizer.dequantize_tensor(weight_int8, scale, zero_point)
+
+print("Dequantized Weights:")
+print(weight_dequantized)
+
+# Calculate quantization error
+error = torch.abs(weight_fp32 - weight_dequantized).mean()
+print(f"\nQuantization Error (MAE): {error:.6f}")
+print(f"Compression Ratio: {weight_fp32.element_size() / weight_int8.element_size()}√ó")
+"""
+
+
+def test_seed_example_usage_block_runs_verbatim(capsys):
+    scope = {"torch": torch, "nn": torch.nn, "ManualQuantizer": ManualQuantizer}
+    exec(compile(SEED_EXAMPLE_USAGE, "ptq-tutorial.md", "exec"), scope)
+    out = capsys.readouterr().out
+    assert "Manual Quantization Demo" in out and "Quantization Error (MAE)" in out
+    w, w_hat = scope["weight_fp32"], scope["weight_dequantized"]
+    assert scope["weight_int8"].dtype == torch.int8 and isinstance(scope["zero_point"], int)
+    assert float((w - w_hat).abs().max()) <= scope["scale"] / 2 * (1 + 1e-5)
+    spec = QuantSpec(bits=8, symmetric=False)
+    assert torch.equal(w_hat, dequantize(scope["weight_int8"], qparams_for(w, spec), spec))
+
+
+def test_seed_calls_work_on_the_class_on_an_instance_and_with_num_bits():
+    w = torch.randn(4, 4) * 2
+    q8, s8, z8 = ManualQuantizer.quantize_tensor(w)  # the seed's @staticmethod call
+    assert (q8, s8, z8)[1:] == ManualQuantizer().quantize_tensor(w)[1:]
+    assert torch.equal(q8, ManualQuantizer().quantize_tensor(w)[0])
+    q4, s4, z4 = ManualQuantizer().quantize_tensor(w, num_bits=4)
+    assert int(q4.min()) >= -8 and int(q4.max()) <= 7 and isinstance(z4, int)
+    spec4 = QuantSpec(bits=4, symmetric=False)
+    qp4 = qparams_for(w, spec4)
+    assert s4 == float(qp4.scale) and z4 == int(qp4.zero_point)
+    assert torch.equal(ManualQuantizer.quantize_tensor(w, num_bits=4)[0], q4)
+    assert torch.equal(ManualQuantizer(bits=4).quantize_tensor(w)[0], q4)
+    assert torch.equal(ManualQuantizer.dequantize_tensor(q4, s4, z4), dequantize(q4, qp4, spec4))
+    assert torch.equal(
+        ManualQuantizer.dequantize_tensor(q8, s8, z8), ManualQuantizer().dequantize_tensor(q8, s8, z8)
+    )
+    with pytest.raises(TypeError, match="num_bits must be an int"):
+        ManualQuantizer.quantize_tensor(w, num_bits=4.0)
+    with pytest.raises(ValueError, match="bits must be in"):
+        ManualQuantizer.quantize_tensor(w, num_bits=1)
+    with pytest.raises(TypeError, match="zero_point must be an integer"):
+        ManualQuantizer.dequantize_tensor(q8, s8, 0.5)
