@@ -208,9 +208,22 @@ def calibrate(
     return stats
 
 
-def run_named(model: nn.Module, batch, index: int):
+def run_named(model: nn.Module, batch, index: int, label: str = "calibration batch"):
     """``run_batch``, turning a failure inside the forward (wrong shape or dtype, NaN activations) into a
-    ValueError that names the calibration batch and the layer it happened in."""
+    ValueError that names the batch and the layer it happened in (found by re-running the failing batch
+    with layer hooks: the successful path carries no extra hooks)."""
+    try:
+        return run_batch(model, batch)
+    except (RuntimeError, ValueError, TypeError) as error:
+        first = batch[0] if isinstance(batch, tuple | list) else batch
+        what = f"shape {tuple(first.shape)}, {first.dtype}" if isinstance(first, torch.Tensor) else "dict"
+        layer = failing_layer(model, batch)
+        where = f" in layer {layer!r}" if layer else ""
+        raise ValueError(f"{label} {index} ({what}) failed{where}: {error}") from error
+
+
+def failing_layer(model: nn.Module, batch) -> str | None:
+    """The name of the last module entered when ``batch`` fails in ``model`` (None if it does not fail)."""
     entered: list[str] = []
     handles = [
         m.register_forward_pre_hook(lambda *_, _n=n: entered.append(_n))
@@ -218,15 +231,13 @@ def run_named(model: nn.Module, batch, index: int):
         if n
     ]
     try:
-        return run_batch(model, batch)
-    except (RuntimeError, ValueError, TypeError) as error:
-        first = batch[0] if isinstance(batch, tuple | list) else batch
-        what = f"shape {tuple(first.shape)}, {first.dtype}" if isinstance(first, torch.Tensor) else "dict"
-        where = f" in layer {entered[-1]!r}" if entered else ""
-        raise ValueError(f"calibration batch {index} ({what}) failed{where}: {error}") from error
+        run_batch(model, batch)
+    except (RuntimeError, ValueError, TypeError):
+        return entered[-1] if entered else None
     finally:
         for h in handles:
             h.remove()
+    return None
 
 
 def _hook(layer: LayerStats):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ptqlab.core import checks
-from ptqlab.ptq.calibrate import run_batch
+from ptqlab.ptq.calibrate import run_named
 from ptqlab.ptq.selection import class_labels
 
 
@@ -28,13 +28,18 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
         raise ValueError("x is a meta tensor (shape only, no data)")
     if x.dim() == 0 or len(x) == 0:
         raise ValueError(f"x must be a non-empty batch of inputs, got shape {tuple(x.shape)}")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        checks.float_tensor(x, "x")  # raises, counting the NaN/Inf
     y = class_labels(y, len(x), "y")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     was_training = model.training
     model.eval()
     try:
-        predictions = torch.cat([run_batch(model, b).argmax(-1) for b in x.split(batch_size)])
+        batches = x.split(batch_size)
+        predictions = torch.cat(
+            [run_named(model, b, i, "batch of x").argmax(-1) for i, b in enumerate(batches)]
+        )
     finally:
         model.train(was_training)
     if predictions.shape != y.shape:
