@@ -25,6 +25,7 @@ import types
 
 import torch
 
+from ptqlab.core import checks
 from ptqlab.core.affine import QParams, dequantize, qparams_for, quantize
 from ptqlab.core.spec import QuantSpec
 
@@ -63,6 +64,7 @@ class ManualQuantizer:
         """Return (x_q, scale, zero_point): integer codes, a float scale and an integer zero point.
         ``num_bits`` (the seed's argument) overrides the quantizer's own ``bits`` for this call."""
         spec = self._spec(num_bits)
+        checks.float_tensor(tensor, "tensor")
         scale, zero_point = qparams_for(tensor, spec)
         x_q = quantize(tensor, QParams(scale, zero_point), spec)
         return x_q, float(scale.reshape(())), int(zero_point.reshape(()))

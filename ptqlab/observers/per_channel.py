@@ -33,7 +33,7 @@ class PerChannelMinMaxObserver(MinMaxObserver):
 
     def _extrema(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() == 0 or not -x.dim() <= self.axis < x.dim():
-            raise ValueError(f"axis={self.axis} is out of range for a batch of shape {tuple(x.shape)}")
+            raise ValueError(f"x has shape {tuple(x.shape)}: axis={self.axis} is out of range for it")
         channels = x.movedim(self.axis, 0).reshape(x.shape[self.axis], -1)
         if self.min_val is not None and channels.shape[0] != self.min_val.numel():
             raise ValueError(

@@ -111,7 +111,9 @@ def as_batches(data, batch_size: int = 256) -> list:
     if isinstance(data, torch.Tensor):
         if data.device.type == "meta":
             raise ValueError("the calibration set is a meta tensor (shape only, no data)")
-        if data.dim() == 0 or data.shape[0] == 0:
+        if data.dim() == 0:
+            raise ValueError("the calibration set must be a batch of samples (N, ...), got a 0-d tensor")
+        if data.shape[0] == 0:
             raise ValueError(f"the calibration set is empty (tensor of shape {tuple(data.shape)})")
         return list(data.split(batch_size))
     if isinstance(data, dict):

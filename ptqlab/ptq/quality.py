@@ -71,7 +71,7 @@ def embedding_agreement(reference: torch.Tensor, test: torch.Tensor) -> Embeddin
         raise TypeError("reference and test must be tensors of embeddings (N, D)")
     if reference.shape != test.shape or reference.dim() != 2 or reference.shape[0] < 2:
         raise ValueError(
-            f"need two (N, D) tensors with N >= 2, got {tuple(reference.shape)} and {tuple(test.shape)}"
+            f"reference and test must be two (N, D) tensors with N >= 2, got {tuple(reference.shape)} and {tuple(test.shape)}"
         )
     for name, e in (("reference", reference), ("test", test)):
         checks.float_tensor(e, name)

@@ -175,8 +175,8 @@ def _apply_layer(module: nn.Module, name: str, spec: LayerSpec, observed) -> Non
     if spec.weight is not None:
         try:
             weight = quantize_weight(module.weight, spec.weight)
-        except ValueError as error:
-            raise ValueError(f"layer {name!r}: weight: {error}") from error
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"layer {name!r}: weight: {error}") from error
         module.weight = nn.Parameter(weight, requires_grad=False)
     if spec.act is None:
         return
