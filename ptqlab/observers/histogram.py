@@ -14,7 +14,9 @@ piecewise-linear CDF (mass spread uniformly inside each old bin) at the new edge
 
 Deterministic, mass-preserving, O(B), and the identity when the range did not change (u is then exactly
 an integer, so the counts come back bit for bit). Memory is the B counts plus four scalars whatever the
-number of batches. The update runs on the tensors' device with no host read-back; counts are float64
+number of batches. The bin index is float32 arithmetic, except that where the span hi − lo overflows
+float32 (|lo| + |hi| > 3.4e38) the factor B / span is computed in float64: ranges near float32's limits
+keep all their bins instead of collapsing into one. The update runs on the tensors' device with no host read-back; counts are float64
 (exact integers up to 2^53, fractional after a re-bin).
 """
 

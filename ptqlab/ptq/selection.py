@@ -25,6 +25,8 @@ def select_calibration(
     """
     if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] == 0:
         raise ValueError("x must be a non-empty tensor of samples (N, ...)")
+    if x.device.type == "meta" or (features is not None and features.device.type == "meta"):
+        raise ValueError("x and features must hold data, not be meta tensors (shape only)")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     pool = x.shape[0]
