@@ -176,7 +176,8 @@ def load_cached(path: Path, name: str) -> tuple[nn.Module, dict[str, float]] | N
         info = {k: float(v) for k, v in dict(saved["info"]).items()}
         return model, info
     except Exception as error:  # any damage at all: the cache must never break a run
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:160]
+        first = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
+        reason = f"{type(error).__name__}: {first}"[:140]
         warnings.warn(
             f"ptqlab: damaged model cache {path} ({reason}); {_set_aside(path)}; retraining",
             RuntimeWarning,
