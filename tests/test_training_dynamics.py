@@ -22,22 +22,31 @@ def test_one_cycle_loop_is_the_shipped_training_bit_for_bit(monkeypatch):
         assert torch.equal(value, checkpoints[-1][key]), key
 
 
-def test_lawa_is_the_mean_of_the_checkpoints_with_bn_recomputed():
+def test_lawa_is_the_mean_of_the_checkpoints_with_bn_recomputed_dropout_off():
     states = []
     for seed in range(3):
         torch.manual_seed(seed)
         states.append(digits.DigitsMLP().state_dict())
-    averaged = td.average_checkpoints("mlp", states).state_dict()
+    averaged = td.average_checkpoints(states)
     expected = (states[0]["fc2.weight"] + states[1]["fc2.weight"] + states[2]["fc2.weight"]) / 3
     assert torch.allclose(averaged["fc2.weight"], expected, atol=1e-7)
-    # update_bn (momentum=None): bn1's running mean = the mean over batches of 64 of fc1(x)'s batch means
-    model = td.average_checkpoints("mlp", states)
+    # running stats = plain average over batches of 64 of each batch's statistics, Dropout off
+    model = td.lawa_model("mlp", averaged)
     batches = digits.digits_split().x_train.split(64)
     with torch.no_grad():
-        means = torch.stack([model.fc1(model.flatten(b)).mean(0) for b in batches])
-    assert torch.allclose(model.bn1.running_mean, means.mean(0), atol=1e-6)
+        probe = digits.DigitsMLP()
+        probe.load_state_dict(model.state_dict())
+        inputs = []
+        for b in batches:
+            probe.train()
+            probe.drop1.eval()
+            h = probe.relu1(probe.bn1(probe.fc1(probe.flatten(b))))
+            inputs.append(probe.fc2(h))
+    assert torch.allclose(model.bn2.running_mean, torch.stack([z.mean(0) for z in inputs]).mean(0), atol=1e-6)
+    assert torch.allclose(model.bn2.running_var, torch.stack([z.var(0) for z in inputs]).mean(0), atol=1e-5)
+    assert not model.training and model.bn2.momentum == 0.1
     with pytest.raises(ValueError, match="checkpoints"):
-        td.average_checkpoints("mlp", [])
+        td.average_checkpoints([])
 
 
 def test_warmup_stable_decay_shape():

@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -24,11 +25,16 @@ def source_key(*parts) -> str:
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()
 
 
-def load_or_build(stem: str, key: str, build: Callable[[], dict]) -> tuple[dict, bool]:
-    """(result, from_cache): the file ``<stem>_<key[:16]>.pt`` if it exists, else ``build()`` saved there."""
+def cache_path(stem: str, key: str) -> Path:
+    """Where the result named ``stem`` with hash ``key`` lives: ``$PTQLAB_CACHE/<stem>_<key[:16]>.pt``."""
     if not stem or any(c in stem for c in "/\\"):
         raise ValueError(f"stem must be a plain file-name prefix, got {stem!r}")
-    path = cache_dir() / f"{stem}_{key[:16]}.pt"
+    return cache_dir() / f"{stem}_{key[:16]}.pt"
+
+
+def load_or_build(stem: str, key: str, build: Callable[[], dict]) -> tuple[dict, bool]:
+    """(result, from_cache): the file ``cache_path(stem, key)`` if it exists, else ``build()`` saved there."""
+    path = cache_path(stem, key)
     if path.exists():
         return torch.load(path, weights_only=True), True
     result = build()

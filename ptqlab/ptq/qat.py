@@ -33,7 +33,7 @@ from torch import nn
 from ptqlab.core.affine import QParams
 from ptqlab.core.progress import Progress, track
 from ptqlab.core.spec import PerChannel, QuantSpec
-from ptqlab.models.cache import load_or_build, source_key
+from ptqlab.models.cache import cache_path, load_or_build, source_key
 from ptqlab.models.data import digits_split
 from ptqlab.models.digits import ARCHITECTURES, random_shift, trained_digits_model, training_key
 from ptqlab.ptq.calibrate import calibrate
@@ -216,13 +216,9 @@ def run_qat(name: str, bits: int, seed: int = 0, recipe: dict | None = None, pro
 _QAT_CODE = (FakeQuantizedConv2d, STEActFakeQuant, prepare_qat, convert_qat, finetune, run_qat)
 
 
-def qat_digits_model(
-    name: str, bits: int, seed: int = 0, progress: Progress = None, recipe: dict | None = None
-):
-    """(deployed W<bits>A8 model, info) from the disk cache, else fine-tuned now and cached.
-
-    info also says ``from_cache``: True when this call read the result from disk (``seconds`` is then the
-    time measured when it was built)."""
+def qat_cache_entry(name: str, bits: int, seed: int = 0, recipe: dict | None = None) -> tuple[str, str, dict]:
+    """(file stem, key, recipe) of a QAT result: the key hashes the QAT code, recipe, bits, seed, the base
+    model's training key and the torch/torchao versions."""
     import torchao
 
     if name not in ARCHITECTURES:
@@ -232,12 +228,29 @@ def qat_digits_model(
     key = source_key(
         *_QAT_CODE, sorted(recipe.items()), bits, seed, training_key(name, seed), torchao.__version__
     )
+    return f"qat_{name}_w{bits}a8_seed{seed}", key, recipe
+
+
+def qat_is_cached(name: str, bits: int, seed: int = 0, recipe: dict | None = None) -> bool:
+    """True when ``qat_digits_model`` would read its result from disk instead of training."""
+    stem, key, _ = qat_cache_entry(name, bits, seed, recipe)
+    return cache_path(stem, key).exists()
+
+
+def qat_digits_model(
+    name: str, bits: int, seed: int = 0, progress: Progress = None, recipe: dict | None = None
+):
+    """(deployed W<bits>A8 model, info) from the disk cache, else fine-tuned now and cached.
+
+    info also says ``from_cache``: True when this call read the result from disk (``seconds`` is then the
+    time measured when it was built)."""
+    stem, key, recipe = qat_cache_entry(name, bits, seed, recipe)
 
     def build() -> dict:
         latent, info = run_qat(name, bits, seed, recipe, progress)
         return {"state_dict": latent.state_dict(), "info": info}
 
-    saved, from_cache = load_or_build(f"qat_{name}_w{bits}a8_seed{seed}", key, build)
+    saved, from_cache = load_or_build(stem, key, build)
     latent = fold_batchnorm(ARCHITECTURES[name]())
     latent.load_state_dict(saved["state_dict"])
     calibration = digits_split().x_train[:CALIBRATION_IMAGES]

@@ -7,7 +7,7 @@ Variants (the digits recipe of ``ptqlab.models.digits``: AdamW, batches of 64, 1
   * standard  the shipped recipe, one-cycle learning rate (warm-up, then cosine annealing to ~0).
   * lawa      LAtest Weight Averaging (Kaddour 2022; Sanyal et al. 2023) on the same run: the average of the
               last k epoch-end checkpoints, θ = (1/k) Σ_{i=E-k+1..E} θ_i, then BatchNorm statistics recomputed on
-              the training images (``torch.optim.swa_utils.update_bn``; averaged weights invalidate them).
+              the training images with Dropout off (``recompute_batchnorm``; averaged weights invalidate them).
   * cooldown  warm-up–stable–decay: linear warm-up over 5 % of the steps, constant peak rate, then a linear
               cooldown to 0 over the last 20 % (the schedule of Hägele et al. 2024; "LR cooldown").
 PTQ robustness = test accuracy after round-to-nearest weights (BatchNorm folded, symmetric min/max, per
@@ -27,7 +27,7 @@ from torch import nn
 
 from ptqlab.core.progress import Progress, track
 from ptqlab.core.spec import PerChannel, PerTensor, QuantSpec
-from ptqlab.models.cache import load_or_build, source_key
+from ptqlab.models.cache import cache_path, load_or_build, source_key
 from ptqlab.models.data import digits_split
 from ptqlab.models.digits import ARCHITECTURES, RECIPES, random_shift
 from ptqlab.ptq.simulate import evaluate_accuracy, simulate
@@ -91,51 +91,83 @@ def train_with_checkpoints(
     return model.eval(), checkpoints, time.perf_counter() - start
 
 
-@torch.no_grad()
-def average_checkpoints(name: str, checkpoints: list[dict], seed: int = 0) -> nn.Module:
-    """LAWA: the element-wise mean of the checkpoints' float tensors, then BatchNorm statistics recomputed
-    on the (unshifted) training images with ``torch.optim.swa_utils.update_bn``."""
+def average_checkpoints(checkpoints: list[dict]) -> dict:
+    """LAWA's θ = (1/k) Σ θ_i over the checkpoints' float tensors (integer buffers: the last checkpoint's)."""
     if not checkpoints:
         raise ValueError("checkpoints must hold at least one state_dict")
-    averaged = {
+    return {
         key: torch.stack([c[key] for c in checkpoints]).mean(0) if value.is_floating_point() else value
         for key, value in checkpoints[-1].items()
     }
-    model = ARCHITECTURES[name]()
-    model.load_state_dict(averaged)
-    loader = digits_split().x_train.split(64)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        torch.optim.swa_utils.update_bn(loader, model)
+
+
+@torch.no_grad()
+def recompute_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int = 64) -> nn.Module:
+    """In place, then eval mode: every BatchNorm's running statistics re-estimated as the plain average of its
+    batch statistics over ``images`` (as ``torch.optim.swa_utils.update_bn``, but with Dropout off: a
+    dropped-out input would inflate the running variance of the BatchNorm after it)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    for batch in images.split(batch_size):
+        model(batch)
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
     return model.eval()
 
 
-def trained_variants(
-    name: str, seed: int = 0, recipe: dict | None = None, progress: Progress = None
-) -> tuple[dict[str, nn.Module], dict[str, float], bool]:
-    """({variant: eval-mode model}, {schedule: training seconds}, from_cache) for one seed, disk-cached."""
+def lawa_model(name: str, averaged_state: dict) -> nn.Module:
+    """The LAWA model: the averaged weights with BatchNorm statistics recomputed on the training images."""
+    model = ARCHITECTURES[name]()
+    model.load_state_dict(averaged_state)
+    return recompute_batchnorm(model, digits_split().x_train)
+
+
+def variants_cache_entry(name: str, seed: int = 0, recipe: dict | None = None) -> tuple[str, str, dict]:
+    """(file stem, key, recipe) of one seed's trained variants."""
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown digits model {name!r}; choose from {sorted(ARCHITECTURES)}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     recipe = dict(RECIPES[name] if recipe is None else recipe)
     code = (train_with_checkpoints, average_checkpoints, warmup_stable_decay, _scheduler, random_shift)
+    # recompute_batchnorm is not in the key: the cache holds the raw average, statistics are redone on load
     key = source_key(*code, ARCHITECTURES[name], sorted(recipe.items()), seed, LAWA_K, WARMUP, COOLDOWN)
+    return f"dynamics_{name}_seed{seed}", key, recipe
+
+
+def study_is_cached(name: str, seeds: tuple[int, ...] = (0, 1, 2), recipe: dict | None = None) -> bool:
+    """True when ``dynamics_study`` would train nothing."""
+    return all(cache_path(*variants_cache_entry(name, s, recipe)[:2]).exists() for s in seeds)
+
+
+def trained_variants(
+    name: str, seed: int = 0, recipe: dict | None = None, progress: Progress = None
+) -> tuple[dict[str, nn.Module], dict[str, float], bool]:
+    """({variant: eval-mode model}, {schedule: training seconds}, from_cache) for one seed, disk-cached."""
+    stem, key, recipe = variants_cache_entry(name, seed, recipe)
 
     def build() -> dict:
         standard, checkpoints, s1 = train_with_checkpoints(name, "one-cycle", seed, recipe, progress)
-        lawa = average_checkpoints(name, checkpoints, seed)
         cooldown, _, s2 = train_with_checkpoints(name, "cooldown", seed, recipe, progress)
-        states = {v: m.state_dict() for v, m in zip(VARIANTS, (standard, lawa, cooldown), strict=True)}
+        states = {"standard": standard.state_dict(), "lawa": average_checkpoints(checkpoints)}
+        states["cooldown"] = cooldown.state_dict()
         return {"states": states, "seconds": {"one-cycle": s1, "cooldown": s2}}
 
-    saved, from_cache = load_or_build(f"dynamics_{name}_seed{seed}", key, build)
+    saved, from_cache = load_or_build(stem, key, build)
     models = {}
-    for variant, state in saved["states"].items():
+    for variant in ("standard", "cooldown"):
         models[variant] = ARCHITECTURES[name]()
-        models[variant].load_state_dict(state)
+        models[variant].load_state_dict(saved["states"][variant])
         models[variant].eval()
-    return models, dict(saved["seconds"]), from_cache
+    models["lawa"] = lawa_model(name, saved["states"]["lawa"])
+    return {v: models[v] for v in VARIANTS}, dict(saved["seconds"]), from_cache
 
 
 def rtn_accuracy(model: nn.Module, bits: int, granularity: str) -> float:
