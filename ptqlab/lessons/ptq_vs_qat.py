@@ -167,3 +167,59 @@ def registry_note() -> str:
     if available_algorithms():
         return ""
     return "*The PTQ algorithms (`ptqlab.ptq.algorithms`) are not installed in this build: only RTN and QAT rows.*"
+
+
+class LabComparison(NamedTuple):
+    rows: list[Row]
+    fp32: float
+    with_qat: bool
+    status: str
+
+
+def lab_comparison(name: str, run: bool) -> LabComparison:
+    """Lab 08's table for digits ``name``: QAT rows when the button was pressed or they are cached."""
+    from ptqlab.lessons.controls import marimo_progress
+
+    with_qat = bool(run) or qat_cached(name)
+    rows = comparison_rows(
+        name, with_qat=with_qat, progress=marimo_progress(f"QAT fine-tuning, digits {name}")
+    )
+    if not with_qat:
+        status = (
+            "QAT rows are not measured yet: press the button (≈10 s per bit width on 2 cores, then cached)."
+        )
+    elif any(r.from_cache for r in rows):
+        status = "QAT rows read from the disk cache: their times are those measured when they were trained."
+    else:
+        status = "Every row measured just now."
+    return LabComparison(rows, fp32_accuracy(name), with_qat, status)
+
+
+def self_check(comparison: LabComparison) -> dict:
+    """Questions with answers filled from the measured rows (markdown), for an accordion."""
+    import marimo as mo
+
+    rows, fp32 = comparison.rows, comparison.fp32
+    rtn = {r.bits: r for r in rows if r.method == "PTQ RTN"}
+    qat = {r.bits: r for r in rows if r.method == "QAT"}
+    low = min(rtn)
+    answer_low = f"RTN at W{low}A8 scores {100 * rtn[low].accuracy:.2f} % against {100 * fp32:.2f} % in fp32"
+    if low in qat:
+        answer_low += f"; QAT recovers {100 * qat[low].accuracy:.2f} % after {qat[low].backward_passes:,} backward passes"
+    cost = (
+        f"QAT at W{low}A8 took {qat[low].seconds:.1f} s and {qat[low].images} labelled images; RTN "
+        f"{rtn[low].seconds:.2f} s and {rtn[low].images} unlabelled ones."
+        if low in qat
+        else "Press the QAT button to measure it."
+    )
+    return {
+        f"1. How much does plain PTQ lose at W{low}, and what does QAT win back?": mo.md(answer_low + "."),
+        "2. What does QAT cost that PTQ does not?": mo.md(
+            cost + " QAT also needs the training pipeline (labels, augmentation, an optimizer); PTQ only "
+            "forward passes."
+        ),
+        "3. Why is the QAT row deployed through the same `simulate` call as the PTQ rows?": mo.md(
+            "So that the only difference between the rows is the weights: same folding, same weight grid "
+            "(torchao's fake quantizer is bit-identical to `quantize_weight`), same A8 calibration."
+        ),
+    }
