@@ -89,10 +89,10 @@ def tutorial_check(rows: list[Row], fp32: float) -> str:
         ptq = [r for r in at if r.method != "QAT"]
         qat = [r for r in at if r.method == "QAT"]
         best_ptq = max(ptq, key=lambda r: r.accuracy) if ptq else None
-        parts = [f"W{bits}A8:"]
+        parts = []
         if best_ptq is not None:
             parts.append(f"best PTQ ({best_ptq.method}) loses {drop_points(best_ptq, fp32):.2f} points")
         if qat:
             parts.append(f"QAT loses {drop_points(qat[0], fp32):.2f} points in {qat[0].seconds:.1f} s")
-        lines.append("- " + ", ".join(parts))
+        lines.append(f"- W{bits}A8: " + ", ".join(parts))
     return "\n".join(lines)
