@@ -31,7 +31,9 @@ def test_lawa_is_the_mean_of_the_checkpoints_with_bn_recomputed_dropout_off():
     expected = (states[0]["fc2.weight"] + states[1]["fc2.weight"] + states[2]["fc2.weight"]) / 3
     assert torch.allclose(averaged["fc2.weight"], expected, atol=1e-7)
     # running stats = plain average over batches of 64 of each batch's statistics, Dropout off
-    model = td.lawa_model("mlp", averaged)
+    model = digits.DigitsMLP()
+    model.load_state_dict(averaged)
+    td.recompute_batchnorm(model, digits.digits_split().x_train)
     batches = digits.digits_split().x_train.split(64)
     with torch.no_grad():
         probe = digits.DigitsMLP()
@@ -47,6 +49,11 @@ def test_lawa_is_the_mean_of_the_checkpoints_with_bn_recomputed_dropout_off():
     assert not model.training and model.bn2.momentum == 0.1
     with pytest.raises(ValueError, match="checkpoints"):
         td.average_checkpoints([])
+    a, b = td.lawa_model("mlp", averaged, seed=1), td.lawa_model("mlp", averaged, seed=1)
+    assert torch.equal(a.bn2.running_var, b.bn2.running_var)
+    assert torch.equal(a.fc2.weight, model.fc2.weight) and not torch.equal(
+        a.bn2.running_var, model.bn2.running_var
+    )
 
 
 def test_warmup_stable_decay_shape():

@@ -7,7 +7,7 @@ Variants (the digits recipe of ``ptqlab.models.digits``: AdamW, batches of 64, 1
   * standard  the shipped recipe, one-cycle learning rate (warm-up, then cosine annealing to ~0).
   * lawa      LAtest Weight Averaging (Kaddour 2022; Sanyal et al. 2023) on the same run: the average of the
               last k epoch-end checkpoints, θ = (1/k) Σ_{i=E-k+1..E} θ_i, then BatchNorm statistics recomputed on
-              the training images with Dropout off (``recompute_batchnorm``; averaged weights invalidate them).
+              shifted training images with Dropout off (``lawa_model``; averaged weights invalidate them).
   * cooldown  warm-up–stable–decay: linear warm-up over 5 % of the steps, constant peak rate, then a linear
               cooldown to 0 over the last 20 % (the schedule of Hägele et al. 2024; "LR cooldown").
 PTQ robustness = test accuracy after round-to-nearest weights (BatchNorm folded, symmetric min/max, per
@@ -122,11 +122,20 @@ def recompute_batchnorm(model: nn.Module, images: torch.Tensor, batch_size: int 
     return model.eval()
 
 
-def lawa_model(name: str, averaged_state: dict) -> nn.Module:
-    """The LAWA model: the averaged weights with BatchNorm statistics recomputed on the training images."""
+BN_PASSES = 4  # shifted copies of the training set the BatchNorm statistics are re-estimated on
+
+
+def lawa_model(name: str, averaged_state: dict, seed: int = 0) -> nn.Module:
+    """The LAWA model: the averaged weights, BatchNorm statistics re-estimated on the training distribution
+    (BN_PASSES randomly shifted copies of the training images, as in training). On unshifted images the
+    statistics no longer match what the weights were trained with: seed 0's standard MLP drops from 99.44 %
+    to 98.06 % by that re-estimation alone, and is unchanged with shifted images."""
     model = ARCHITECTURES[name]()
     model.load_state_dict(averaged_state)
-    return recompute_batchnorm(model, digits_split().x_train)
+    generator = torch.Generator().manual_seed(seed)
+    x = digits_split().x_train
+    images = torch.cat([random_shift(x, generator) for _ in range(BN_PASSES)])
+    return recompute_batchnorm(model, images)
 
 
 def variants_cache_entry(name: str, seed: int = 0, recipe: dict | None = None) -> tuple[str, str, dict]:
@@ -166,7 +175,7 @@ def trained_variants(
         models[variant] = ARCHITECTURES[name]()
         models[variant].load_state_dict(saved["states"][variant])
         models[variant].eval()
-    models["lawa"] = lawa_model(name, saved["states"]["lawa"])
+    models["lawa"] = lawa_model(name, saved["states"]["lawa"], seed)
     return {v: models[v] for v in VARIANTS}, dict(saved["seconds"]), from_cache
 
 
