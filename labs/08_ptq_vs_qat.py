@@ -169,7 +169,10 @@ def _(mo):
     * **cooldown** — warm-up, a constant peak rate, then a linear cooldown over the last 20 % of the steps.
 
     Each is then rounded to W4, W3 and W2 (BatchNorm folded, activations in float). A gain is only a gain if
-    it exceeds the spread between seeds.
+    it exceeds the spread between seeds. Keep in mind what LAWA was made for: averaging checkpoints taken at a
+    *high* learning rate (Sanyal et al. average LLM pre-training checkpoints before any decay). The standard
+    recipe here anneals the rate to ~0, so its last checkpoints are nearly one point in weight space and their
+    average can only differ a little; the cooldown run is the schedule that changes the end of training.
     """)
     return
 
