@@ -101,7 +101,8 @@ def _(mo):
     The tutorial's decision framework — *time-constrained and 1–3 % loss acceptable → PTQ; ≤ 4 bits or
     accuracy-critical → PTQ + QAT fine-tuning; training from scratch → QAT* — answered from the rows above:
     among the methods that fit your time and data and lose at most your accuracy budget, the fastest to
-    deploy. Move the constraints and watch which measured row answers.
+    deploy. Move the constraints and watch which measured row answers. (The third branch, *training from
+    scratch*, is not measured here: every row starts from the trained fp32 model.)
     """)
     return
 

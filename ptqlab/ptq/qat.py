@@ -8,6 +8,7 @@ Prepare (``prepare_qat``) on the BatchNorm-folded fp32 model:
     Linear/Embedding, so every Conv2d gets ``FakeQuantizedConv2d``: the same ``IntxFakeQuantizer`` applied
     to W.flatten(1). Forward: ŵ = s·clamp(round(w/s), -2^(b-1), 2^(b-1)-1), s_c = max|W_c| / ((qmax-qmin)/2)
     per output channel, recomputed every step — bit-identical to ``simulate.quantize_weight`` (tested).
+    torchao 0.18 accepts torch.int2 … torch.int8 here, so W2 needs no hand-written estimator.
   * every layer input passes through ``STEActFakeQuant``: A8 (uint8, asymmetric, per tensor) with the
     (scale, zero_point) a min/max calibration gives before training, frozen during QAT.
 Backward: the clipped straight-through estimator (Bengio et al. 2013): ∂ŵ/∂w = 1 where round(w/s) lies in
