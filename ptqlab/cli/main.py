@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.cli.bench:accuracy",
         "accuracy / embedding cosine of the real models under simulated PTQ",
     ),
+    "algorithms": ("ptqlab.cli.bench_algorithms:main", "PTQ algorithms vs QAT; LAWA and LR cooldown"),
     "models": (
         "ptqlab.cli.bench_models:main",
         "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",
