@@ -111,7 +111,9 @@ def test_read_only_cache_warns_once_and_leaves_no_temporary_file(cache, monkeypa
     def read_only(src, dst):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(models.os, "replace", read_only)
+    import ptqlab.models.cache as cache_module
+
+    monkeypatch.setattr(cache_module.os, "replace", read_only)
     with pytest.warns(RuntimeWarning, match="could not cache.*Permission denied"):
         model = models.digits_mlp(seed=5, progress=False)
     assert isinstance(model, models.DigitsMLP) and list(tmp_path.iterdir()) == []
@@ -136,3 +138,18 @@ def test_training_key_refuses_unknown_names():
         models.training_key("nope", 0)
     with pytest.raises(TypeError, match="seed"):
         models.training_key("mlp", "0")
+
+
+def test_variant_cache_heals_a_damaged_entry_too(tmp_path, monkeypatch):
+    """QAT and training-dynamics results share the model cache's file mechanics: damage is set aside."""
+    import ptqlab.models.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "cache_dir", lambda: tmp_path)
+    path = cache_module.cache_path("variant", "0" * 64)
+    path.write_bytes(b"\x00garbage")
+    with pytest.warns(RuntimeWarning, match="damaged cache entry"):
+        result, from_cache = cache_module.load_or_build("variant", "0" * 64, lambda: {"x": torch.ones(2)})
+    assert not from_cache and torch.equal(result["x"], torch.ones(2))
+    again, from_cache = cache_module.load_or_build("variant", "0" * 64, lambda: pytest.fail("rebuilt"))
+    assert from_cache and torch.equal(again["x"], torch.ones(2))
+    assert len(list(tmp_path.glob("variant_*.damaged-*"))) == 1

@@ -6,11 +6,11 @@ memory_bound_mlp()           4 × Linear(4096, 4096): a bandwidth benchmark at b
 digits_split(), sentences()  the data sets (scikit-learn's digits; 320 sentences shipped here)
 """
 
+from ptqlab.models.cache import cache_dir
 from ptqlab.models.data import digits_split, sentence_topics, sentences
 from ptqlab.models.digits import (
     DigitsCNN,
     DigitsMLP,
-    cache_dir,
     digits_cnn,
     digits_mlp,
     training_info,

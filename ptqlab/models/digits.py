@@ -11,22 +11,19 @@ to one pixel at random (data augmentation), cross-entropy loss.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import inspect
-import os
-import shutil
 import time
-import warnings
 from collections import OrderedDict
-from pathlib import Path
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ptqlab.core.progress import Progress, track
+from ptqlab.models.cache import cache_dir, read_entry, write_entry
 from ptqlab.models.data import digits_split, load_digits_split
 
 RECIPES = {
@@ -137,11 +134,6 @@ def train_digits_model(
 _TRAINING_CODE = (random_shift, train_digits_model, load_digits_split.__wrapped__)
 
 
-def cache_dir() -> Path:
-    """``$PTQLAB_CACHE`` if set, else ``~/.cache/ptqlab``."""
-    return Path(os.environ.get("PTQLAB_CACHE") or Path.home() / ".cache" / "ptqlab")
-
-
 def training_key(name: str, seed: int) -> str:
     """sha256 of everything that determines the trained weights: code, recipe, seed, torch version."""
     if name not in ARCHITECTURES:
@@ -161,62 +153,17 @@ def training_key(name: str, seed: int) -> str:
 _TRAINED: dict[tuple[str, int], tuple[nn.Module, dict[str, float]]] = {}
 
 
-def load_cached(path: Path, name: str) -> tuple[nn.Module, dict[str, float]] | None:
-    """The cached (model, info) at ``path``; None if there is none. A damaged entry (unreadable, not a
-    {state_dict, info} checkpoint of ``name``, a directory...) is set aside as ``<file>.damaged-<time>``
-    (or removed) with a one-line warning. Loads with ``weights_only=True``: never un-pickles objects."""
-    if not (path.exists() or path.is_symlink()):
-        return None
-    try:
-        saved = torch.load(path, weights_only=True)
+def _checkpoint_of(name: str) -> Callable[[object], tuple[nn.Module, dict[str, float]]]:
+    """Validate a loaded cache entry as a {state_dict, info} checkpoint of digits model ``name``."""
+
+    def restore(saved) -> tuple[nn.Module, dict[str, float]]:
         if not (isinstance(saved, dict) and set(saved) == {"state_dict", "info"}):
             raise ValueError("not a {state_dict, info} checkpoint")
         model = ARCHITECTURES[name]()
         model.load_state_dict(saved["state_dict"])
-        info = {k: float(v) for k, v in dict(saved["info"]).items()}
-        return model, info
-    except Exception as error:  # any damage at all: the cache must never break a run
-        first = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
-        reason = f"{type(error).__name__}: {first}"[:140]
-        warnings.warn(
-            f"ptqlab: damaged model cache {path} ({reason}); {_set_aside(path)}; retraining",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
+        return model, {k: float(v) for k, v in dict(saved["info"]).items()}
 
-
-def _set_aside(path: Path) -> str:
-    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-    try:
-        os.replace(path, aside)
-        return f"moved to {aside.name}"
-    except OSError:
-        try:
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-            return "removed"
-        except OSError as error:
-            return f"could not be moved or removed ({type(error).__name__})"
-
-
-def save_cached(path: Path, model: nn.Module, info: dict[str, float]) -> bool:
-    """Write (model, info) to ``path`` atomically (a temporary file, then ``os.replace``); on any OS error
-    (read-only or vanished cache directory) warn in one line and return False: the model is still used."""
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
-        os.replace(tmp, path)  # atomic: concurrent processes never read half a file
-        return True
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        warnings.warn(
-            f"ptqlab: could not cache the trained model at {path} ({type(error).__name__}: {error.strerror or error}); using it uncached",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return False
+    return restore
 
 
 def trained_digits_model(name: str, seed: int = 0, progress: Progress = True) -> nn.Module:
@@ -227,10 +174,10 @@ def trained_digits_model(name: str, seed: int = 0, progress: Progress = True) ->
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     if (name, seed) not in _TRAINED:
         path = cache_dir() / f"digits_{name}_seed{seed}_{training_key(name, seed)[:16]}.pt"
-        cached = load_cached(path, name)
+        cached = read_entry(path, _checkpoint_of(name), what="model cache")
         if cached is None:
             cached = train_digits_model(name, seed, progress)
-            save_cached(path, *cached)
+            write_entry(path, {"state_dict": cached[0].state_dict(), "info": cached[1]}, what="trained model")
         cached[0].eval()
         _TRAINED[(name, seed)] = cached
     return copy.deepcopy(_TRAINED[(name, seed)][0])
@@ -255,7 +202,6 @@ def digits_cnn(seed: int = 0, progress: Progress = True) -> DigitsCNN:
 __all__ = [
     "DigitsCNN",
     "DigitsMLP",
-    "cache_dir",
     "digits_cnn",
     "digits_mlp",
     "training_info",
