@@ -16,7 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptqlab.backends.integer_only import IntegerConv2d, IntegerLayer, conv2d_from_torch_ao, linear_from_torch_ao
+from ptqlab.backends.integer_only import (
+    IntegerConv2d,
+    IntegerLayer,
+    conv2d_from_torch_ao,
+    linear_from_torch_ao,
+)
 
 PASS_THROUGH = ("Identity", "Dropout", "QuantizedDropout", "DeQuantize", "LinearPackedParams")
 

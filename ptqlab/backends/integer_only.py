@@ -40,7 +40,13 @@ class AccumulatorTerms(NamedTuple):
     bias: torch.Tensor  # b_q
 
     def total(self) -> torch.Tensor:
-        return self.products - self.weight_zero_point_term - self.input_zero_point_term + self.constant + self.bias
+        return (
+            self.products
+            - self.weight_zero_point_term
+            - self.input_zero_point_term
+            + self.constant
+            + self.bias
+        )
 
 
 def check_int32(value: torch.Tensor, what: str, name: str) -> None:
@@ -54,7 +60,9 @@ def check_int32(value: torch.Tensor, what: str, name: str) -> None:
 
 def check_codes(x_q: torch.Tensor, lo: int, hi: int, name: str) -> torch.Tensor:
     if not isinstance(x_q, torch.Tensor) or x_q.is_floating_point() or x_q.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor of codes, got {getattr(x_q, 'dtype', type(x_q).__name__)}")
+        raise TypeError(
+            f"{name} must be an integer tensor of codes, got {getattr(x_q, 'dtype', type(x_q).__name__)}"
+        )
     if x_q.numel() and (int(x_q.min()) < lo or int(x_q.max()) > hi):
         raise ValueError(f"{name} holds codes in [{int(x_q.min())}, {int(x_q.max())}], outside [{lo}, {hi}]")
     return x_q.to(torch.int64)
@@ -63,7 +71,9 @@ def check_codes(x_q: torch.Tensor, lo: int, hi: int, name: str) -> torch.Tensor:
 def per_channel_qparams(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(int8 codes as int64, scales float64 (C,), zero points int64 (C,)) of a quantized qint8 weight."""
     if not isinstance(weight, torch.Tensor) or not weight.is_quantized or weight.dtype != torch.qint8:
-        raise TypeError("weight must be a quantized torch.qint8 tensor (torch.quantize_per_tensor/per_channel)")
+        raise TypeError(
+            "weight must be a quantized torch.qint8 tensor (torch.quantize_per_tensor/per_channel)"
+        )
     channels = weight.shape[0]
     if weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
         if weight.q_per_channel_axis() != 0:
@@ -191,7 +201,9 @@ class IntegerConv2d(IntegerLayer):
         return out.round().to(torch.int64)
 
 
-def linear_from_torch_ao(module, input_scale: float, input_zero_point: int, relu: bool = False) -> IntegerLinear:
+def linear_from_torch_ao(
+    module, input_scale: float, input_zero_point: int, relu: bool = False
+) -> IntegerLinear:
     """An IntegerLinear holding the same integers as a torch.ao quantized Linear (or LinearReLU)."""
     relu = relu or type(module).__name__ == "LinearReLU"
     return IntegerLinear.from_quantized(
@@ -200,7 +212,9 @@ def linear_from_torch_ao(module, input_scale: float, input_zero_point: int, relu
     )  # fmt: skip
 
 
-def conv2d_from_torch_ao(module, input_scale: float, input_zero_point: int, relu: bool = False) -> IntegerConv2d:
+def conv2d_from_torch_ao(
+    module, input_scale: float, input_zero_point: int, relu: bool = False
+) -> IntegerConv2d:
     """An IntegerConv2d holding the same integers as a torch.ao quantized Conv2d (or ConvReLU2d)."""
     if module.padding_mode != "zeros":
         raise ValueError(f"module: only zero padding is supported, got padding_mode={module.padding_mode!r}")

@@ -48,13 +48,17 @@ def quantize_multiplier(multiplier: float | torch.Tensor) -> tuple[torch.Tensor,
             m0, exponent = m0 // 2, exponent + 1
         shift = 31 - exponent
         if shift > MAX_SHIFT:
-            raise ValueError(f"multiplier {value!r} is too small: it needs a right shift of {shift} > {MAX_SHIFT}")
+            raise ValueError(
+                f"multiplier {value!r} is too small: it needs a right shift of {shift} > {MAX_SHIFT}"
+            )
         m0s.append(m0)
         shifts.append(shift)
     return torch.tensor(m0s, dtype=torch.int64), torch.tensor(shifts, dtype=torch.int64)
 
 
-def multiply_by_quantized_multiplier(acc: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+def multiply_by_quantized_multiplier(
+    acc: torch.Tensor, m0: torch.Tensor, shift: torch.Tensor
+) -> torch.Tensor:
     """⌊(acc · M0 + 2^(n−1)) / 2^n⌋ in int64: acc·M0·2^−n rounded to nearest, ties toward +∞.
 
     ``m0`` and ``shift`` broadcast against ``acc`` (per-channel: shape (C,) against (…, C), or reshaped by the
