@@ -177,7 +177,7 @@ def test_bias_overflow_and_bad_codes_are_rejected():
     with pytest.raises(ValueError, match=r"^multiplier must lie in"):
         quantize_multiplier(0.0)
     with pytest.raises(ValueError, match=r"^qmin"):
-        requantize(torch.tensor([1]), torch.tensor([2**30]), torch.tensor([31]), 0, 10, 5)
+        requantize(torch.tensor([1]), torch.tensor([2**30]), torch.tensor([31]), 0, qmin=10, qmax=5)
 
 
 def test_conv_padding_uses_the_input_zero_point():

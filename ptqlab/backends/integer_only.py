@@ -162,7 +162,7 @@ class IntegerLayer:
         acc = self.accumulate(x_q)
         qmin = self.output_zero_point if self.relu else UINT8_MIN
         m0, shift = self.per_channel(self.m0, acc), self.per_channel(self.shift, acc)
-        return requantize(acc, m0, shift, self.output_zero_point, max(qmin, UINT8_MIN), UINT8_MAX)
+        return requantize(acc, m0, shift, self.output_zero_point, qmin=max(qmin, UINT8_MIN), qmax=UINT8_MAX)
 
     def dequantize(self, y_q: torch.Tensor) -> torch.Tensor:
         return (y_q.to(torch.float64) - self.output_zero_point) * self.output_scale

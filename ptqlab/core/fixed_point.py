@@ -83,6 +83,7 @@ def requantize(
     m0: torch.Tensor,
     shift: torch.Tensor,
     zero_point: int,
+    *,
     qmin: int = 0,
     qmax: int = 255,
 ) -> torch.Tensor:
