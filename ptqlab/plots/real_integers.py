@@ -54,7 +54,13 @@ def grids_figure(
         linewidth=0.8,
         label=f"{labels[1]} grid ({len(ig)} pts)",
     )
-    labelled(ax_hist, title="Values and the points each grid can represent", xlabel="value", ylabel="count")
+    labelled(
+        ax_hist,
+        title="Values and the points each grid can represent",
+        xlabel="value",
+        ylabel="count",
+        legend="lower left",
+    )
     for grid, color, name in ((float_grid, "tab:purple", labels[0]), (int_grid, "tab:green", labels[1])):
         g = torch.sort(grid[(grid >= 0) & (grid <= amax)]).values
         if len(g) > 1:
