@@ -1,7 +1,7 @@
 """ptqlab's Python weight-only layers (W8A16Linear, W4A16Linear) next to the engines' weight-only kernels.
 
 One model, one batch size; every variant is timed in the same ``time_interleaved`` run as fp32 (medians and
-p10/p90), sized with ``serialized_bytes`` (torch.save of the state_dict) and scored with the bench model's
+p10/p90), sized with ``serialized_bytes`` (torch.save of the whole state_dict, embedding tables included) and scored with the bench model's
 quality measure. Recipes that cannot run here are left out, with the reason, never a crash.
 """
 
@@ -92,17 +92,9 @@ def compare_weight_only(
     return rows, skipped
 
 
-def dequantize_share(layer_model: torch.nn.Module, batch_input: tuple, repeats: int = 10) -> float:
-    """Fraction of a weight-only model's forward spent unpacking + dequantizing weights (timed separately:
-    the dequantize of every layer vs the whole forward, interleaved)."""
-    from ptqlab.backends.weight_only_linear import WeightOnlyLinear
-
-    layers = [m for m in layer_model.modules() if isinstance(m, WeightOnlyLinear)]
-    stats = time_interleaved(
-        {
-            "forward": lambda: layer_model(*batch_input),
-            "dequantize": lambda: [m.dequantized_weight() for m in layers],
-        },
-        repeats=repeats,
-    )
-    return stats["dequantize"].median_s / stats["forward"].median_s
+def model_bytes(model: torch.nn.Module) -> int:
+    """torch.save size of the state_dict (embedding tables included); torchao's own count if that fails."""
+    try:
+        return serialized_bytes(model)
+    except Exception:
+        return torchao_model_bytes(model) or 0
