@@ -1,0 +1,157 @@
+"""Lab 09's coding exercise: the student writes the requantization step; the lab checks it.
+
+The student's source runs with ``exec`` in a forked child process of the server's Python (its own namespace,
+a time limit, killed if it overruns) on freshly drawn cases: random int32 accumulators and multipliers, exact
+ties, both clamps. It is compared with the reference (``ptqlab.core.fixed_point``); the first mismatch is
+reported with its inputs, the exact value before rounding, and a hint. This is *not* a sandbox: the code
+can do anything the server's user can (see the README).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from fractions import Fraction
+
+from ptqlab.core.fixed_point import exact_requantize_reference, quantize_multiplier
+
+STARTER = '''def requantize(acc, m0, shift, zero_point):
+    """acc: int32 accumulator; M = m0 · 2**-shift (2**30 <= m0 < 2**31, shift >= 1).
+    Return the uint8 output code: clamp(zero_point + round(acc · m0 / 2**shift), 0, 255),
+    rounding to nearest with ties toward +infinity, using integers only."""
+    scaled = (acc * m0) >> shift  # TODO: this truncates toward -infinity; round to nearest instead
+    return max(0, min(255, zero_point + scaled))
+'''
+
+REFERENCE = """def requantize(acc, m0, shift, zero_point):
+    rounded = (acc * m0 + (1 << (shift - 1))) >> shift  # add one half, then floor: ties go up
+    return max(0, min(255, zero_point + rounded))
+"""
+
+
+def reference(acc: int, m0: int, shift: int, zero_point: int) -> int:
+    return max(0, min(255, zero_point + exact_requantize_reference(acc, m0, shift)))
+
+
+def fresh_cases(n: int = 300, seed: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Random cases plus hard ones: exact ties (positive and negative) and values past both clamps."""
+    rng = random.Random(seed)
+    cases = [(5, 2**30, 31, 0), (-5, 2**30, 31, 100), (3, 2**30, 31, 7), (-3, 2**30, 31, 7)]  # ±2.5, ±1.5
+    for _ in range(n):
+        m0, shift = (int(v) for v in quantize_multiplier(rng.uniform(1e-4, 0.9)))
+        zero_point = rng.randint(0, 255)
+        target = rng.uniform(-300, 300)  # the output before clamping, in codes
+        acc = max(-(2**31), min(2**31 - 1, round(target * 2**shift / m0)))
+        cases.append((acc, m0, shift, zero_point))
+        if acc * m0 % 2 == 0:  # also a neighbour that lands exactly on a tie, when one exists nearby
+            cases.append((acc | 1, 2**30, 31, zero_point))
+    return cases
+
+
+def worker(source: str, cases: list, conn) -> None:
+    """Child process: exec the source, call requantize on every case, send back the results or the error."""
+    try:
+        namespace: dict = {}
+        exec(compile(source, "<your code>", "exec"), namespace)
+        fn = namespace.get("requantize")
+        if not callable(fn):
+            conn.send(("error", "define a function named requantize(acc, m0, shift, zero_point)"))
+            return
+        results = []
+        for case in cases:
+            r = fn(*case)
+            results.append(r if type(r) is int else repr(r))
+        conn.send(("ok", results))
+    except BaseException as e:  # anything the student's code raises is reported, not re-raised
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+def run_submission(source: str, cases: list, timeout_s: float = 5.0) -> tuple[str, object]:
+    """("ok", results) | ("error", message) | ("timeout", seconds), from a forked child process."""
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=worker, args=(source, cases, send), daemon=True)
+    process.start()
+    outcome: tuple[str, object] = ("timeout", timeout_s)
+    if receive.poll(timeout_s):
+        outcome = receive.recv()
+    process.join(0.5)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    return outcome
+
+
+def mismatch_hint(acc: int, m0: int, shift: int, expected: int, got) -> str:
+    exact = Fraction(acc * m0, 2**shift)
+    if not isinstance(got, int):
+        return f"return a Python int; got {got}"
+    if exact.denominator == 2:
+        return (
+            "this is an exact tie (…​.5): round half toward +infinity, e.g. add 2**(shift-1) before the shift"
+        )
+    if got == expected - 1 or got == expected + 1:
+        return "off by one: round to nearest (add half of 2**shift before shifting), don't truncate"
+    return "check the zero point and the clamp to [0, 255]"
+
+
+def check(source: str, timeout_s: float = 5.0, seed: int | None = None) -> str:
+    """Markdown verdict on the student's ``requantize``: passed, or the first mismatch and why."""
+    if not isinstance(source, str) or not source.strip():
+        return "**Write your `requantize` above, then press the button.**"
+    cases = fresh_cases(seed=seed)
+    status, payload = run_submission(source, cases, timeout_s)
+    if status == "timeout":
+        return f"**Too slow:** your code ran for more than {timeout_s:g} s on {len(cases)} cases and was stopped."
+    if status == "error":
+        return f"**Your code raised an error:** `{payload}`"
+    for i, (case, got) in enumerate(zip(cases, payload, strict=True)):
+        expected = reference(*case)
+        if got != expected:
+            acc, m0, shift, zp = case
+            return (
+                f"**Mismatch at case {i} of {len(cases)}:** `requantize({acc}, {m0}, {shift}, {zp})` returned "
+                f"`{got}`, expected **{expected}** (exact acc·m0/2^shift = {float(Fraction(acc * m0, 2**shift)):.4f}, "
+                f"then + z = {zp}). Hint: {mismatch_hint(acc, m0, shift, expected, got)}."
+            )
+    return f"**Correct** on all {len(cases)} fresh cases (random accumulators, exact ties, both clamps)."
+
+
+def reference_markdown() -> str:
+    return f"```python\n{REFERENCE}```\nTies: (acc·m0 + 2^(shift−1)) >> shift is ⌊x + ½⌋, so 2.5 → 3 and −2.5 → −2."
+
+
+QUESTIONS = {
+    "q1": (
+        "An int8 layer with 4096 inputs, uint8 activations up to 255 and int8 weights: can its int32 "
+        "accumulator overflow?",
+        ["Yes, easily", "No: 4096·255·128 ≈ 2^27 < 2^31", "Only without a bias"],
+        "No: 4096·255·128 ≈ 2^27 < 2^31",
+    ),
+    "q2": (
+        "Why does M = s_x·s_w/s_y become M0·2^−n instead of staying a float?",
+        ["Floats are less accurate", "Integer-only hardware has no float multiplier", "To save memory"],
+        "Integer-only hardware has no float multiplier",
+    ),
+    "q3": (
+        "fp8 e4m3 and int8 both take 8 bits. On a bell-shaped weight tensor, which has the smaller error?",
+        [
+            "fp8 e4m3: it has more range",
+            "int8: its 256 evenly spaced points cover the values more densely",
+            "They are identical",
+        ],
+        "int8: its 256 evenly spaced points cover the values more densely",
+    ),
+}
+
+
+def self_check_feedback(answers: dict) -> str:
+    """One line per question: right, or the right answer."""
+    lines = []
+    for key, (question, _, right) in QUESTIONS.items():
+        given = answers.get(key)
+        if given is None:
+            lines.append(f"- *{question}* — not answered yet")
+        else:
+            lines.append(f"- *{question}* — {'✅ right' if given == right else f'❌ the answer is: {right}'}")
+    return "\n".join(lines)

@@ -1,0 +1,83 @@
+"""Lab 09 survives its controls' extremes, checks the exercise (reference passes, starter fails with the
+first mismatch), and its lesson numbers are the integer-only path's own."""
+
+import pytest
+import torch
+from lab_support import run_with_values
+
+from ptqlab.lessons import real_integers
+from ptqlab.lessons import real_integers_exercise as exercise
+
+LAB = "09_real_integers"
+EXTREMES = [
+    # layer, sample, channel, pack bits, group, format, int bits, tensor, codebook bits
+    ("fc1", 0, 0, 2, 16, "fp8_e5m2", 4, "activation", 2),
+    ("fc4", 359, 511, 8, 128, "fp8_e4m3", 8, "weight", 4),
+    ("fc2", 359, 0, 3, 32, "fp8_e4m3", 4, "activation", 3),
+]
+
+
+@pytest.mark.parametrize("layer,sample,channel,pack_bits,group,fmt,int_bits,kind,book_bits", EXTREMES)
+def test_lab09_survives_extremes(layer, sample, channel, pack_bits, group, fmt, int_bits, kind, book_bits):
+    values = {
+        "layer": layer, "sample": sample, "channel": channel, "pack_bits": pack_bits, "group": group,
+        "fmt": fmt, "int_bits": int_bits, "kind": kind, "book_bits": book_bits, "wo_run": False, "wo_model": "mlp", "wo_batch": 64,
+        "check_button": True, "editor": exercise.REFERENCE,
+    }  # fmt: skip
+    text = run_with_values(LAB, values).text
+    assert "Correct</strong> on all" in text
+    assert "of headroom" in text and "the file on disk is" in text and "k-means centroids" in text
+
+
+def test_lab09_reports_the_first_mismatch_of_the_starter():
+    values = {
+        "check_button": True,
+        "editor": exercise.STARTER,
+        "wo_run": False,
+        "wo_model": "mlp",
+        "wo_batch": 1,
+    }
+    assert "Mismatch at case 0" in run_with_values(LAB, values).text
+
+
+@pytest.mark.slow
+def test_lab09_weight_only_button_measures():
+    values = {"wo_run": True, "wo_model": "mlp", "wo_batch": 1, "check_button": False, "editor": ""}
+    text = run_with_values(LAB, values).text
+    assert "W4A16Linear g32 (ptqlab, Python)" in text and "speed vs fp32" in text
+
+
+def test_walkthrough_terms_are_the_layer_accumulator():
+    walk = real_integers.layer_walkthrough("fc2", 5)
+    layer = walk["layer"]
+    x_q = real_integers.layer_inputs(1)[5:6]
+    assert torch.equal(walk["terms"].total(), layer.accumulate(x_q))
+    assert torch.equal(walk["codes"], layer(x_q)[0])
+    assert walk["worst_case"] == 512 * walk["top_x"] * 128
+    with pytest.raises(ValueError, match=r"^name must be one of"):
+        real_integers.layer_walkthrough("fc9", 0)
+
+
+def test_whole_model_matches_engine_in_the_lesson():
+    r = real_integers.whole_model()
+    assert r["same_codes"] > 0.95 and r["max_diff"] <= 2
+    assert abs(r["integer"] - r["engine"]) <= 1 / r["n"] + 1e-9
+
+
+def test_exercise_checker_verdicts():
+    assert exercise.check(exercise.REFERENCE, seed=1).startswith("**Correct** on all")
+    banker = "def requantize(a, m, s, z):\n    return max(0, min(255, z + round(a * m / 2**s)))"
+    assert "exact tie" in exercise.check(banker, seed=1)
+    assert exercise.check("def requantize(a, m, s, z):\n    while True: pass", timeout_s=1).startswith(
+        "**Too slow"
+    )
+    assert "ZeroDivisionError" in exercise.check("def requantize(a, m, s, z):\n    return 1 / 0")
+    assert "define a function named requantize" in exercise.check("x = 1")
+    assert "Write your" in exercise.check("  ")
+
+
+def test_exercise_cases_include_ties_and_clamps():
+    cases = exercise.fresh_cases(seed=0)
+    outputs = [exercise.reference(*c) for c in cases]
+    assert 0 in outputs and 255 in outputs
+    assert any((a * m) % 2**s == 2 ** (s - 1) for a, m, s, _ in cases)
