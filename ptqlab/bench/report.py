@@ -43,6 +43,8 @@ def bench_table(rows: Iterable[BenchRow], repeats: int | None = None) -> str:
             speed = f"{r.speedup:.2f}×"
             if r.speedup_vs_compiled_fp32 is not None and r.variant != "fp32+compile":
                 speed += f" ({r.speedup_vs_compiled_fp32:.2f}× vs compiled fp32)"
+            if r.speedup_vs_ort_fp32 is not None and r.variant != "ort-fp32":
+                speed += f" ({r.speedup_vs_ort_fp32:.2f}× vs ORT fp32)"
             out.append(
                 f"{r.variant:<30} {_ms(r.median_ms):>9} {spread:>15} {n:>3} {speed:>8} {size:>8} {roof:>8}  {quality_text(r.quality)}"
             )
