@@ -23,8 +23,9 @@ import contextlib
 import io
 
 from ptqlab.backends.base import QuantizedResult, Recipe
+from ptqlab.backends.hardware import should_reduce_range
 from ptqlab.backends.onnx_export import op_counts
-from ptqlab.backends.ort_calibration import observer_overrides, ort_calibration_method
+from ptqlab.backends.ort_calibration import FeedReader, observer_overrides, ort_calibration_method
 from ptqlab.backends.ort_session import (
     OrtModule,
     exported,
@@ -51,10 +52,16 @@ def _apply_dynamic(model, args, batches, *, observer, kw, device):
 
     proto, notes = exported(model, args)
     q = roundtrip_files(
-        lambda src, dst, tmp: quantize_dynamic(src, dst, per_channel=True, weight_type=QuantType.QInt8), proto
+        lambda src, dst, tmp: quantize_dynamic(
+            src, dst, per_channel=True, reduce_range=should_reduce_range(), weight_type=QuantType.QInt8
+        ),
+        proto,
     )
     n = require_quantized(q, "quantize_dynamic")
-    notes += [f"{n} quantized nodes: int8 per-channel symmetric weights, activations per batch at run time"]
+    notes += [
+        f"{n} quantized nodes: int8 per-channel symmetric weights, activations per batch at run time",
+        _reduce_range_note(),
+    ]
     return QuantizedResult(OrtModule(q), "ort-int8-dynamic", notes)
 
 
@@ -77,9 +84,10 @@ def _apply_static(model, args, batches, *, observer, kw, device, ort_calibrator:
         quantize_static(
             src,
             dst,
-            _Reader(feeds),
+            FeedReader(feeds),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
+            reduce_range=should_reduce_range(),
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=method,
@@ -91,21 +99,17 @@ def _apply_static(model, args, batches, *, observer, kw, device, ort_calibrator:
     notes.append(
         f"QDQ format: {n} DequantizeLinear of int8 constants (per-channel weights), uint8 activations"
     )
+    notes.append(_reduce_range_note())
     return QuantizedResult(OrtModule(q), "ort-int8-static", notes)
 
 
-class _Reader:
-    """ORT's CalibrationDataReader over prepared feeds."""
-
-    def __init__(self, feeds: list[dict]):
-        self.feeds = feeds
-        self._it = iter(feeds)
-
-    def get_next(self):
-        return next(self._it, None)
-
-    def rewind(self):
-        self._it = iter(self.feeds)
+def _reduce_range_note() -> str:
+    if should_reduce_range():
+        return (
+            "reduce_range=True (7-bit weights): without VNNI, MLAS's u8×s8 kernel sums pairs in int16 "
+            "(vpmaddubsw), which saturates with full 8-bit weights"
+        )
+    return "reduce_range=False: the CPU has VNNI (int32 accumulation), full 8-bit weights"
 
 
 def _apply_int4(

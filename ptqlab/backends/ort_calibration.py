@@ -87,3 +87,17 @@ def observer_overrides(proto, feeds: list[dict], observer: str, kw: dict) -> dic
         name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}]
         for name, (lo, hi) in observed_ranges(proto, feeds, observer, kw).items()
     }
+
+
+class FeedReader:
+    """ORT's CalibrationDataReader over prepared feeds."""
+
+    def __init__(self, feeds: list[dict]):
+        self.feeds = feeds
+        self._it = iter(feeds)
+
+    def get_next(self):
+        return next(self._it, None)
+
+    def rewind(self):
+        self._it = iter(self.feeds)

@@ -82,7 +82,7 @@ class OrtModule(nn.Module):
 
     def forward(self, *args):
         feeds = {n: to_numpy(a) for n, a in zip(self.input_names, args, strict=True)}
-        return torch.fromto_numpy(self.session.run(None, feeds)[0])
+        return torch.from_numpy(self.session.run(None, feeds)[0])
 
     def serialized_nbytes(self, exclude_embeddings: bool = False) -> int:
         return self.weight_bytes if exclude_embeddings else self.onnx_bytes

@@ -1,0 +1,141 @@
+"""ONNX Runtime recipes: close to fp32, honestly sized, a Gemm that was not quantized is caught, and a
+missing engine or failed export is a row with its reason."""
+
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("onnxruntime")
+
+from ptqlab.backends import (  # noqa: E402
+    RecipeUnavailable,
+    get_recipe,
+    ort_session,  # noqa: E402
+)
+from ptqlab.backends.onnx_export import export_onnx, gemm_to_matmul, op_counts, quantized_node_count  # noqa: E402
+from ptqlab.backends.ort_calibration import FeedReader, observed_ranges  # noqa: E402
+from ptqlab.bench.models import load_bench_model  # noqa: E402
+from ptqlab.bench.run import run_group  # noqa: E402
+from ptqlab.bench.size import serialized_bytes  # noqa: E402
+
+ORT = ["ort-fp32", "ort-int8-dynamic", "ort-int8-static", "ort-int4-weight-only"]
+MIN_COSINE = {
+    "ort-fp32": 0.99999,
+    "ort-int8-dynamic": 0.999,
+    "ort-int8-static": 0.999,
+    "ort-int4-weight-only": 0.98,
+}
+
+
+@pytest.fixture(scope="module")
+def membound():
+    return load_bench_model("membound", width=512)  # 4 × Linear(512, 512): the same construction, small
+
+
+@pytest.fixture(scope="module")
+def results(membound):
+    args = membound.inputs(8)
+    return {n: get_recipe(n).apply(membound.model, args, membound.calibration) for n in ORT}
+
+
+@pytest.mark.parametrize("name", ORT)
+def test_ort_recipe_close_to_fp32_on_membound(name, membound, results):
+    q = membound.quality(results[name].model, 8)
+    assert q["cosine"] >= MIN_COSINE[name], (name, q, results[name].notes)
+    assert results[name].recipe == name
+
+
+def test_onnx_file_is_about_4x_int8_and_7x_int4_smaller(membound, results):
+    fp32 = serialized_bytes(results["ort-fp32"].model)
+    assert fp32 == pytest.approx(
+        serialized_bytes(membound.model), rel=0.01
+    )  # 4 MiB of fp32 weights either way
+    for name in ("ort-int8-dynamic", "ort-int8-static"):
+        assert 3.6 <= fp32 / serialized_bytes(results[name].model) <= 4.1, name
+    assert 6.0 <= fp32 / serialized_bytes(results["ort-int4-weight-only"].model) <= 8.0
+    ops = results["ort-int4-weight-only"].model.ops
+    assert ops["MatMulNBits"] == 4 and ops["MatMul"] == 0 and ops["Gemm"] == 0
+
+
+def test_a_gemm_exported_linear_is_detected_as_not_quantized(membound, monkeypatch):
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    proto = export_onnx(membound.model, membound.inputs(2))
+    assert op_counts(proto)["Gemm"] == 4 and quantized_node_count(proto) == 0
+    quant = MatMulNBitsQuantizer(proto, block_size=128, is_symmetric=True, accuracy_level=4)
+    quant.process()
+    assert quantized_node_count(quant.model.model) == 0  # MatMulNBits silently skipped every Gemm
+    monkeypatch.setattr(ort_session, "gemm_to_matmul", lambda proto: 0)  # keep the Gemms
+    with pytest.raises(RecipeUnavailable, match="quantized no node"):
+        get_recipe("ort-int4-weight-only").apply(membound.model, membound.inputs(2))
+    rows = run_group(membound, 2, recipes=["ort-int4-weight-only"], repeats=1, warmup=0)
+    row = next(r for r in rows if r.recipe == "ort-int4-weight-only")
+    assert not row.available and "quantized no node" in row.reason
+
+
+def test_gemm_to_matmul_keeps_the_numbers():
+    import onnxruntime as ort
+
+    model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)).eval()
+    x = torch.randn(3, 16)
+    proto = export_onnx(model, (x,))
+    assert gemm_to_matmul(proto) == 2 and op_counts(proto)["Gemm"] == 0
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    y = session.run(None, {"input_0": x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(y), model(x).detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_missing_onnxruntime_or_failed_export_is_a_row_with_a_reason(membound, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+        ok, reason = get_recipe("ort-fp32").availability(membound.model)
+        assert not ok and "onnxruntime" in reason
+        rows = run_group(membound, 2, recipes=["ort-int8-dynamic"], repeats=1, warmup=0)
+        row = next(r for r in rows if r.recipe == "ort-int8-dynamic")
+        assert not row.available and "pip install onnxruntime" in row.reason
+
+    def broken(*a, **k):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(ort_session, "export_onnx", broken)
+    rows = run_group(membound, 2, recipes=["ort-fp32"], repeats=1, warmup=0)
+    row = next(r for r in rows if r.recipe == "ort-fp32")
+    assert (
+        not row.available
+        and "torch.onnx.export failed" in row.reason
+        and "unsupported operator" in row.reason
+    )
+    assert next(r for r in rows if r.recipe == "fp32").available
+
+
+def test_ptqlab_observer_ranges_equal_orts_minmax_calibrator(membound, tmp_path):
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
+
+    proto, _ = ort_session.exported(membound.model, membound.inputs(2))
+    feeds = [{"input_0": b[0].numpy()} for b in membound.calibration]
+    mine = observed_ranges(proto, feeds, "minmax", {})
+    import onnx
+
+    onnx.save(proto, tmp_path / "m.onnx")
+    cal = create_calibrator(tmp_path / "m.onnx", None, tmp_path / "aug.onnx", CalibrationMethod.MinMax)
+    cal.collect_data(FeedReader(feeds))
+    theirs = cal.compute_data()
+    assert set(mine) == set(theirs.keys())
+    for name, (lo, hi) in mine.items():
+        t_lo, t_hi = (float(v.reshape(-1)[0]) for v in theirs[name].range_value)
+        assert (lo, hi) == pytest.approx((t_lo, t_hi), rel=1e-6), name
+    clipped = observed_ranges(proto, feeds, "percentile", {"p": 99.0})
+    assert all(clipped[n][1] < mine[n][1] for n in mine)  # another observer, other ranges
+
+
+def test_static_recipe_takes_orts_own_calibrators(membound):
+    args = membound.inputs(8)
+    r = get_recipe("ort-int8-static").apply(
+        membound.model, args, membound.calibration, ort_calibrator="entropy"
+    )
+    assert "ORT's own 'entropy' calibrator" in " ".join(r.notes)
+    assert membound.quality(r.model, 8)["cosine"] >= 0.999
+    with pytest.raises(ValueError, match="ort_calibrator"):
+        get_recipe("ort-int8-static").apply(membound.model, args, ort_calibrator="kl")
