@@ -8,6 +8,8 @@
     entropy          EntropyObserver                TensorRT's KL-divergence search on |x|
     mse              MSEObserver                    least expected rounding + clipping error
     l2               L2Observer                     torch.ao HistogramObserver's greedy L2 search
+    ort_percentile   OrtPercentileObserver          ONNX Runtime's percentile calibrator (edge of a bin, p = 99.999)
+    ort_entropy      OrtEntropyObserver             ONNX Runtime's entropy calibrator (signed window KL, 128 bins)
 
 Histogram observers take ``symmetric`` (default True; False for ``l2``, like torch.ao's quint8 default)
 and ``bits`` (default 8): the grid ``range()`` searches for. ``qparams(spec)`` / ``range_for(spec)``
@@ -21,6 +23,8 @@ from ptqlab.observers.l2 import L2Observer
 from ptqlab.observers.minmax import MinMaxObserver
 from ptqlab.observers.moving_average import MovingAverageMinMaxObserver
 from ptqlab.observers.mse import MSEObserver
+from ptqlab.observers.ort_entropy import OrtEntropyObserver
+from ptqlab.observers.ort_percentile import OrtPercentileObserver
 from ptqlab.observers.per_channel import PerChannelMinMaxObserver
 from ptqlab.observers.percentile import PercentileObserver
 from ptqlab.observers.threshold_error import ThresholdError, range_error, threshold_error
@@ -35,6 +39,8 @@ OBSERVERS: dict[str, type[Observer]] = {
         EntropyObserver,
         MSEObserver,
         L2Observer,
+        OrtPercentileObserver,
+        OrtEntropyObserver,
     )
 }
 # the calibrators that give one range per tensor (what lab 02 compares and the explorer marks)
@@ -58,6 +64,8 @@ __all__ = [
     "MinMaxObserver",
     "MovingAverageMinMaxObserver",
     "Observer",
+    "OrtEntropyObserver",
+    "OrtPercentileObserver",
     "PerChannelMinMaxObserver",
     "PercentileObserver",
     "StreamingHistogram",
