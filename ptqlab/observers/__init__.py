@@ -43,8 +43,12 @@ OBSERVERS: dict[str, type[Observer]] = {
         OrtEntropyObserver,
     )
 }
+# another library's calibrator, reproduced as an oracle and for its recipes (lab 02 shows them apart)
+VENDOR: tuple[str, ...] = ("ort_percentile", "ort_entropy")
 # the calibrators that give one range per tensor (what lab 02 compares and the explorer marks)
-PER_TENSOR: tuple[str, ...] = tuple(name for name, cls in OBSERVERS.items() if cls.per_tensor)
+PER_TENSOR: tuple[str, ...] = tuple(
+    name for name, cls in OBSERVERS.items() if cls.per_tensor and name not in VENDOR
+)
 
 
 def make_observer(name: str, **kwargs) -> Observer:
@@ -57,6 +61,7 @@ def make_observer(name: str, **kwargs) -> Observer:
 __all__ = [
     "OBSERVERS",
     "PER_TENSOR",
+    "VENDOR",
     "EntropyObserver",
     "HistogramObserver",
     "L2Observer",
