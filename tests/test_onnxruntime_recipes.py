@@ -139,3 +139,34 @@ def test_static_recipe_takes_orts_own_calibrators(membound):
     assert membound.quality(r.model, 8)["cosine"] >= 0.999
     with pytest.raises(ValueError, match="ort_calibrator"):
         get_recipe("ort-int8-static").apply(membound.model, args, ort_calibrator="kl")
+
+
+def test_report_names_the_best_engine_and_separates_engine_from_quantization_gain():
+    from ptqlab.bench.report import bench_table, evaluate_goals, goals_text
+    from ptqlab.bench.run import BenchRow
+
+    def row(variant, family, bits, speedup, vs_ort=None, attained=None):
+        return BenchRow(
+            "membound", 1, variant, variant, variant, family, bits, False, True,
+            median_ms=10 / speedup, p10_ms=9 / speedup, p90_ms=11 / speedup, repeats=10, speedup=speedup,
+            speedup_vs_ort_fp32=vs_ort, size_bytes=1000, attained=attained, floor_ms=1.0,
+            quality={"cosine": 0.9999},
+        )  # fmt: skip
+
+    rows = [
+        row("fp32", "baseline", 32, 1.0),
+        row("ao-dynamic-int8", "torch.ao (x86/fbgemm)", 8, 4.6, attained=0.55),
+        row("ort-fp32", "onnxruntime (CPU EP)", 32, 1.6, vs_ort=1.0),
+        row("ort-int8-dynamic", "onnxruntime (CPU EP)", 8, 5.5, vs_ort=5.5 / 1.6, attained=0.6),
+        row("ort-int4-weight-only", "onnxruntime (CPU EP)", 4, 10.9, vs_ort=10.9 / 1.6),
+    ]
+    table = bench_table(rows)
+    assert "(3.44× vs ORT fp32)" in table and "(6.81× vs ORT fp32)" in table
+    goals = {g.text: g for g in evaluate_goals(rows)}
+    int4 = goals["int4 weight-only ≥ 10× vs fp32, memory-bound MLP, batch 1"]
+    assert int4.met and int4.variant == "ort-int4-weight-only"
+    roof = goals["best int8 on membound, batch 1, ≥ 70 % of the roofline"]
+    assert roof.met is False and roof.measured == pytest.approx(0.6) and "short by 1.17×" in roof.line()
+    text = goals_text(list(goals.values()))
+    assert "best engine on membound, batch 1: onnxruntime (CPU EP): 10.90× with ort-int4-weight-only" in text
+    assert "then on membound, batch 1: torch.ao (x86/fbgemm): 4.60×" in text
