@@ -130,3 +130,23 @@ def test_tensorrt_and_ort_entropy_disagree_on_a_bimodal_stream():
     trt = observed("entropy", xs)
     ort = observed("ort_entropy", xs, num_bins=2048, num_quantized_bins=128)
     assert ort[1] > 0.9 * 5.0 and trt[1] < ort[1]
+
+
+def test_lab02_vendor_table_is_filled_from_the_observers():
+    from ptqlab.lessons import calibration as oc
+    from ptqlab.lessons import vendors
+
+    _, x = oc.synthetic_calibration("gaussian", 20.0, 0.001, 2)
+    spec = oc.lab_grid(8, True)
+    answers = vendors.vendor_answers(x, spec, 99.9)
+    by = {(a.library, a.method, a.settings): a.result for a in answers}
+    assert len(by) == 7
+    default = by[("ONNX Runtime", "entropy", "ORT defaults: 128 bins, 128 quantized")]
+    minmax = by[("everyone", "min/max", "running min and max")]
+    assert (default.lo, default.hi) == pytest.approx((minmax.lo, minmax.hi))  # one sample: the full window
+    assert (minmax.lo, minmax.hi) == pytest.approx((float(x.min()), float(x.max())))
+    trt = by[("TensorRT (ptqlab entropy)", "entropy", "|x|, 2048 bins, 128 levels, (i + ½)·w")]
+    assert trt.hi == pytest.approx(observed("entropy", [x])[1])
+    text = vendors.why_they_differ(answers)
+    assert f"clips at **{trt.hi:.4g}**" in text and f"{default.hi:.4g}" in text
+    assert "| ONNX Runtime | percentile |" in vendors.vendors_markdown(answers)
