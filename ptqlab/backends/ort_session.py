@@ -2,7 +2,7 @@
 
 ``OrtModule(proto)`` runs a graph on ORT's CPU execution provider with the benchmark's fair settings:
 intra-op threads = torch's thread count, inter-op 1, ``session.intra_op.allow_spinning = 0`` (ORT's spinning
-workers otherwise steal the cores from whatever runs next — torch's fp32 forward slowed from 15 to 27 ms).
+workers otherwise steal the cores from whatever runs next, e.g. an interleaved torch fp32 forward).
 Its size is the serialized ONNX graph. ``exported`` = ``torch.onnx.export`` + Gemm -> MatMul + (for a BERT)
 ``onnxruntime.transformers`` fusions; ``require_quantized`` proves that a quantizer changed the graph.
 """
