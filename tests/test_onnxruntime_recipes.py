@@ -19,6 +19,7 @@ from ptqlab.backends.ort_calibration import FeedReader, observed_ranges  # noqa:
 from ptqlab.bench.models import load_bench_model  # noqa: E402
 from ptqlab.bench.run import run_group  # noqa: E402
 from ptqlab.bench.size import serialized_bytes  # noqa: E402
+from ptqlab.core.spec import QuantSpec  # noqa: E402
 
 ORT = ["ort-fp32", "ort-int8-dynamic", "ort-int8-static", "ort-int4-weight-only"]
 MIN_COSINE = {
@@ -170,3 +171,43 @@ def test_report_names_the_best_engine_and_separates_engine_from_quantization_gai
     text = goals_text(list(goals.values()))
     assert "best engine on membound, batch 1: onnxruntime (CPU EP): 10.90× with ort-int4-weight-only" in text
     assert "then on membound, batch 1: torch.ao (x86/fbgemm): 4.60×" in text
+
+
+def test_static_kernel_scale_is_the_ptqlab_observers_range(membound, monkeypatch):
+    """The QuantizeLinear scale ORT writes for the input is (max(hi, 0) − min(lo, 0)) / 255 of ptqlab's range."""
+    import importlib
+
+    from onnx import numpy_helper
+
+    from ptqlab.observers import make_observer
+
+    recipes = importlib.import_module("ptqlab.backends.onnxruntime")
+    captured = []
+    real = recipes.OrtModule
+    monkeypatch.setattr(recipes, "OrtModule", lambda proto: captured.append(proto) or real(proto))
+    get_recipe("ort-int8-static").apply(
+        membound.model,
+        membound.inputs(2),
+        membound.calibration,
+        observer="percentile",
+        observer_kwargs={"p": 99.0},
+    )
+    proto = captured[0]
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    node = next(n for n in proto.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "input_0")
+    obs = make_observer("percentile", p=99.0)
+    for (x,) in membound.calibration:
+        obs.observe(x)
+    lo, hi = (float(v) for v in obs.range_for(QuantSpec(bits=8, signed=False, symmetric=False)))
+    expected = (max(hi, 0.0) - min(lo, 0.0)) / 255
+    assert float(inits[node.input[1]]) == pytest.approx(expected, rel=1e-6)
+    minmax = float(torch.cat([b[0] for b in membound.calibration]).abs().max())
+    assert expected < 2 * minmax / 255  # the percentile clipped: not ORT's own min/max
+
+
+def test_int4_block_size_and_accuracy_level_are_options(membound):
+    r = get_recipe("ort-int4-weight-only").apply(
+        membound.model, membound.inputs(8), block_size=32, accuracy_level=0
+    )
+    assert "block 32, accuracy_level 0" in r.notes[-1]
+    assert membound.quality(r.model, 8)["cosine"] >= 0.98
