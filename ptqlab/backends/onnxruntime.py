@@ -68,10 +68,10 @@ def _apply_dynamic(model, args, batches, *, observer, kw, device):
 def _apply_static(model, args, batches, *, observer, kw, device, ort_calibrator: str | None = None):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    method = ort_calibration_method(ort_calibrator)  # a bad name fails before the (slow) export
     proto, notes = exported(model, args)
     names = [i.name for i in proto.graph.input]
     feeds = [{n: to_numpy(a) for n, a in zip(names, b, strict=True)} for b in batches]
-    method = ort_calibration_method(ort_calibrator)
     extra = {"ActivationSymmetric": False, "WeightSymmetric": True}
     if ort_calibrator is None:
         overrides = observer_overrides(proto, feeds, observer, kw)
