@@ -12,11 +12,12 @@ def _():
     import marimo as mo
 
     from ptqlab.lessons import calibration as oc
+    from ptqlab.lessons import vendors
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import calibration as pc
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, mo, oc, pc, with_hint
+    return ClippingExplorer, mo, oc, pc, vendors, with_hint
 
 
 @app.cell(hide_code=True)
@@ -187,6 +188,24 @@ def _(mo, pc, results):
         [
             mo.md("## Measured error per calibrator (best SQNR in bold)"),
             mo.md(pc.calibrators_markdown(results)),
+        ]
+    )
+    return
+
+
+@app.cell
+def _(mo, p, spec, vendors, x_eval):
+    _answers = vendors.vendor_answers(x_eval, spec, float(p.value))
+    mo.vstack(
+        [
+            mo.md("## The vendors' answers on the same sample"),
+            mo.md(
+                "TensorRT's and ONNX Runtime's calibrators (ORT's reproduced by `ort_entropy` and "
+                "`ort_percentile`, checked against ORT itself within one bin), each observing the "
+                "evaluation sample below, scored on the same grid:"
+            ),
+            mo.md(vendors.vendors_markdown(_answers)),
+            mo.md(vendors.why_they_differ(_answers)),
         ]
     )
     return

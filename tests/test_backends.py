@@ -46,6 +46,7 @@ TOLERANCE = {  # max |y - y_fp32| / max |y_fp32| on the small MLP
     "fp32": 0.0,
     "bf16": 0.02,
     "torchao-int4-weight-only": 0.15,
+    "ort-int4-weight-only": 0.15,
 }
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from ptqlab.backends.base import QuantizedResult, Recipe, RecipeUnavailable
 from ptqlab.backends.eager_static import AO_STATIC
+from ptqlab.backends.onnxruntime import ORT_RECIPES
 from ptqlab.backends.pt2e import PT2E_X86, compile_frozen, compiler_available
 from ptqlab.backends.pt2e_smoothquant import PT2E_X86_SQ
 from ptqlab.backends.quiet import silence_torchao_import_noise
@@ -39,6 +40,7 @@ RECIPES: dict[str, Recipe] = {
         TORCHAO_INT8_WEIGHT_ONLY,
         TORCHAO_INT4_WEIGHT_ONLY,
         TORCHAO_INT8_STATIC,
+        *ORT_RECIPES,
     )
 }
 

@@ -50,6 +50,7 @@ class BenchRow:
     repeats: int = 0
     speedup: float | None = None  # fp32 eager median / this median, same run
     speedup_vs_compiled_fp32: float | None = None
+    speedup_vs_ort_fp32: float | None = None  # ORT rows: the quantization gain on ONNX Runtime alone
     size_bytes: int | None = None
     torchao_size_bytes: int | None = None
     weight_bytes: int | None = None  # streamed per forward (embedding tables excluded)
@@ -189,6 +190,8 @@ def _fill_timing(row: BenchRow, stats: dict[str, TimingStats], compiled: bool) -
     row.speedup = stats["fp32"].median_s / s.median_s
     if compiled and "fp32+compile" in stats:
         row.speedup_vs_compiled_fp32 = stats["fp32+compile"].median_s / s.median_s
+    if row.recipe.startswith("ort-") and "ort-fp32" in stats:
+        row.speedup_vs_ort_fp32 = stats["ort-fp32"].median_s / s.median_s
 
 
 def _fill_size(row: BenchRow, inner: torch.nn.Module, bandwidth: float | None) -> None:

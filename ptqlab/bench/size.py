@@ -20,9 +20,12 @@ def embedding_prefixes(model: nn.Module) -> list[str]:
 
 def serialized_bytes(model: nn.Module, exclude_embeddings: bool = False) -> int:
     """len(torch.save(state_dict)) in bytes; with ``exclude_embeddings`` the embedding tables are left out,
-    which gives the bytes a forward must stream (the roofline's numerator)."""
+        which gives the bytes a forward must stream (the roofline's numerator). A model wrapping another engine
+    reports its own file through ``serialized_nbytes(exclude_embeddings)`` (ORT: the ONNX graph's bytes)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if hasattr(model, "serialized_nbytes"):  # an engine session (ONNX Runtime): its serialized graph
+        return int(model.serialized_nbytes(exclude_embeddings))
     state = model.state_dict()
     if exclude_embeddings:
         prefixes = tuple(p + "." for p in embedding_prefixes(model))

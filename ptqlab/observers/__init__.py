@@ -8,6 +8,8 @@
     entropy          EntropyObserver                TensorRT's KL-divergence search on |x|
     mse              MSEObserver                    least expected rounding + clipping error
     l2               L2Observer                     torch.ao HistogramObserver's greedy L2 search
+    ort_percentile   OrtPercentileObserver          ONNX Runtime's percentile calibrator (edge of a bin, p = 99.999)
+    ort_entropy      OrtEntropyObserver             ONNX Runtime's entropy calibrator (signed window KL, 128 bins)
 
 Histogram observers take ``symmetric`` (default True; False for ``l2``, like torch.ao's quint8 default)
 and ``bits`` (default 8): the grid ``range()`` searches for. ``qparams(spec)`` / ``range_for(spec)``
@@ -21,6 +23,8 @@ from ptqlab.observers.l2 import L2Observer
 from ptqlab.observers.minmax import MinMaxObserver
 from ptqlab.observers.moving_average import MovingAverageMinMaxObserver
 from ptqlab.observers.mse import MSEObserver
+from ptqlab.observers.ort_entropy import OrtEntropyObserver
+from ptqlab.observers.ort_percentile import OrtPercentileObserver
 from ptqlab.observers.per_channel import PerChannelMinMaxObserver
 from ptqlab.observers.percentile import PercentileObserver
 from ptqlab.observers.threshold_error import ThresholdError, range_error, threshold_error
@@ -35,10 +39,16 @@ OBSERVERS: dict[str, type[Observer]] = {
         EntropyObserver,
         MSEObserver,
         L2Observer,
+        OrtPercentileObserver,
+        OrtEntropyObserver,
     )
 }
+# another library's calibrator, reproduced as an oracle and for its recipes (lab 02 shows them apart)
+VENDOR: tuple[str, ...] = ("ort_percentile", "ort_entropy")
 # the calibrators that give one range per tensor (what lab 02 compares and the explorer marks)
-PER_TENSOR: tuple[str, ...] = tuple(name for name, cls in OBSERVERS.items() if cls.per_tensor)
+PER_TENSOR: tuple[str, ...] = tuple(
+    name for name, cls in OBSERVERS.items() if cls.per_tensor and name not in VENDOR
+)
 
 
 def make_observer(name: str, **kwargs) -> Observer:
@@ -51,6 +61,7 @@ def make_observer(name: str, **kwargs) -> Observer:
 __all__ = [
     "OBSERVERS",
     "PER_TENSOR",
+    "VENDOR",
     "EntropyObserver",
     "HistogramObserver",
     "L2Observer",
@@ -58,6 +69,8 @@ __all__ = [
     "MinMaxObserver",
     "MovingAverageMinMaxObserver",
     "Observer",
+    "OrtEntropyObserver",
+    "OrtPercentileObserver",
     "PerChannelMinMaxObserver",
     "PercentileObserver",
     "StreamingHistogram",

@@ -49,7 +49,9 @@ class Observer:
         if hint is None:
             ok = bool(finite)  # the one read-back
         else:
-            ok, hint = (bool(v) for v in torch.stack([finite, hint]).tolist())  # one read-back for both
+            # one read-back for both; a float hint (a vector too) comes back as Python float(s)
+            values = torch.cat([finite.reshape(1).to(hint.dtype), hint.reshape(-1)]).tolist()
+            ok, hint = bool(values[0]), (values[1] if hint.dim() == 0 else values[1:])
         if not ok:
             checks.float_tensor(x, "x")  # raises, counting the NaN/Inf
             self._refuse(extrema)  # the data is finite but this observer cannot take it
@@ -101,7 +103,8 @@ class Observer:
         raise ValueError("x contains non-finite values")  # pragma: no cover (float_tensor raised)
 
     def _hint(self, extrema: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
-        """An optional 0-d bool tensor read back together with the finite flag, passed to ``_update``."""
+        """An optional tensor (0-d bool, or float scalars) read back with the finite flag, passed to
+        ``_update`` as Python value(s)."""
         return None
 
     def _update(self, x: torch.Tensor, extrema: tuple[torch.Tensor, torch.Tensor]) -> None:
