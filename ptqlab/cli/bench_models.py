@@ -194,6 +194,7 @@ def _measure_all(args, models, batches, *, recipes, compiled, bandwidth) -> tupl
             print(f"\n{name}: not available — {e}")
             bar.update(len(batches))
             continue
+        tqdm.write(f"{name}: quality on {bm.eval_set}", file=sys.stderr)
         cache: dict = {}
         for b in batches:
             bar.set_postfix_str(f"{name} b{b}")
