@@ -33,6 +33,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.cli.bench:accuracy",
         "accuracy / embedding cosine of the real models under simulated PTQ",
     ),
+    "widgets": (
+        "ptqlab.cli.bench_widgets:main",
+        "ClippingExplorer on 10M floats: construction and per-drag time",
+    ),
     "models": (
         "ptqlab.cli.bench_models:main",
         "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",
