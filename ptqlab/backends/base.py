@@ -55,13 +55,13 @@ class Recipe:
             device = torch.device(device)
         except (RuntimeError, ValueError, TypeError) as e:
             return False, f"device {device!r} is not a torch device ({e})"
-        usable, why = device_usable(device)
-        if not usable:
-            return False, why
         try:
-            return self._availability(model, device)
+            ok, reason = self._availability(model, device)
         except Exception as e:  # an availability probe must never crash the caller
-            return False, f"availability check failed: {type(e).__name__}: {e}"
+            ok, reason = False, f"availability check failed: {type(e).__name__}: {e}"
+        if ok:  # the recipe could run on this kind of device: is there one here?
+            ok, reason = device_usable(device)
+        return ok, reason
 
     def apply(
         self,
