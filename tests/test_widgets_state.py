@@ -105,3 +105,14 @@ def test_small_tensor_stats_are_exact(x):
     split = error_split(x, choose_qparams(-4.0, 6.0, w.current_spec), w.current_spec)
     assert w.stats["exact"] is True and w.split == split
     assert w.stats["total_mse"] == split.total_mse and w.stats["clipped_fraction"] == split.clipped_fraction
+
+
+def test_widgets_benchmark_prints_the_per_drag_time(capsys):
+    from ptqlab.cli.main import BENCHMARKS, main
+
+    assert "widgets" in BENCHMARKS
+    assert main(["bench", "widgets", "--numel", "300000", "--drags", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "estimates from the summary" in out and "per drag (set_range): median" in out
+    with pytest.raises(SystemExit):
+        main(["bench", "widgets", "--drags", "0"])
