@@ -32,7 +32,9 @@ def main(argv: list[str]) -> int:
     if args.numel < 2 or args.drags < 1:
         p.error("--numel must be >= 2 and --drags >= 1")
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(args.numel, generator=gen) / torch.rand(args.numel, generator=gen).clamp_min(0.05)
+    x = torch.empty(args.numel)
+    for chunk in x.split(1 << 20):  # in place, chunk by chunk: the peak before construction is x itself
+        chunk.normal_(generator=gen).div_(torch.rand(chunk.numel(), generator=gen).clamp_min_(0.05))
     before = _peak_mib()
     t0 = time.perf_counter()
     w = ClippingExplorer(x)
