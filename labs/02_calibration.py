@@ -37,7 +37,7 @@ def _(mo):
     | **moving_average** | running average of each batch's min and max (c = 0.01) | torch.ao QAT |
     | **percentile** | the p-th percentile of $\lvert x \rvert$ (or of both tails) | ONNX Runtime, modelopt |
     | **entropy** | the threshold whose quantized histogram is closest in KL divergence | TensorRT |
-    | **mse** | the threshold with the least expected rounding + clipping error | modelopt, AIMET |
+    | **mse** | the range whose grid gives the least rounding + clipping error on the histogram | modelopt, AIMET |
     | **l2** | torch.ao's greedy shrinking of the range, stopped at the first error increase | torch.ao |
 
     > **The data here is synthetic**, clearly not a real layer: a body (Gaussian by default) in which a
@@ -169,11 +169,12 @@ def _(curve, mo, pc, results, symmetric):
                 r"""
     ## Error versus threshold
 
-    From the same histogram, for **every** candidate threshold at once (prefix sums, no loop): values
-    inside the grid are rounded, expected error $\Delta^2/12$ each; values outside are clipped, error
-    the squared distance to the edge. Widening the range trades clipping error (red) for rounding
-    error (blue). The circles are where each calibrator landed — only **mse** aims at the minimum of
-    the black curve, by construction.
+    From the same histogram, for many thresholds at once: each bin's values are rounded to that
+    range's actual grid (its scale, zero point and $2^{bits}$ levels), and values outside the grid are
+    clipped to its edge. Widening the range trades clipping error (red) for rounding error (blue).
+    The circles are where each calibrator landed. **mse** searches this same error for its range, so
+    it sits at the minimum of the black curve, up to the histogram's resolution (the table's SQNR is
+    measured on fresh data).
     """
             ),
             pc.error_curve_figure(curve, results, symmetric),

@@ -194,7 +194,8 @@ def _(hardware_markdown, mo, origin, result, measurement_markdown):
 
     *Showing {origin}. Calibrator: `{result.observer}`. Speedup = fp32 median ÷ variant median, same run,
     variants interleaved round-robin. Size = `torch.save(state_dict)` bytes. Roofline = memory floor ÷
-    measured time.*
+    measured time. Quality is measured on {result.eval_set}, in chunks of the batch size (the last one
+    padded with copies of its rows, whose outputs are dropped).*
 
     {measurement_markdown(result)}
 

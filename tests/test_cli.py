@@ -53,7 +53,7 @@ def test_the_wheel_ships_the_labs_and_the_data(tmp_path):
 
 
 def test_gallery_command_serves_the_whole_folder_on_localhost():
-    cmd = cli.serve_labs_command(None, 2718, headless=False)
+    cmd = cli.serve_labs_command(None, 2718, headless=False, token=None)
     assert cmd == [
         sys.executable,
         "-m",
@@ -64,15 +64,16 @@ def test_gallery_command_serves_the_whole_folder_on_localhost():
         "127.0.0.1",
         "--port",
         "2718",
+        "--no-token",
     ]
 
 
 def test_one_lab_headless():
-    cmd = cli.serve_labs_command("affine", 4000, headless=True)
+    cmd = cli.serve_labs_command("affine", 4000, headless=True, token="secret")
     assert cmd[:4] == [sys.executable, "-m", "marimo", "run"]
     assert cmd[4] == str(ROOT / "labs" / "01_affine_map.py")
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "4000"
-    assert cmd[-1] == "--headless"
+    assert cmd[-1] == "--headless" and "--token" in cmd  # a token unless asked otherwise
 
 
 def test_unknown_lab_lists_the_labs():
@@ -91,11 +92,12 @@ def test_unknown_lab_lists_the_labs():
 def test_main_runs_marimo_with_the_checkout_on_pythonpath(monkeypatch, argv, target, headless):
     calls = []
 
-    def fake_call(cmd, env):
+    def fake_run(cmd, env, stdin_text=None):
         calls.append((cmd, env))
         return 0
 
-    monkeypatch.setattr(subprocess, "call", fake_call)
+    monkeypatch.setattr(cli, "run_forwarding_signals", fake_run)
+    monkeypatch.setattr(cli, "port_problem", lambda host, port: None)
     assert cli.main(argv) == 0
     ((cmd, env),) = calls
     assert Path(cmd[4]).name == target and "127.0.0.1" in cmd

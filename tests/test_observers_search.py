@@ -14,6 +14,7 @@ from ptqlab.core.metrics import error_split
 from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.observers import make_observer, range_error, threshold_error
 from ptqlab.observers.entropy import EntropyObserver, kl_divergences
+from ptqlab.observers.grid_error import grid_error
 from ptqlab.observers.l2 import l2_search
 from ptqlab.observers.threshold_error import best_two_sided
 
@@ -220,18 +221,24 @@ def test_best_two_sided_matches_exhaustive_search():
 
 @pytest.mark.parametrize("kind", ["gaussian", "outliers"])
 def test_mse_model_predicts_measured_error(kind):
+    """The mse observer scores each range by its actual grid (``grid_error``): the score of its choice is
+    the error measured on the data, and the Δ²/12 model's choice is no better (issue 14)."""
     xs = _stream(kind, n=3)
     obs = make_observer("mse")
     for x in xs:
         obs.observe(x)
     spec = QuantSpec(bits=4)
-    err = threshold_error(obs.hist.abs_counts(), obs.hist.width, spec.qmax - spec.qmin)
-    i = err.best()
     lo, hi = obs.range_for(spec)
-    assert float(hi) == pytest.approx(float(err.thresholds[i]))
-    measured = error_split(torch.cat(xs), choose_qparams(lo, hi, spec), spec)
-    assert measured.total_mse == pytest.approx(float(err.total[i]), rel=0.15)
-    assert measured.clipping_mse == pytest.approx(float(err.clipping[i]), rel=0.3, abs=1e-6)
+    h = obs.hist
+    r, c = grid_error(h.counts, h.lo.double(), h.width, lo.reshape(1), hi.reshape(1), spec=spec)
+    data = torch.cat(xs)
+    measured = error_split(data, choose_qparams(lo, hi, spec), spec)
+    assert measured.total_mse == pytest.approx(float(r + c), rel=0.05)
+    assert measured.clipping_mse == pytest.approx(float(c), rel=0.3, abs=1e-6)
+    err = threshold_error(h.abs_counts(), h.width, spec.qmax - spec.qmin)
+    t = float(err.thresholds[err.best()])
+    modelled = error_split(data, choose_qparams(-t, t, spec), spec)
+    assert measured.total_mse <= modelled.total_mse * 1.001
 
 
 def test_histogram_observers_are_per_tensor_and_follow_the_spec():

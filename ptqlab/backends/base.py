@@ -52,9 +52,16 @@ class Recipe:
     def availability(self, model: nn.Module, device: str | torch.device = "cpu") -> tuple[bool, str]:
         """(True, "") when this recipe can run here, else (False, the reason). Never raises."""
         try:
-            return self._availability(model, torch.device(device))
+            device = torch.device(device)
+        except (RuntimeError, ValueError, TypeError) as e:
+            return False, f"device {device!r} is not a torch device ({e})"
+        try:
+            ok, reason = self._availability(model, device)
         except Exception as e:  # an availability probe must never crash the caller
-            return False, f"availability check failed: {type(e).__name__}: {e}"
+            ok, reason = False, f"availability check failed: {type(e).__name__}: {e}"
+        if ok:  # the recipe could run on this kind of device: is there one here?
+            ok, reason = device_usable(device)
+        return ok, reason
 
     def apply(
         self,
@@ -70,7 +77,6 @@ class Recipe:
         """Quantize a deep copy of ``model``; ``options`` are recipe-specific (e.g. ``alpha`` for SmoothQuant)."""
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-        device = torch.device(device)
         from ptqlab.observers import OBSERVERS
 
         if observer not in OBSERVERS:
@@ -88,6 +94,7 @@ class Recipe:
             raise ValueError(
                 "calibration_batches is empty: pass at least one batch, or None to use example_inputs"
             )
+        device = torch.device(device)
         work = copy.deepcopy(model).eval()
         args = to_device(args, device)
         batches = [to_device(b, device) for b in batches]
@@ -100,6 +107,19 @@ class Recipe:
             device=device,
             **options,
         )
+
+
+def device_usable(device: torch.device) -> tuple[bool, str]:
+    """(True, "") when torch can place tensors on ``device`` in this process, else (False, why)."""
+    if device.type == "cpu":
+        return True, ""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return False, "CUDA is not available here (torch.cuda.is_available() is False)"
+    try:
+        torch.empty(1, device=device)
+    except (RuntimeError, AssertionError) as e:
+        return False, f"device {device} is not usable here ({type(e).__name__}: {e})"
+    return True, ""
 
 
 def as_args(inputs, name: str) -> tuple:

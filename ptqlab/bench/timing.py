@@ -93,6 +93,8 @@ def time_interleaved(
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     device = torch.device(device)
     names = list(fns)
+    if not names:
+        return {}
     planned: dict[str, int] = {}
     times: dict[str, list[float]] = {n: [] for n in names}
     with torch.inference_mode():

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -30,6 +33,79 @@ def _csv(text: str, allowed, what: str) -> list[str]:
     return items
 
 
+def _positive_ints(text: str) -> list[int]:
+    try:
+        values = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers separated by commas, got {text!r}"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers separated by commas, got {text!r}")
+    return values
+
+
+def writable_target(path: str, *, is_dir: bool) -> str | None:
+    """None when ``path`` can be written, else why not: a file's folder must exist; a charts folder may
+    be created (its nearest existing ancestor is probed). Probing creates and removes a temporary file."""
+    target = Path(path)
+    if is_dir and target.exists() and not target.is_dir():
+        return f"{path} exists and is not a folder"
+    if not is_dir and target.is_dir():
+        return f"{path} is a folder"
+    if not is_dir and not target.parent.is_dir():
+        return f"cannot write under {target.parent} (no such folder)"
+    probe = target if is_dir else target.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        if is_dir and probe != target:
+            tempfile.TemporaryDirectory(dir=probe).cleanup()
+        else:
+            with tempfile.TemporaryFile(dir=probe):
+                pass
+    except OSError as e:
+        return f"cannot write under {probe} ({e.strerror or e})"
+    return None
+
+
+def device_problem(text: str) -> str | None:
+    """None when ``text`` names a device torch can use here, else why not."""
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        return f"unknown device {text!r} (try cpu or cuda)"
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "--device cuda, but CUDA is not available here (torch.cuda.is_available() is False)"
+    if device.type not in ("cpu", "cuda"):
+        return f"--device {text}: only cpu and cuda are supported"
+    return None
+
+
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from ptqlab.observers import OBSERVERS
+
+    if args.repeats < 1:
+        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.warmup < 0:
+        p.error(f"--warmup must be >= 0, got {args.warmup}")
+    if not (math.isfinite(args.budget) and args.budget > 0):
+        p.error(f"--budget must be a positive number of seconds, got {args.budget}")
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    if args.bandwidth_mib < 1:
+        p.error(f"--bandwidth-mib must be >= 1, got {args.bandwidth_mib}")
+    if args.observer not in OBSERVERS:
+        p.error(f"unknown --observer {args.observer!r}; choose from {', '.join(sorted(OBSERVERS))}")
+    problem = device_problem(args.device)
+    if problem:
+        p.error(problem)
+    for flag, path, is_dir in (("--json", args.json_path, False), ("--charts", args.charts_dir, True)):
+        why = path and writable_target(path, is_dir=is_dir)
+        if why:
+            p.error(f"{flag}: {why}")
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="ptqlab bench models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -41,7 +117,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=",".join(bench.DEFAULT_COMPILED),
         help="recipes to also time under torch.compile ('' for none)",
     )
-    p.add_argument("--batch", default="1,64")
+    p.add_argument("--batch", type=_positive_ints, default=[1, 64])
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument(
@@ -58,7 +134,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--json", dest="json_path")
     p.add_argument("--charts", dest="charts_dir")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    _check(p, args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     models = _csv(args.models, MODEL_NAMES, "model(s)")
     recipes = _csv(args.recipes, list(RECIPES), "recipe(s)")
     compiled = _csv(args.compile, list(RECIPES), "recipe(s) to compile")
-    batches = [int(b) for b in args.batch.split(",") if b.strip()]
-    if args.repeats < 1 or not batches or min(batches) < 1:
-        raise SystemExit("--repeats and every --batch must be positive")
+    batches = args.batch
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     facts = hardware_facts(device)
@@ -101,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped_models": skipped,
         "goals": [g.__dict__ for g in goals],
     }
-    _write_outputs(args, report, rows, bandwidth)
-    return 0
+    return _write_outputs(args, report, rows, bandwidth)
 
 
 def _measure_all(args, models, batches, *, recipes, compiled, bandwidth) -> tuple[list, list[dict]]:
@@ -119,6 +194,7 @@ def _measure_all(args, models, batches, *, recipes, compiled, bandwidth) -> tupl
             print(f"\n{name}: not available — {e}")
             bar.update(len(batches))
             continue
+        tqdm.write(f"{name}: quality on {bm.eval_set}", file=sys.stderr)
         cache: dict = {}
         for b in batches:
             bar.set_postfix_str(f"{name} b{b}")
@@ -143,13 +219,32 @@ def _measure_all(args, models, batches, *, recipes, compiled, bandwidth) -> tupl
     return rows, skipped
 
 
-def _write_outputs(args, report: dict, rows, bandwidth: float) -> None:
+def _write_outputs(args, report: dict, rows, bandwidth: float) -> int:
+    """Write the JSON report and the charts; a failure is one line (the table above is already printed)."""
+    failed = 0
     if args.json_path:
-        with open(args.json_path, "w") as f:
-            json.dump(report, f, indent=1)
-        print(f"wrote {args.json_path}")
+        try:
+            tmp = f"{args.json_path}.tmp"
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=1)
+            os.replace(tmp, args.json_path)
+            print(f"wrote {args.json_path}")
+        except OSError as e:
+            failed = 1
+            print(
+                f"could not write --json {args.json_path}: {e} (the table above has the results)",
+                file=sys.stderr,
+            )
     if args.charts_dir:
         from ptqlab.plots.full_model import save_charts
 
-        for path in save_charts(rows, bandwidth, args.charts_dir):
-            print(f"wrote {path}")
+        try:
+            for path in save_charts(rows, bandwidth, args.charts_dir):
+                print(f"wrote {path}")
+        except OSError as e:
+            failed = 1
+            print(
+                f"could not write --charts {args.charts_dir}: {e} (the table above has the results)",
+                file=sys.stderr,
+            )
+    return failed

@@ -1,8 +1,13 @@
 """The ``ptqlab`` command: open the labs in the browser, or run a benchmark.
 
 ptqlab                       serve every lab (a gallery) with ``marimo run`` on 127.0.0.1 and open it
-ptqlab labs [--port N] [--headless] [LAB]
+ptqlab labs [--port N] [--host ADDR] [--token T | --no-token] [--headless] [LAB]
 ptqlab bench NAME [...]      run a benchmark and print its table (``ptqlab bench --list``)
+
+The lab server needs marimo's access token (a fresh random one unless ``--token`` names one): the URL
+printed carries it, and a request or websocket without it is refused, so another web page the user
+visits cannot drive the labs. SIGINT/SIGTERM to ``ptqlab`` are passed on to marimo; ``ptqlab`` exits
+with it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import secrets
+import signal
+import socket
 import subprocess
 import sys
 from importlib import resources
@@ -26,6 +34,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "accuracy / embedding cosine of the real models under simulated PTQ",
     ),
     "algorithms": ("ptqlab.cli.bench_algorithms:main", "PTQ algorithms vs QAT; LAWA and LR cooldown"),
+    "widgets": (
+        "ptqlab.cli.bench_widgets:main",
+        "ClippingExplorer on 10M floats: construction and per-drag time",
+    ),
     "models": (
         "ptqlab.cli.bench_models:main",
         "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",
@@ -45,12 +57,56 @@ def labs_dir() -> Path:
     raise FileNotFoundError("could not find the labs: reinstall ptqlab (`pip install .` ships them)")
 
 
-def serve_labs_command(lab: str | None, port: int, headless: bool) -> list[str]:
+def serve_labs_command(
+    lab: str | None, port: int, headless: bool, *, host: str = "127.0.0.1", token: str | None = None
+) -> list[str]:
+    """``marimo run`` for one lab or the gallery; ``token`` None means no token (``--no-token``)."""
     target = labs_dir() if lab is None else _find_lab(lab)
-    cmd = [sys.executable, "-m", "marimo", "run", str(target), "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "marimo", "run", str(target), "--host", host, "--port", str(port)]
+    cmd += ["--no-token"] if token is None else ["--token", "--token-password-file", "-"]
     if headless:
         cmd.append("--headless")
     return cmd
+
+
+def lab_url(host: str, port: int, token: str | None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}/" + ("" if token is None else f"?access_token={token}")
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """None when ``port`` can be bound on ``host`` now, else a one-line reason."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, port))
+    except OSError as e:
+        return f"cannot serve on {host}:{port}: {e.strerror or e} (is another server using it? try --port)"
+    return None
+
+
+def run_forwarding_signals(cmd: list[str], env: dict, stdin_text: str | None = None) -> int:
+    """Run ``cmd``, pass SIGINT/SIGTERM on to it, and return its exit code once it has exited."""
+    child = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if stdin_text is not None else None)
+    if stdin_text is not None:
+        child.stdin.write(stdin_text.encode())
+        child.stdin.close()
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # pragma: no cover - the handler above replaces it
+                forward(signal.SIGINT, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _find_lab(lab: str) -> Path:
@@ -61,16 +117,42 @@ def _find_lab(lab: str) -> Path:
     return candidates[0]
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number in [1, 65535], got {port}")
+    return port
+
+
 def _labs(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ptqlab labs", description="Serve the labs with marimo.")
     parser.add_argument("lab", nargs="?", help="part of a lab's file name (default: all labs, as a gallery)")
-    parser.add_argument("--port", type=int, default=2718)
+    parser.add_argument("--port", type=_port, default=2718)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, for a room)"
+    )
+    parser.add_argument("--token", help="access token to require (default: a fresh random one)")
+    parser.add_argument(
+        "--no-token", action="store_true", help="no access token: any local web page can drive the labs"
+    )
     parser.add_argument("--headless", action="store_true", help="do not open a browser")
     args = parser.parse_args(argv)
+    if args.no_token and args.token:
+        parser.error("--token and --no-token exclude each other")
+    token = None if args.no_token else (args.token or secrets.token_urlsafe(18))
+    cmd = serve_labs_command(args.lab, args.port, args.headless, host=args.host, token=token)
+    problem = port_problem(args.host, args.port)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    return subprocess.call(serve_labs_command(args.lab, args.port, args.headless), env=env)
+    print(f"ptqlab labs: open {lab_url(args.host, args.port, token)}", flush=True)
+    return run_forwarding_signals(cmd, env, stdin_text=None if token is None else token + "\n")
 
 
 def _bench(argv: list[str]) -> int:

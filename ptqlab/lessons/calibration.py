@@ -3,7 +3,7 @@
     batches = mixture_batches(...)                     # or real activations
     stats = observe_stream(batches)                         # the heavy part: one pass, cache it
     results = compare_observers(stats, x_eval, spec, p=99.99)
-    curve = error_curve(stats, spec)                   # expected error vs threshold (rounding/clipping)
+    curve = error_curve(stats, spec)                   # the grid's error vs threshold (rounding/clipping)
 
 ``calibrate`` observes the stream once into a min/max, a moving average, one centered histogram (shared
 by percentile, entropy and MSE) and torch.ao's histogram layout (for L2). ``compare_observers`` then only
@@ -23,17 +23,13 @@ from ptqlab.core.metrics import error_split
 from ptqlab.core.spec import QuantSpec
 from ptqlab.observers import PER_TENSOR, Observer
 from ptqlab.observers.entropy import EntropyObserver
+from ptqlab.observers.grid_error import grid_error
 from ptqlab.observers.l2 import L2Observer
 from ptqlab.observers.minmax import MinMaxObserver
 from ptqlab.observers.moving_average import MovingAverageMinMaxObserver
 from ptqlab.observers.mse import MSEObserver
 from ptqlab.observers.percentile import PercentileObserver
-from ptqlab.observers.threshold_error import (
-    ThresholdError,
-    best_two_sided,
-    range_error,
-    threshold_error,
-)
+from ptqlab.observers.threshold_error import ThresholdError
 
 BODIES = ("gaussian", "uniform", "relu")
 
@@ -202,23 +198,23 @@ def best(results: list[ObserverResult]) -> ObserverResult:
     return max(results, key=lambda r: r.sqnr_db)
 
 
-def error_curve(stats: CalibrationStats, spec: QuantSpec) -> ThresholdError:
-    """Expected error per element versus the clipping threshold, from the shared histogram.
+def error_curve(stats: CalibrationStats, spec: QuantSpec, points: int = 400) -> ThresholdError:
+    """The squared error per element of the actual grid versus the clipping threshold, from the histogram
+    (``grid_error``: each bin's mass rounded to that range's own grid), at ``points`` thresholds.
 
-    Symmetric spec: thresholds T on |x| (range (−T, T)). Asymmetric spec: the upper end ``hi`` of the
-    range, with the lower end held at the MSE optimum (a slice through the two-sided error surface).
+    Symmetric spec: thresholds T (range (−T, T)). Asymmetric spec: the upper end ``hi`` of the range, with
+    the lower end held at the mse calibrator's choice (a slice through the two-sided error surface).
     """
     h = stats.histogram.hist
-    steps = spec.qmax - spec.qmin
+    top = float(torch.maximum(-h.data_min, h.data_max)) if spec.symmetric else float(h.data_max)
+    top = max(top, 0.0)
+    t = torch.linspace(top / points, top, points, dtype=torch.float64)
     if spec.symmetric:
-        return threshold_error(h.abs_counts(), h.width, steps)
-    zero = h.bins // 2
-    a, _ = best_two_sided(h.counts, h.width, steps, zero_edge=zero)
-    b = torch.arange(zero + 1, h.bins + 1)
-    rounding, clipping = range_error(h.counts, h.width, steps, torch.full_like(b, a), b)
-    return ThresholdError(
-        thresholds=h.lo.double() + b.double() * h.width, rounding=rounding, clipping=clipping
-    )
+        lo = -t
+    else:
+        lo = torch.full_like(t, float(stats.histogram.range_for(spec)[0]))
+    rounding, clipping = grid_error(h.counts, h.lo.double(), h.width, lo, t, spec=spec)
+    return ThresholdError(thresholds=t, rounding=rounding, clipping=clipping)
 
 
 # ---- what lab 02 shows ---------------------------------------------------------------------------------

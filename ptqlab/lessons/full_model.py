@@ -32,6 +32,7 @@ class LabMeasurement:
     rows: list[BenchRow]
     facts: HardwareFacts
     bandwidth: float  # bytes/s
+    eval_set: str = ""  # what the quality column is measured on
 
     def available(self) -> list[BenchRow]:
         return [r for r in self.rows if r.available]
@@ -120,7 +121,8 @@ def _measure(model, recipes, batch, repeats, observer, compiled, step, budget_s)
         step=step,
     )
     bench.reset_compiled()
-    return LabMeasurement(model, bm.title, batch, repeats, observer, rows, hardware_facts("cpu"), bandwidth)
+    facts = hardware_facts("cpu")
+    return LabMeasurement(model, bm.title, batch, repeats, observer, rows, facts, bandwidth, bm.eval_set)
 
 
 QUICK = ("mlp", ("ao-dynamic-int8", "ao-static-int8", "torchao-int8-dynamic"), 64, 5)
@@ -153,7 +155,8 @@ def narrate(m: LabMeasurement) -> str:
         out.append(
             f"The fastest variant is **{best.variant}** at **{best.median_ms:.3f} ms = {_x(best.speedup)}** "
             f"fp32, {best.size_bytes / 1e6:.2f} MB instead of {fp32.size_bytes / 1e6:.2f} MB, "
-            f"{quality_text(best.quality)} (fp32: {quality_text(fp32.quality)})."
+            f"{quality_text(best.quality)} (fp32: {quality_text(fp32.quality)}; quality on {m.eval_set}, "
+            f"in chunks of {m.batch}, the last one padded to the batch size)."
         )
         slower = [r for r in others if r.speedup < 1.0]
         if slower:

@@ -94,13 +94,15 @@ def ranges_figure(stats: CalibrationStats, results: list[ObserverResult], displa
 
 
 def error_curve_figure(curve: ThresholdError, results: list[ObserverResult], symmetric: bool) -> Figure:
-    """Expected rounding, clipping and total error per element versus the threshold; choices marked."""
+    """The grid's rounding, clipping and total error per element versus the threshold; choices marked."""
     t = curve.thresholds.cpu().numpy()
     rounding, clipping = curve.rounding.cpu().numpy(), curve.clipping.cpu().numpy()
     total = rounding + clipping
     floor = max(float(total.min()) * 1e-3, 1e-30)
     fig, ax = _figure()
-    ax.plot(t, np.maximum(rounding, floor), color="#1f77b4", ls="--", lw=1.2, label="rounding (Δ²/12 inside)")
+    ax.plot(
+        t, np.maximum(rounding, floor), color="#1f77b4", ls="--", lw=1.2, label="rounding (inside the grid)"
+    )
     ax.plot(t, np.maximum(clipping, floor), color="#d62728", ls="--", lw=1.2, label="clipping (outside)")
     ax.plot(t, np.maximum(total, floor), color="black", lw=1.8, label="total")
     for r in results:
@@ -115,8 +117,8 @@ def error_curve_figure(curve: ThresholdError, results: list[ObserverResult], sym
         if symmetric
         else "upper end of the range hi (lo fixed at the MSE optimum)"
     )
-    ax.set_ylabel("expected squared error per value")
-    ax.set_title("Expected quantization error versus threshold, from the histogram", fontsize=10)
+    ax.set_ylabel("squared error per value")
+    ax.set_title("Quantization error of the actual grid versus threshold, from the histogram", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(True, alpha=0.3)
     return fig

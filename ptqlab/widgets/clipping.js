@@ -127,7 +127,9 @@ function render({ model, el }) {
     for (const [key, node] of Object.entries(cells)) {
       const v = st[key];
       node.dataset.value = v === null ? "inf" : String(v);
-      node.textContent = key === "clipped_fraction" ? `${fmt(100 * v, 3)} %` : fmt(v);
+      const approx = st.exact === false ? "≈ " : ""; // large tensors: estimates from a fine histogram
+      node.textContent = approx + (key === "clipped_fraction" ? `${fmt(100 * v, 3)} %` : fmt(v));
+      node.title = st.exact === false ? "estimated from a 65536-bin histogram of x (large tensor)" : "exact";
     }
     const total = st.total_mse > 0 ? st.total_mse : 1;
     splitRound.style.width = `${(100 * st.rounding_mse) / total}%`;

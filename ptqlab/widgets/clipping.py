@@ -6,6 +6,9 @@ For thresholds [lo, hi] and a scheme ``spec`` (with ``bits`` from the widget) th
     split   = error_split(x, qparams, spec)     # rounding MSE + clipping MSE = total MSE, SQNR, clipped share
 
 and syncs the numbers to the browser, which only draws them and reports where the handles were dropped.
+Above EXACT_LIMIT elements the tensor is summarised once (``TensorSummary``: a 65536-bin histogram and
+exact moments) and every drag reads estimates from it in constant time; ``stats["exact"]`` says which,
+the browser marks estimates with ≈, and ``exact_split()`` computes the exact numbers on demand.
 """
 
 from __future__ import annotations
@@ -16,20 +19,24 @@ import torch
 import traitlets
 
 from ptqlab.core import checks
-from ptqlab.core.affine import choose_qparams, representable_range
+from ptqlab.core.affine import choose_qparams
 from ptqlab.core.metrics import error_split
 from ptqlab.core.spec import PerTensor, QuantSpec
 from ptqlab.observers import Observer, make_observer
-from ptqlab.widgets._base import RangeWidget, esm, json_number
+from ptqlab.widgets._base import RangeWidget, esm, finite_grid, json_number
+from ptqlab.widgets.summary import TensorSummary
+
+EXACT_LIMIT = 262_144  # up to this many elements every drag runs error_split on the whole tensor
 
 
 def histogram(x: torch.Tensor, bins: int) -> tuple[list[float], list[float]]:
     """(edges, counts): ``bins`` equal-width bins over [min(x), max(x)] (float64, like numpy.histogram)."""
-    x64 = x.detach().to(torch.float64).flatten()
-    lo, hi = float(x64.min()), float(x64.max())
+    flat = x.detach().flatten()
+    lo, hi = (float(v) for v in torch.aminmax(flat))
     if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    counts = torch.histc(x64, bins=bins, min=lo, max=hi)
+        pad = max(0.5, abs(lo) * 1e-6)
+        lo, hi = lo - pad, hi + pad
+    counts = torch.histc(flat.to(torch.float64) if flat.numel() <= EXACT_LIMIT else flat, bins, lo, hi)
     edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
     return edges.tolist(), counts.tolist()
 
@@ -114,11 +121,15 @@ class ClippingExplorer(RangeWidget):
         self.spec = spec
         self.qparams = None
         self.split = None
+        self.summary = TensorSummary(self.x) if self.x.numel() > EXACT_LIMIT else None
         self._observers = marker_observers(self.x, observers)
         self._marked_bits = None
-        x_lo, x_hi = float(self.x.min()), float(self.x.max())
+        x_lo, x_hi = (float(v) for v in torch.aminmax(self.x))
+        if lo is None and hi is None and x_lo == x_hi:  # a constant tensor: a small range around it
+            pad = max(1.0, abs(x_lo) * 1e-6)
+            lo, hi = (x_lo - pad, x_hi) if x_lo + pad > 3.4e38 else (x_lo, x_hi + pad)
         lo = x_lo if lo is None else lo
-        hi = (x_hi if x_hi > lo else lo + 1.0) if hi is None else hi
+        hi = (x_hi if x_hi > lo else lo + max(1.0, abs(lo) * 1e-6)) if hi is None else hi
         edges, counts = histogram(self.x, bins)
         super().__init__(
             lo=lo,
@@ -138,32 +149,47 @@ class ClippingExplorer(RangeWidget):
         """The scheme in use now: ``spec`` with the widget's ``bits``."""
         return self.spec.with_(bits=self.bits)
 
-    def _refresh(self) -> None:
-        spec = self.current_spec
-        self.qparams = choose_qparams(self.lo, self.hi, spec)
-        self.split = error_split(self.x, self.qparams, spec)
-        grid_lo, grid_hi = representable_range(self.qparams, spec)
-        s = self.split
-        with self.hold_sync():
-            if self._marked_bits != self.bits:
-                self.markers = [_marker(label, obs, spec) for label, obs in self._observers]
-                self._marked_bits = self.bits
-            self._send_stats(spec, grid_lo, grid_hi, s)
+    def exact_split(self):
+        """``error_split`` of the whole tensor for the current range (the exact numbers, at any size)."""
+        return error_split(self.x, self.qparams, self.current_spec)
 
-    def _send_stats(self, spec, grid_lo, grid_hi, s) -> None:
-        self.stats = {
-            "scale": float(self.qparams.scale),
-            "zero_point": int(self.qparams.zero_point),
-            "qmin": spec.qmin,
-            "qmax": spec.qmax,
-            "grid_lo": float(grid_lo),
-            "grid_hi": float(grid_hi),
-            "rounding_mse": s.rounding_mse,
-            "clipping_mse": s.clipping_mse,
-            "total_mse": s.total_mse,
-            "sqnr_db": json_number(s.sqnr_db),
-            "clipped_fraction": s.clipped_fraction,
-            "max_rounding_error": s.max_rounding_error,
-            "max_clipping_error": s.max_clipping_error,
-        }
-        self.error = ""
+    def _compute(self, lo: float, hi: float, bits: int) -> tuple:
+        spec = self.spec.with_(bits=bits)
+        qparams = choose_qparams(lo, hi, spec)
+        grid = finite_grid(qparams, spec)
+        if self.summary is None:
+            split = error_split(self.x, qparams, spec)
+            stats = {k: getattr(split, k) for k in EXACT_STATS}
+        else:
+            split, stats = None, self.summary.estimate(lo, hi, spec, grid)
+        return spec, qparams, split, grid, stats
+
+    def _show(self, result) -> None:
+        spec, self.qparams, self.split, (scale, grid_lo, grid_hi), numbers = result
+        with self.hold_sync():
+            if self._marked_bits != spec.bits:
+                self.markers = [_marker(label, obs, spec) for label, obs in self._observers]
+                self._marked_bits = spec.bits
+            self.stats = {
+                "scale": scale,
+                "zero_point": int(self.qparams.zero_point),
+                "qmin": spec.qmin,
+                "qmax": spec.qmax,
+                "grid_lo": grid_lo,
+                "grid_hi": grid_hi,
+                "exact": self.summary is None,
+                **numbers,
+                "sqnr_db": json_number(numbers["sqnr_db"]),
+            }
+            self.error = ""
+
+
+EXACT_STATS = (
+    "rounding_mse",
+    "clipping_mse",
+    "total_mse",
+    "sqnr_db",
+    "clipped_fraction",
+    "max_rounding_error",
+    "max_clipping_error",
+)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 import traitlets
 
-from ptqlab.core.affine import choose_qparams, fake_quantize, integer_grid, representable_range
+from ptqlab.core.affine import choose_qparams, fake_quantize, integer_grid
 from ptqlab.core.spec import PerTensor, QuantSpec
-from ptqlab.widgets._base import RangeWidget, esm
+from ptqlab.widgets._base import RangeWidget, esm, finite_grid
 
 MAX_GRID_SENT = 256  # above this many levels the grid lines would be denser than pixels: send none
 
@@ -70,30 +70,44 @@ class AffineStaircase(RangeWidget):
             **kwargs,
         )
 
+    @traitlets.validate("symmetric")
+    def _valid_symmetric(self, proposal):
+        if self._ready:
+            self._checked(self._state(symmetric=proposal["value"]))
+        return proposal["value"]
+
     @traitlets.observe("symmetric")
     def _on_symmetric(self, _change) -> None:
         if self._ready:
-            self._refresh()
+            self._show(self._checked(self._state()))
+
+    def _state(self, **proposed) -> dict:
+        return super()._state(**({"symmetric": self.symmetric} | proposed))
 
     @property
     def current_spec(self) -> QuantSpec:
         """The scheme in use now: ``spec`` with the widget's ``bits`` and ``symmetric``."""
         return self.spec.with_(bits=self.bits, symmetric=self.symmetric)
 
-    def _refresh(self) -> None:
-        spec = self.current_spec
-        self.qparams = choose_qparams(self.lo, self.hi, spec)
-        grid_lo, grid_hi = representable_range(self.qparams, spec)
+    def _compute(self, lo: float, hi: float, bits: int, symmetric: bool) -> tuple:
+        spec = self.spec.with_(bits=bits, symmetric=symmetric)
+        qparams = choose_qparams(lo, hi, spec)
+        scale, grid_lo, grid_hi = finite_grid(qparams, spec)
+        ys = fake_quantize(self.x, qparams, spec).tolist()
+        grid = integer_grid(qparams, spec).tolist() if spec.levels <= MAX_GRID_SENT else []
+        stats = {
+            "scale": scale,
+            "zero_point": int(qparams.zero_point),
+            "qmin": spec.qmin,
+            "qmax": spec.qmax,
+            "levels": spec.levels,
+            "grid_lo": grid_lo,
+            "grid_hi": grid_hi,
+        }
+        return qparams, ys, grid, stats
+
+    def _show(self, result) -> None:
+        self.qparams, ys, grid, stats = result
         with self.hold_sync():
-            self.ys = fake_quantize(self.x, self.qparams, spec).tolist()
-            self.grid = integer_grid(self.qparams, spec).tolist() if spec.levels <= MAX_GRID_SENT else []
-            self.stats = {
-                "scale": float(self.qparams.scale),
-                "zero_point": int(self.qparams.zero_point),
-                "qmin": spec.qmin,
-                "qmax": spec.qmax,
-                "levels": spec.levels,
-                "grid_lo": float(grid_lo),
-                "grid_hi": float(grid_hi),
-            }
+            self.ys, self.grid, self.stats = ys, grid, stats
             self.error = ""
