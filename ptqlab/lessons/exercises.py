@@ -210,3 +210,50 @@ def exercise_view(prompt: str, editor, button, verdict: Verdict | None, solution
 def checked(pressed: bool, checker, source: str, **kwargs) -> Verdict | None:
     """``checker(source, **kwargs)`` when the check button was ``pressed``, else None (nothing runs)."""
     return checker(source, **kwargs) if pressed else None
+
+
+class Question(NamedTuple):
+    """A self-check: ``expected`` is a number (typed answer) or the right key of ``options`` (option -> why)."""
+
+    prompt: str
+    expected: float | str
+    answer: str  # revealed on demand (markdown)
+    options: dict[str, str] | None = None
+    rel_tol: float = 0.01
+    hint: str = ""
+
+
+def answer_controls(questions: list[Question]):
+    """One control per question: a radio for a choice, a text field for a number (as a ``mo.ui.array``)."""
+    import marimo as mo
+
+    return mo.ui.array(
+        [
+            mo.ui.radio(options=list(q.options))
+            if q.options
+            else mo.ui.text(placeholder="a number", label="your answer")
+            for q in questions
+        ]
+    )
+
+
+def feedback(question: Question, given) -> tuple[bool | None, str]:
+    """(correct?, feedback) for one question's current answer."""
+    if question.options:
+        return check_choice(given, question.expected, question.options)
+    return check_number(given, float(question.expected), rel_tol=question.rel_tol, hint=question.hint)
+
+
+def questions_view(questions: list[Question], controls):
+    """Every question with its control, feedback and revealable answer, numbered."""
+    import marimo as mo
+
+    return mo.vstack(
+        [
+            question_view(
+                f"**{i}.** {q.prompt}", controls[i - 1], feedback(q, controls.value[i - 1]), q.answer
+            )
+            for i, q in enumerate(questions, start=1)
+        ],
+        gap=1.5,
+    )
