@@ -51,3 +51,67 @@ def test_lab01_questions_answers_are_ptqlabs():
     assert predict.expected == questions.GROWS and "0.233333 → symmetric 0.333333" in predict.answer
     assert numeric.expected == pytest.approx(6 / 255) and "0.0235294" in numeric.answer
     assert where.expected in where.options
+
+
+# ---- lab 03 ------------------------------------------------------------------------------------------------
+
+
+def test_lab03_bits_per_weight_count_the_metadata_engines_store():
+    from ptqlab.core.spec import PerChannel, PerGroup
+    from ptqlab.lessons.schemes_text import bits_per_weight
+
+    sym_g32 = QuantSpec(bits=4, granularity=PerGroup(32, axis=1))
+    assert bits_per_weight(sym_g32, (64, 256), "fp16") == 4.5  # no zero point for a symmetric block
+    assert bits_per_weight(sym_g32.with_(symmetric=False), (64, 256), "bf16") == 5.0  # scale + zero point
+    assert bits_per_weight(sym_g32, (64, 256), "fp32") == 5.0
+    assert bits_per_weight(QuantSpec(bits=8, granularity=PerChannel(0)), (64, 256), "fp16") == 8 + 16 / 256
+    with pytest.raises(ValueError, match="metadata"):
+        bits_per_weight(sym_g32, (64, 256), "fp8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_lab03_folding_sentence_matches_the_study(name):
+    import re
+
+    from ptqlab.lessons.schemes import lab_folding
+    from ptqlab.lessons.schemes_text import folding_summary
+
+    points, fp32, factors = lab_folding(name)
+    text = folding_summary(name)
+    ratios = [float(s.max() / s.min()) for s in factors.values()]
+    assert f"differ by {min(ratios):.1f}–{max(ratios):.1f}×" in text
+    at = {(p.bits, p.granularity, p.folded): 100 * p.accuracy for p in points}
+    for b in (2, 3):
+        kept, folded, pc = (
+            at[(b, "per-tensor", False)],
+            at[(b, "per-tensor", True)],
+            at[(b, "per-channel", True)],
+        )
+        sentence = re.search(rf"W{b}: [^.]*\.\d %[^.]*\.\d %[^.]*\.\d %: ([^.]*)\.", text)
+        assert f"W{b}: per-tensor {kept:.1f} % with BN kept → {folded:.1f} % folded" in text
+        verdict = sentence.group(1)
+        if folded >= kept - 0.3:
+            assert verdict == "folding costs per-tensor nothing here"
+        elif pc >= kept - 0.3:
+            assert verdict == "per-channel scales win it back"
+        else:
+            assert "do **not** win it back" in verdict
+
+
+@pytest.mark.slow
+def test_lab03_outlier_sentence_and_questions_match_the_measurement():
+    from ptqlab.lessons.schemes import default_layer, lab_granularities, lab_weight_matrices
+    from ptqlab.lessons.schemes_text import activation_gap, outlier_sentence
+
+    layer = default_layer("minilm")
+    amax = lab_weight_matrices("minilm", False)[layer].abs().amax(1)
+    r = lab_granularities("minilm", False, layer, bits=4, group_size=32, symmetric=True)
+    text = outlier_sentence()
+    assert f"max|w| {float(amax.max() / amax.median()):.0f}× the median" in text
+    assert f"SQNR of {r['per-tensor'].sqnr_db:.1f} dB against {r['per-channel'].sqnr_db:.1f} dB" in text
+    choose, per_group, scale, predict = questions.lab03_questions()
+    assert choose.expected == questions.PER_CHANNEL and r["per-channel"].sqnr_db > r["per-tensor"].sqnr_db + 6
+    assert per_group.expected == 4.5 and scale.expected == pytest.approx(0.5 / 127.5)
+    assert predict.expected == ("under 1 point" if abs(activation_gap(6)) < 1 else "more than 1 point")
+    assert activation_gap(2) > 10  # the default A2 shows the effect
