@@ -115,3 +115,42 @@ def test_lab03_outlier_sentence_and_questions_match_the_measurement():
     assert per_group.expected == 4.5 and scale.expected == pytest.approx(0.5 / 127.5)
     assert predict.expected == ("under 1 point" if abs(activation_gap(6)) < 1 else "more than 1 point")
     assert activation_gap(2) > 10  # the default A2 shows the effect
+
+
+# ---- lab 05 ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_lab05_sentences_match_the_measurement(name):
+    from ptqlab.lessons import sensitivity as lesson
+
+    report = lesson.lab_sensitivity(name, "per-channel")
+    note = lesson.sensitivity_note(report, name)
+    sizes = lesson.layer_sizes(name)
+    first = report.layers[0]
+    assert f"each output sums {sizes[first][1]} inputs, and it has {sizes[first][0]:,} weights" in note
+    if name == "mlp":  # fc1 has 32,768 weights: the "fewest weights" claim must not appear
+        assert sizes[first][0] == 32_768 and "the fewest" not in note
+    if any(report.drop(n, b) < 0 for n in report.layers for b in report.bits):
+        assert "A negative drop" in note and "is not a better model" in note
+    assert ("tops the list" in note) == (report.ranking(2)[0] == first)
+
+    result = lesson.lab_mixed_precision(name, "per-channel")
+    start, stop, _ = lesson.budget_slider_range(result)
+    assert result.for_budget(start * 1024) is not None  # the slider's minimum fits all-W2
+    assert result.for_budget(stop * 1024) is not None  # and the maximum fits all-W8
+    assert "No configuration" not in lesson.budget_markdown(result, start)
+    for kib in (start, stop):
+        chosen, text = result.for_budget(kib * 1024), lesson.budget_markdown(result, kib)
+        assert ("within the noise" in text) == (chosen.metric > result.float_metric)
+        assert "quantization did not improve" not in text or chosen.metric > result.float_metric
+
+    predict = questions.lab05_questions(name, "per-channel")[2]
+    assert predict.expected == questions.FITS
+
+
+def test_lab05_one_image_in_points():
+    from ptqlab.lessons import sensitivity as lesson
+
+    assert lesson.test_images() == 360
