@@ -154,3 +154,23 @@ def test_lab05_one_image_in_points():
     from ptqlab.lessons import sensitivity as lesson
 
     assert lesson.test_images() == 360
+
+
+# ---- lab 06 ------------------------------------------------------------------------------------------------
+
+
+def test_lab06_questions_match_the_measurement():
+    from ptqlab import error_split, qparams_for
+    from ptqlab.lessons import direct_manipulation as lesson
+
+    x = lesson.heavy_tailed_activations()
+    predict, staircase, calibrator = questions.lab06_questions()
+    hi, pulled, minmax = lesson.pulled_in_sqnr(x, lesson.EXPLORER_SPEC)
+    assert minmax == pytest.approx(
+        error_split(x, qparams_for(x, lesson.EXPLORER_SPEC), lesson.EXPLORER_SPEC).sqnr_db
+    )
+    assert predict.expected == (questions.RISES if pulled > minmax else questions.FALLS)
+    assert f"{minmax:.2f} dB → {pulled:.2f} dB" in predict.answer and f"down to {hi:.2f}" in predict.prompt
+    assert staircase.expected == pytest.approx(2 / 7)
+    sqnr = lesson.calibrator_sqnr(x, lesson.EXPLORER_SPEC)
+    assert calibrator.expected == max(sqnr, key=sqnr.get) and sqnr["mse"] >= sqnr["minmax"]
