@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.cli.bench:accuracy",
         "accuracy / embedding cosine of the real models under simulated PTQ",
     ),
+    "labs": ("ptqlab.cli.bench_labs:main", "labs 01/03/05/06: ms from slider to figure, in Chromium"),
     "models": (
         "ptqlab.cli.bench_models:main",
         "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",
