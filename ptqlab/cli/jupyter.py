@@ -17,11 +17,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-_FIRST = """\
-import ptqlab  # noqa: F401, I001 — first: it sets OMP_WAIT_POLICY before torch is imported
-import torch
-
-"""
+_PTQLAB_FIRST = (
+    "import ptqlab  # noqa: F401, I001 — first: it sets OMP_WAIT_POLICY before torch is imported\n"
+)
+_FIRST = _PTQLAB_FIRST + "import torch\n\n"
 
 _HEAVY_TAILED = """\
 # A heavy-tailed "activation": Student-t with 3 degrees of freedom (most values small, a few huge)
@@ -144,8 +143,8 @@ $$\\text{MSE} = \\underbrace{\\tfrac1N \\sum_{x\\ \\text{on the grid's range}} (
     ),
     (
         "code",
-        _FIRST
-        + "from ptqlab import QuantSpec, error_split\nfrom ptqlab.observers import PER_TENSOR, make_observer",
+        _PTQLAB_FIRST
+        + "\nfrom ptqlab import QuantSpec, error_split\nfrom ptqlab.observers import PER_TENSOR, make_observer",
     ),
     ("code", _HEAVY_TAILED),
     (
