@@ -112,7 +112,6 @@ def _(mo, text, with_hint):
 
 @app.cell
 def _(
-    LABELS,
     bits,
     fold_switch,
     group_size,
@@ -126,18 +125,19 @@ def _(
     text,
 ):
     _args = (model_picker.value, fold_switch.value, layer_picker.value)
-    _w = schemes.lab_weight_matrices(*_args[:2])[layer_picker.value]
-    _results = schemes.lab_granularities(
-        *_args, bits=bits.value, group_size=group_size.value, symmetric=symmetric.value
-    )
+    _kwargs = dict(bits=bits.value, group_size=group_size.value, symmetric=symmetric.value)
+    _w = schemes.lab_weight_matrices(model_picker.value, fold_switch.value)[layer_picker.value]
     mo.vstack(
         [
-            plots_schemes.granularity_figure(
-                _w,
-                _results,
-                f"{LABELS[model_picker.value]} · {layer_picker.value} · W{bits.value} · {tuple(_w.shape)}",
+            plots_schemes.granularity_image(*_args, **_kwargs),
+            mo.md(
+                text.granularity_markdown(
+                    schemes.lab_granularities(*_args, **_kwargs),
+                    _w.shape[1],
+                    group_size.value,
+                    metadata.value,
+                )
             ),
-            mo.md(text.granularity_markdown(_results, _w.shape[1], group_size.value, metadata.value)),
         ]
     )
     return
@@ -158,15 +158,11 @@ def _(mo):
 
 
 @app.cell
-def _(mo, plots_schemes, schemes, text):
+def _(mo, plots_schemes, text):
     mo.vstack(
         [
-            plots_schemes.folding_figure(
-                *schemes.lab_folding("mlp"), "digits MLP: BN folding and granularity"
-            ),
-            plots_schemes.folding_figure(
-                *schemes.lab_folding("cnn"), "digits CNN: BN folding and granularity"
-            ),
+            plots_schemes.folding_image("mlp"),
+            plots_schemes.folding_image("cnn"),
             mo.md(text.folding_summary("mlp")),
             mo.md(text.folding_summary("cnn")),
         ]
@@ -213,14 +209,10 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(act_bits, mo, plots_schemes, schemes, text):
+def _(act_bits, mo, plots_schemes, text):
     mo.vstack(
         [
-            plots_schemes.activation_figure(
-                schemes.lab_post_relu(),
-                schemes.activation_symmetry(schemes.lab_post_relu(), act_bits.value),
-                f"MLP fc2 input (post-ReLU), A{act_bits.value}",
-            ),
+            plots_schemes.activation_image(act_bits.value),
             mo.md(text.activation_markdown(act_bits.value)),
         ]
     )
