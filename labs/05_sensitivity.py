@@ -69,15 +69,15 @@ def _(lesson, mo, with_hint):
 
 
 @app.cell
-def _(LABELS, granularity_picker, lesson, mo, model_picker, plots_sensitivity):
-    _report = lesson.lab_sensitivity(model_picker.value, granularity_picker.value)
+def _(granularity_picker, lesson, mo, model_picker, plots_sensitivity):
     mo.vstack(
         [
-            plots_sensitivity.sensitivity_figure(
-                _report,
-                f"{LABELS[model_picker.value]}: one layer quantized at a time ({granularity_picker.value}, BN folded)",
+            plots_sensitivity.sensitivity_image(model_picker.value, granularity_picker.value),
+            mo.md(
+                lesson.sensitivity_note(
+                    lesson.lab_sensitivity(model_picker.value, granularity_picker.value), model_picker.value
+                )
             ),
-            mo.md(lesson.sensitivity_note(_report, model_picker.value)),
         ]
     )
     return
@@ -102,17 +102,17 @@ def _(granularity_picker, lesson, mo, model_picker, with_hint):
 
 
 @app.cell
-def _(LABELS, budget, granularity_picker, lesson, mo, model_picker, plots_sensitivity):
-    _result = lesson.lab_mixed_precision(model_picker.value, granularity_picker.value)
+def _(budget, granularity_picker, lesson, mo, model_picker, plots_sensitivity):
     mo.vstack(
         [
-            plots_sensitivity.mixed_precision_figure(
-                _result,
-                _result.for_budget(budget.value * 1024),
-                budget.value * 1024,
-                f"{LABELS[model_picker.value]}: size vs accuracy ({granularity_picker.value})",
+            plots_sensitivity.mixed_precision_image(
+                model_picker.value, granularity_picker.value, budget.value
             ),
-            mo.md(lesson.budget_markdown(_result, budget.value)),
+            mo.md(
+                lesson.budget_markdown(
+                    lesson.lab_mixed_precision(model_picker.value, granularity_picker.value), budget.value
+                )
+            ),
         ]
     )
     return
