@@ -137,8 +137,8 @@ def measure_lab(browser, lab: Path, repeats: int) -> list[tuple[str, list[dict]]
         page.goto(url)
         page.locator(".output-area").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
         page.evaluate(_OBSERVER_JS)
-        with contextlib.suppress(Exception):  # a lab without sliders (lab 06) has none to wait for
-            page.get_by_role("slider").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
+        with contextlib.suppress(Exception):  # the labs end with a recap: wait until the last cell ran
+            page.get_by_text("Recap", exact=True).first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
         _wait_quiet(page, LOAD_TIMEOUT_S, quiet_ms=LOAD_QUIET_MS)
         results = []
         sliders = page.get_by_role("slider")
