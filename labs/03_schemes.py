@@ -119,26 +119,29 @@ def _(
     metadata,
     mo,
     model_picker,
-    plots_schemes,
     schemes,
     symmetric,
     text,
 ):
+    # the table first, in its own cell: it answers before the figure is drawn
     _args = (model_picker.value, fold_switch.value, layer_picker.value)
-    _kwargs = dict(bits=bits.value, group_size=group_size.value, symmetric=symmetric.value)
+    _results = schemes.lab_granularities(
+        *_args, bits=bits.value, group_size=group_size.value, symmetric=symmetric.value
+    )
     _w = schemes.lab_weight_matrices(model_picker.value, fold_switch.value)[layer_picker.value]
-    mo.vstack(
-        [
-            plots_schemes.granularity_image(*_args, **_kwargs),
-            mo.md(
-                text.granularity_markdown(
-                    schemes.lab_granularities(*_args, **_kwargs),
-                    _w.shape[1],
-                    group_size.value,
-                    metadata.value,
-                )
-            ),
-        ]
+    mo.md(text.granularity_markdown(_results, _w.shape[1], group_size.value, metadata.value))
+    return
+
+
+@app.cell
+def _(bits, fold_switch, group_size, layer_picker, model_picker, plots_schemes, symmetric):
+    plots_schemes.granularity_image(
+        model_picker.value,
+        fold_switch.value,
+        layer_picker.value,
+        bits=bits.value,
+        group_size=group_size.value,
+        symmetric=symmetric.value,
     )
     return
 
@@ -209,13 +212,14 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(act_bits, mo, plots_schemes, text):
-    mo.vstack(
-        [
-            plots_schemes.activation_image(act_bits.value),
-            mo.md(text.activation_markdown(act_bits.value)),
-        ]
-    )
+def _(act_bits, mo, text):
+    mo.md(text.activation_markdown(act_bits.value))
+    return
+
+
+@app.cell
+def _(act_bits, plots_schemes):
+    plots_schemes.activation_image(act_bits.value)
     return
 
 

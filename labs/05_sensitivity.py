@@ -102,19 +102,18 @@ def _(granularity_picker, lesson, mo, model_picker, with_hint):
 
 
 @app.cell
-def _(budget, granularity_picker, lesson, mo, model_picker, plots_sensitivity):
-    mo.vstack(
-        [
-            plots_sensitivity.mixed_precision_image(
-                model_picker.value, granularity_picker.value, budget.value
-            ),
-            mo.md(
-                lesson.budget_markdown(
-                    lesson.lab_mixed_precision(model_picker.value, granularity_picker.value), budget.value
-                )
-            ),
-        ]
+def _(budget, granularity_picker, lesson, mo, model_picker):
+    mo.md(
+        lesson.budget_markdown(
+            lesson.lab_mixed_precision(model_picker.value, granularity_picker.value), budget.value
+        )
     )
+    return
+
+
+@app.cell
+def _(budget, granularity_picker, model_picker, plots_sensitivity):
+    plots_sensitivity.mixed_precision_image(model_picker.value, granularity_picker.value, budget.value)
     return
 
 
