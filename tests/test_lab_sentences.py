@@ -174,3 +174,15 @@ def test_lab06_questions_match_the_measurement():
     assert staircase.expected == pytest.approx(2 / 7)
     sqnr = lesson.calibrator_sqnr(x, lesson.EXPLORER_SPEC)
     assert calibrator.expected == max(sqnr, key=sqnr.get) and sqnr["mse"] >= sqnr["minmax"]
+
+
+def test_lab06_clipped_share_is_not_rounded_to_zero():
+    from ptqlab import choose_qparams, error_split
+    from ptqlab.lessons import direct_manipulation as lesson
+
+    x = lesson.heavy_tailed_activations()
+    lo, hi = float(x.min()), float(x.max()) - 1.0  # clips the single largest value: 0.005 %
+    split = error_split(x, choose_qparams(lo, hi, lesson.EXPLORER_SPEC), lesson.EXPLORER_SPEC)
+    text = lesson.thresholds_markdown(x, lo, hi, lesson.EXPLORER_SPEC)
+    assert 0 < split.clipped_fraction < 1e-4
+    assert f"{100 * split.clipped_fraction:.3g} % of the values are clipped" in text and "0.00 %" not in text

@@ -30,7 +30,7 @@ def thresholds_markdown(x: torch.Tensor, lo: float, hi: float, spec: QuantSpec) 
         f'**Your thresholds:** <span id="ptq-thresholds">lo = {lo:.4f}, hi = {hi:.4f}</span>\n\n'
         f'**SQNR:** <span id="ptq-sqnr">{split.sqnr_db:.2f} dB</span> with your range, against '
         f"{minmax.sqnr_db:.2f} dB for min-max ({split.sqnr_db - minmax.sqnr_db:+.2f} dB); "
-        f"{100 * split.clipped_fraction:.2f} % of the values are clipped, and clipping makes "
+        f"{100 * split.clipped_fraction:.3g} % of the values are clipped, and clipping makes "
         f"{100 * clipping_share:.0f} % of the error."
     )
 

@@ -110,7 +110,7 @@ def lab03_questions() -> list[Question]:
             rel_tol=0.001,
         ),
         Question(
-            "*Predict, then move.* At A2 the symmetric grid costs the MLP most of its accuracy. At **A6**, how "
+            "*Predict, then move.* At A2 the symmetric grid costs the MLP far more than the asymmetric one. At **A6**, how "
             "far apart are the two schemes? Pick, then set activation bits to 6.",
             close,
             f"At A6 the asymmetric scheme leads by {gap:.1f} points: with 2^5 = 32 usable codes the wasted half "

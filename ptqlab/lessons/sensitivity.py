@@ -234,7 +234,7 @@ def calibration_note(points: Sequence[CalibrationPoint]) -> str:
     return (
         f"**A negative control.** All {len(points)} runs lie between {100 * worst:.1f} % and {100 * best:.1f} % "
         f"({images} test images apart). On 8×8 digits every image spans nearly the same pixel range, so "
-        "min/max ranges settle within a few images and no selection method can do better than random: this "
+        "min/max ranges settle within a few images, and here no selection method does better than random: this "
         "flat result is what the study must show when nothing is at stake. Selection matters when "
         "activations have rare large values (language models, detection heads) that a small random set can "
         "miss; lab 02's outlier slider shows what a missed outlier does to the range."

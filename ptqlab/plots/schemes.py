@@ -159,8 +159,8 @@ def folding_figure(
 
 def activation_figure(act: torch.Tensor, results: dict[str, ActSchemeResult], title: str) -> Figure:
     """Histogram of a post-ReLU activation with each scheme's representable values underneath."""
-    fig, (ax,) = new_figure(width=9, height=4.2, layout=None)
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12)
+    fig, (ax,) = new_figure(width=9, height=4.6, layout=None)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.3)
     ax.hist(act.flatten().numpy(), bins=120, color="grey", alpha=0.7, label="activation values")
     ax.set_yscale("log")
     for i, (name, r) in enumerate(results.items()):
@@ -178,7 +178,7 @@ def activation_figure(act: torch.Tensor, results: dict[str, ActSchemeResult], ti
             label=f"{name}: {r.codes_used} codes used, SQNR {r.sqnr_db:.1f} dB",
         )
     ax.set(title=title, xlabel="activation value", ylabel="count (log)")
-    ax.legend(fontsize=8, loc="upper right")
+    legend_below(ax, ncol=1)
     return fig
 
 
