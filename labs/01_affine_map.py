@@ -13,16 +13,26 @@ def _():
     import torch
 
     from ptqlab.lessons import affine_map as la
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_affine as ea
+    from ptqlab.lessons import questions
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import affine_map as plots
 
-    return la, mo, plots, torch, with_hint
+    return ea, ex, la, mo, plots, questions, torch, with_hint
 
 
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Lab 01 — The affine map: from real numbers to integers and back
+
+    **After this lab you can**
+
+    1. compute a scale and a zero point from a range $[\min, \max]$ and a bit width, by hand;
+    2. quantize and dequantize a number with the two formulas below, and write them as code;
+    3. tell rounding error (at most scale/2) from clipping error (unbounded) on a plot;
+    4. explain what symmetric and unsigned grids cost, and the two conventions for the symmetric scale.
 
     Quantization stores a real tensor as small integers plus two numbers, a **scale** and a
     **zero point**. Two formulas do all the work:
@@ -80,13 +90,9 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo, with_hint):
+def _(la, mo, with_hint):
     symmetric = mo.ui.switch(value=False, label="symmetric (zero point fixed at the middle code)")
-    with_hint(
-        symmetric,
-        "with min = −1, max = 2.5, switch symmetric **on**: the grid is centred on 0, "
-        "so the codes below −2.5 are wasted and the scale grows.",
-    )
+    with_hint(symmetric, la.symmetric_hint())
     return (symmetric,)
 
 
@@ -152,7 +158,7 @@ def _(mo):
 
 @app.cell
 def _(curve, plots):
-    plots.affine_figure(curve.spec, curve.lo, curve.hi)
+    plots.affine_image(curve.spec, curve.lo, curve.hi)
     return
 
 
@@ -170,6 +176,27 @@ def _(mo):
 def _(curve, la, mo, torch):
     _example = torch.tensor(la.EXAMPLE_VALUES)
     mo.md(la.worked_example_markdown(la.worked_example(_example, curve.spec, curve.qparams)))
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Two conventions for the symmetric scale
+
+    A symmetric signed grid has one more code below its zero point than above it ($-2^{b-1} \dots 2^{b-1}-1$).
+    ptqlab, torch.ao and torchao divide max|x| by $(q_{\max} - q_{\min})/2 = 2^{b-1} - \tfrac12$ (127.5 at
+    8 bits): every code is used, and the positive max lands half a step beyond the top code, so it is clipped.
+    The tutorial and TensorRT use the **narrow range** $[-(2^{b-1}-1),\ 2^{b-1}-1]$ and divide by
+    $2^{b-1} - 1$ (127): the grid is exactly symmetric and max|x| is on it, but one code is never used and the
+    step is larger. The table uses the current bits and range:
+    """)
+    return
+
+
+@app.cell
+def _(curve, la, mo):
+    mo.md(la.symmetric_conventions_markdown(curve.spec, curve.lo, curve.hi))
     return
 
 
@@ -195,6 +222,68 @@ def _(answer, curve, la, mo):
             mo.callout(mo.md(_feedback), kind=_kind),
         ]
     )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ### More self-checks
+    """)
+    return
+
+
+@app.cell
+def _(ex, questions):
+    lab01_questions = questions.lab01_questions()
+    lab01_answers = ex.answer_controls(lab01_questions)
+    return lab01_answers, lab01_questions
+
+
+@app.cell
+def _(ex, lab01_answers, lab01_questions):
+    ex.questions_view(lab01_questions, lab01_answers)
+    return
+
+
+@app.cell
+def _(ea, mo):
+    editor = mo.ui.code_editor(value=ea.AFFINE_STARTER, language="python", min_height=320)
+    check_button = mo.ui.run_button(label="Check my code")
+    return check_button, editor
+
+
+@app.cell
+def _(check_button, ea, editor, ex):
+    ex.exercise_view(
+        "## Coding exercise: the affine map from the formulas\n\n"
+        "Write `choose_qparams` (asymmetric min/max), `quantize` and `dequantize` with `torch` (already "
+        "imported). **Check my code** runs them in a separate process (3 s limit) on fresh random ranges "
+        "and tensors and compares every value with ptqlab; it names the first thing that differs.",
+        editor,
+        check_button,
+        ex.checked(check_button.value, ea.check_affine, editor.value),
+        ea.AFFINE_SOLUTION,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Recap
+
+    - A range $[\min, \max]$ (widened to contain 0) and $b$ bits fix the scale, $(\max' - \min')/(q_{\max} - q_{\min})$,
+      and the zero point, the integer code of 0.0.
+    - $x_q = \operatorname{clamp}(\operatorname{round}(x/s) + z)$ and $\hat x = (x_q - z)\,s$: inside the grid
+      the error is rounding, at most $s/2$; outside it is clipping, without bound.
+    - Each extra bit halves the step. Symmetric grids fix $z$ and pay for it with unused codes when the data
+      is one-sided; unsigned grids fit data $\ge 0$.
+    - Symmetric scales come in two conventions: divide by $(q_{\max} - q_{\min})/2$ (every code, max clipped
+      by half a step) or by $2^{b-1}-1$ (narrow range, exactly symmetric).
+
+    Next, lab 02: where the range $[\min, \max]$ comes from — calibrators.
+    """)
     return
 
 

@@ -11,17 +11,29 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import schemes
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_schemes as es
+    from ptqlab.lessons import questions, schemes
+    from ptqlab.lessons import schemes_text as text
+    from ptqlab.lessons.controls import with_hint
     from ptqlab.lessons.models import LABELS
     from ptqlab.plots import schemes as plots_schemes
 
-    return LABELS, mo, plots_schemes, schemes
+    return LABELS, es, ex, mo, plots_schemes, questions, schemes, text, with_hint
 
 
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Lab 03 — Schemes and granularity on real weights
+
+    **After this lab you can**
+
+    1. say how many (scale, zero point) pairs per-tensor, per-channel and per-group quantization store, and
+       what that metadata costs in bits per weight;
+    2. explain why one outlier channel ruins a per-tensor scale, and compute per-channel and per-group scales;
+    3. predict when BatchNorm folding hurts per-tensor weights, and check it on real models;
+    4. choose symmetric or asymmetric grids for post-ReLU activations.
 
     A quantization scheme answers two questions: **how many (scale, zero point) pairs** a tensor gets
     (its *granularity*) and **where the grid sits** (symmetric around 0, or asymmetric from min to max).
@@ -40,78 +52,96 @@ def _(mo):
 
 
 @app.cell
-def _(LABELS, mo, schemes):
+def _(LABELS, mo, schemes, with_hint):
     model_picker = mo.ui.dropdown(schemes.MODEL_CHOICES, value=LABELS["minilm"], label="model")
-    model_picker
+    with_hint(
+        model_picker,
+        "start on **MiniLM** (an outlier channel), then pick **digits CNN** and compare the scales.",
+    )
     return (model_picker,)
 
 
 @app.cell
-def _(mo, model_picker):
+def _(mo, with_hint):
     fold_switch = mo.ui.switch(value=False, label="fold BatchNorm into the weights first (digits models)")
-    fold_switch if model_picker.value != "minilm" else mo.md("*MiniLM has no BatchNorm (it uses LayerNorm).*")
+    with_hint(
+        fold_switch,
+        "on a digits model, fold BN **on** and watch the channel ranges spread apart (MiniLM has no BatchNorm).",
+    )
     return (fold_switch,)
 
 
 @app.cell
-def _(fold_switch, mo, model_picker, schemes):
+def _(fold_switch, mo, model_picker, schemes, with_hint):
     layer_picker = mo.ui.dropdown(
         list(schemes.lab_weight_matrices(model_picker.value, fold_switch.value)),
         value=schemes.default_layer(model_picker.value, fold_switch.value),
         label="layer",
     )
-    layer_picker
+    with_hint(layer_picker, "compare an `output.dense` layer with an `attention` one: which has the outlier?")
     return (layer_picker,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     bits = mo.ui.slider(2, 8, value=4, label="weight bits", show_value=True)
-    bits
+    with_hint(bits, "go to **8 bits**: does per-tensor catch up with per-channel? Then to **2**.")
     return (bits,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     group_size = mo.ui.slider(steps=[4, 8, 16, 32, 64, 128], value=32, label="group size", show_value=True)
-    group_size
+    with_hint(group_size, "halve the group size: the SQNR rises, and so do the bits per weight.")
     return (group_size,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     symmetric = mo.ui.switch(value=True, label="symmetric (off: asymmetric min/max)")
-    symmetric
+    with_hint(symmetric, "switch to **asymmetric**: each block now also stores a zero point.")
     return (symmetric,)
 
 
 @app.cell
+def _(mo, text, with_hint):
+    metadata = mo.ui.dropdown(list(text.METADATA_BITS), value="fp16", label="scale dtype stored")
+    with_hint(metadata, "engines store **fp16/bf16** scales; pick **fp32** and watch per-group's cost grow.")
+    return (metadata,)
+
+
+@app.cell
 def _(
-    LABELS,
     bits,
     fold_switch,
     group_size,
     layer_picker,
+    metadata,
     mo,
     model_picker,
-    plots_schemes,
     schemes,
     symmetric,
+    text,
 ):
+    # the table first, in its own cell: it answers before the figure is drawn
     _args = (model_picker.value, fold_switch.value, layer_picker.value)
-    _w = schemes.lab_weight_matrices(*_args[:2])[layer_picker.value]
     _results = schemes.lab_granularities(
         *_args, bits=bits.value, group_size=group_size.value, symmetric=symmetric.value
     )
-    mo.vstack(
-        [
-            plots_schemes.granularity_figure(
-                _w,
-                _results,
-                f"{LABELS[model_picker.value]} · {layer_picker.value} · W{bits.value} · {tuple(_w.shape)}",
-            ),
-            mo.md(schemes.granularity_markdown(_results, bits.value, _w.shape[1], group_size.value)),
-        ]
+    _w = schemes.lab_weight_matrices(model_picker.value, fold_switch.value)[layer_picker.value]
+    mo.md(text.granularity_markdown(_results, _w.shape[1], group_size.value, metadata.value))
+    return
+
+
+@app.cell
+def _(bits, fold_switch, group_size, layer_picker, model_picker, plots_schemes, symmetric):
+    plots_schemes.granularity_image(
+        model_picker.value,
+        fold_switch.value,
+        layer_picker.value,
+        bits=bits.value,
+        group_size=group_size.value,
+        symmetric=symmetric.value,
     )
     return
 
@@ -131,16 +161,13 @@ def _(mo):
 
 
 @app.cell
-def _(LABELS, mo, plots_schemes, schemes):
+def _(mo, plots_schemes, text):
     mo.vstack(
         [
-            plots_schemes.folding_figure(
-                *schemes.lab_folding("mlp"), "digits MLP: BN folding and granularity"
-            ),
-            plots_schemes.folding_figure(
-                *schemes.lab_folding("cnn"), "digits CNN: BN folding and granularity"
-            ),
-            mo.md(schemes.folding_notes()),
+            plots_schemes.folding_image("mlp"),
+            plots_schemes.folding_image("cnn"),
+            mo.md(text.folding_summary("mlp")),
+            mo.md(text.folding_summary("cnn")),
         ]
     )
     return
@@ -149,13 +176,23 @@ def _(LABELS, mo, plots_schemes, schemes):
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
-    These small, weight-decayed models have BatchNorm factors that differ by only 2–4× across channels,
-    so folding hurts per-tensor weights only at the lowest widths (≤ 3 bits); per-channel scales undo it.
-    Networks whose BatchNorm factors span orders of magnitude (depthwise convolutions in MobileNets are the
-    classic case) collapse already at INT8 per-tensor — the reason every CPU backend quantizes weights
-    per channel. MiniLM's `output.dense` layers above show the same effect without BatchNorm: one
-    channel with max|w| ≈ 40× the median leaves per-tensor INT4 with an SQNR near 0 dB.
+    The sentences above are read from the curves: these small, weight-decayed models have BatchNorm factors
+    within a few × of each other, so folding matters only at the lowest widths. Networks whose BatchNorm
+    factors span orders of magnitude (depthwise convolutions in MobileNets are the classic case, not measured
+    here) lose accuracy already at INT8 per-tensor, one reason CPU backends quantize weights per channel.
+    """)
+    return
 
+
+@app.cell
+def _(mo, text):
+    mo.md(text.outlier_sentence())
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
     ## Symmetric vs asymmetric on post-ReLU activations
 
     After a ReLU every value is ≥ 0. A symmetric signed grid is centred on 0, so its negative half is never
@@ -166,24 +203,85 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
-    act_bits = mo.ui.slider(2, 8, value=4, label="activation bits", show_value=True)
-    act_bits
+def _(mo, with_hint):
+    act_bits = mo.ui.slider(2, 8, value=2, label="activation bits", show_value=True)
+    with_hint(
+        act_bits, "at **A2** the symmetric grid has 2 usable codes; raise the bits until the gap closes."
+    )
     return (act_bits,)
 
 
 @app.cell
-def _(act_bits, mo, plots_schemes, schemes):
-    mo.vstack(
-        [
-            plots_schemes.activation_figure(
-                schemes.lab_post_relu(),
-                schemes.activation_symmetry(schemes.lab_post_relu(), act_bits.value),
-                f"MLP fc2 input (post-ReLU), A{act_bits.value}",
-            ),
-            mo.md(schemes.activation_markdown(act_bits.value)),
-        ]
+def _(act_bits, mo, text):
+    mo.md(text.activation_markdown(act_bits.value))
+    return
+
+
+@app.cell
+def _(act_bits, plots_schemes):
+    plots_schemes.activation_image(act_bits.value)
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Self-check
+    """)
+    return
+
+
+@app.cell
+def _(ex, questions):
+    lab03_questions = questions.lab03_questions()
+    lab03_answers = ex.answer_controls(lab03_questions)
+    return lab03_answers, lab03_questions
+
+
+@app.cell
+def _(ex, lab03_answers, lab03_questions):
+    ex.questions_view(lab03_questions, lab03_answers)
+    return
+
+
+@app.cell
+def _(es, mo):
+    editor = mo.ui.code_editor(value=es.SCALES_STARTER, language="python", min_height=260)
+    check_button = mo.ui.run_button(label="Check my code")
+    return check_button, editor
+
+
+@app.cell
+def _(check_button, editor, es, ex):
+    ex.exercise_view(
+        "## Coding exercise: per-channel and per-group scales\n\n"
+        "Write the symmetric scales of a weight matrix `w` (C_out, K): one per output channel, and one per "
+        "group of `group_size` consecutive inputs of a row, with ptqlab's divisor (qmax − qmin)/2. "
+        "**Check my code** runs them in a separate process (3 s limit) on fresh random weights with an "
+        "outlier channel and compares them with ptqlab's `qparams_for`.",
+        editor,
+        check_button,
+        ex.checked(check_button.value, es.check_scales, editor.value),
+        es.SCALES_SOLUTION,
     )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Recap
+
+    - Granularity is how many scales a tensor gets: per-tensor 1, per-channel one per output row, per-group
+      one per $g$ inputs of a row. A finer granularity isolates outliers and costs metadata bits.
+    - Count the metadata as engines store it: a 16-bit scale per block (and a zero point only for asymmetric
+      blocks); per-channel is nearly free, group 32 adds half a bit per weight.
+    - Folding BatchNorm scales each output channel; whether that hurts a per-tensor grid depends on how far
+      the factors spread — read it from the curves, not from a rule.
+    - One-sided data (after a ReLU) wastes half a symmetric signed grid: about one bit, decisive at A2.
+
+    Next, lab 04: the same choices on real int8/int4 kernels, timed.
+    """)
     return
 
 

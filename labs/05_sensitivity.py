@@ -11,17 +11,28 @@ def _():
     # isort: split
     import marimo as mo
 
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_sensitivity as esens
+    from ptqlab.lessons import questions
     from ptqlab.lessons import sensitivity as lesson
+    from ptqlab.lessons.controls import with_hint
     from ptqlab.lessons.models import LABELS
     from ptqlab.plots import sensitivity as plots_sensitivity
 
-    return LABELS, lesson, mo, plots_sensitivity
+    return LABELS, esens, ex, lesson, mo, plots_sensitivity, questions, with_hint
 
 
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
     # Lab 05 — Per-layer sensitivity and mixed precision
+
+    **After this lab you can**
+
+    1. measure each layer's sensitivity by quantizing it alone, and write that loop yourself;
+    2. read a size-vs-accuracy chart: the greedy path, the Pareto front, a budget;
+    3. tell a real accuracy difference from test-set noise (one image = a fixed number of points);
+    4. recognise a negative control: a study whose flat result is the expected one.
 
     Layers do not suffer equally from quantization. **Sensitivity** measures it one layer at a time:
 
@@ -40,40 +51,40 @@ def _(mo):
 
 
 @app.cell
-def _(LABELS, mo):
+def _(LABELS, mo, with_hint):
     model_picker = mo.ui.dropdown(
         {LABELS["cnn"]: "cnn", LABELS["mlp"]: "mlp"}, value=LABELS["cnn"], label="model"
     )
-    model_picker
+    with_hint(model_picker, "switch to the **MLP**: does its first layer still top the list?")
     return (model_picker,)
 
 
 @app.cell
-def _(lesson, mo):
+def _(lesson, mo, with_hint):
     granularity_picker = mo.ui.dropdown(
         list(lesson.GRANULARITIES), value="per-channel", label="weight scales"
     )
-    granularity_picker
+    with_hint(granularity_picker, "pick **per-tensor**: which layer's bars grow the most?")
     return (granularity_picker,)
 
 
 @app.cell
-def _(LABELS, granularity_picker, lesson, mo, model_picker, plots_sensitivity):
-    _report = lesson.lab_sensitivity(model_picker.value, granularity_picker.value)
+def _(granularity_picker, lesson, mo, model_picker, plots_sensitivity):
     mo.vstack(
         [
-            plots_sensitivity.sensitivity_figure(
-                _report,
-                f"{LABELS[model_picker.value]}: one layer quantized at a time ({granularity_picker.value}, BN folded)",
+            plots_sensitivity.sensitivity_image(model_picker.value, granularity_picker.value),
+            mo.md(
+                lesson.sensitivity_note(
+                    lesson.lab_sensitivity(model_picker.value, granularity_picker.value), model_picker.value
+                )
             ),
-            mo.md(lesson.sensitivity_note(_report)),
         ]
     )
     return
 
 
 @app.cell
-def _(granularity_picker, lesson, mo, model_picker):
+def _(granularity_picker, lesson, mo, model_picker, with_hint):
     _start, _stop, _value = lesson.budget_slider_range(
         lesson.lab_mixed_precision(model_picker.value, granularity_picker.value)
     )
@@ -86,31 +97,30 @@ def _(granularity_picker, lesson, mo, model_picker):
         show_value=True,
         full_width=True,
     )
-    budget
+    with_hint(budget, "drag to the **minimum** (all-W2), then up until the accuracy stops rising.")
     return (budget,)
 
 
 @app.cell
-def _(LABELS, budget, granularity_picker, lesson, mo, model_picker, plots_sensitivity):
-    _result = lesson.lab_mixed_precision(model_picker.value, granularity_picker.value)
-    mo.vstack(
-        [
-            plots_sensitivity.mixed_precision_figure(
-                _result,
-                _result.for_budget(budget.value * 1024),
-                budget.value * 1024,
-                f"{LABELS[model_picker.value]}: size vs accuracy ({granularity_picker.value})",
-            ),
-            mo.md(lesson.budget_markdown(_result, budget.value)),
-        ]
+def _(budget, granularity_picker, lesson, mo, model_picker):
+    mo.md(
+        lesson.budget_markdown(
+            lesson.lab_mixed_precision(model_picker.value, granularity_picker.value), budget.value
+        )
     )
+    return
+
+
+@app.cell
+def _(budget, granularity_picker, model_picker, plots_sensitivity):
+    plots_sensitivity.mixed_precision_image(model_picker.value, granularity_picker.value, budget.value)
     return
 
 
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
-    ## How many calibration samples, chosen how?
+    ## How many calibration samples, chosen how? A negative control
 
     Activation ranges come from a calibration set. Three ways to pick $n$ images from the 1437 training
     images: **random**, **stratified** (the class mix of the pool), and **k-means** on the model's
@@ -131,6 +141,74 @@ def _(lesson, mo, plots_sensitivity):
             mo.md(lesson.calibration_note(lesson.lab_calibration_points())),
         ]
     )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Self-check
+    """)
+    return
+
+
+@app.cell
+def _(ex, granularity_picker, model_picker, questions):
+    lab05_questions = questions.lab05_questions(model_picker.value, granularity_picker.value)
+    lab05_answers = ex.answer_controls(lab05_questions)
+    return lab05_answers, lab05_questions
+
+
+@app.cell
+def _(ex, lab05_answers, lab05_questions):
+    ex.questions_view(lab05_questions, lab05_answers)
+    return
+
+
+@app.cell
+def _(esens, mo):
+    editor = mo.ui.code_editor(value=esens.SENSITIVITY_STARTER, language="python", min_height=220)
+    check_button = mo.ui.run_button(label="Check my code")
+    return check_button, editor
+
+
+@app.cell
+def _(check_button, editor, esens, ex, granularity_picker, lesson, model_picker):
+    ex.exercise_view(
+        "## Coding exercise: the sensitivity loop\n\n"
+        "Write the loop behind the bar chart: quantize one layer at a time (the lab gives you "
+        "`accuracy_with_only(name)`), record the drop from the fp32 baseline, rank the layers. "
+        "**Check my code** runs it in a separate process (3 s limit) on a fresh random table, then on this "
+        "model's measured W2 table.",
+        editor,
+        check_button,
+        ex.checked(
+            check_button.value,
+            esens.check_sensitivity,
+            editor.value,
+            measured=lesson.measured_table(
+                lesson.lab_sensitivity(model_picker.value, granularity_picker.value)
+            ),
+        ),
+        esens.SENSITIVITY_SOLUTION,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Recap
+
+    - Sensitivity quantizes one layer at a time; the first layer and layers with few inputs per output
+      usually lose the most, but the bar chart, not the rule, decides.
+    - Mixed precision spends bits where sensitivity is high; the greedy path measures every step instead of
+      assuming drops add up.
+    - On a small test set one image is a fixed step of accuracy: a "gain" of one image is noise.
+    - A flat result can be the right result: the calibration-set study is a negative control on digits.
+
+    Next, lab 06: drag the range yourself and watch rounding and clipping trade off.
+    """)
     return
 
 

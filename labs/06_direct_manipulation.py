@@ -11,18 +11,38 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.core.spec import QuantSpec
     from ptqlab.lessons import direct_manipulation as lesson
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_affine as ea
+    from ptqlab.lessons import questions
+    from ptqlab.lessons.controls import with_hint
     from ptqlab.observers import PER_TENSOR
     from ptqlab.widgets import AffineStaircase, ClippingExplorer
 
-    return AffineStaircase, ClippingExplorer, PER_TENSOR, QuantSpec, lesson, mo
+    return (
+        AffineStaircase,
+        ClippingExplorer,
+        PER_TENSOR,
+        ea,
+        ex,
+        lesson,
+        mo,
+        questions,
+        with_hint,
+    )
 
 
 @app.cell
 def _(mo):
     mo.md(r"""
     # Lab 06 — Direct manipulation: drag the range, watch the error
+
+    **After this lab you can**
+
+    1. find, by hand, a clipping range that beats min/max on a heavy-tailed tensor;
+    2. split the error into its rounding and clipping parts and say which one dominates;
+    3. compare your range with the ones the calibrators of lab 02 pick;
+    4. read the scale and zero point off the staircase for any range and bit width.
 
     Two widgets, both computed by `ptqlab` in Python while you drag (the browser only draws):
 
@@ -51,19 +71,22 @@ def _(lesson):
 
 
 @app.cell
-def _(ClippingExplorer, PER_TENSOR, QuantSpec, mo, x):
+def _(ClippingExplorer, PER_TENSOR, lesson, mo, x):
     # every per-tensor calibrator in ptqlab.observers, each calibrated on x, as a marker
-    explorer = mo.ui.anywidget(
-        ClippingExplorer(x, spec=QuantSpec(bits=4, symmetric=False), observers=PER_TENSOR)
-    )
+    explorer = mo.ui.anywidget(ClippingExplorer(x, spec=lesson.EXPLORER_SPEC, observers=PER_TENSOR))
     return (explorer,)
 
 
 @app.cell
-def _(explorer, mo):
+def _(explorer, mo, with_hint):
     mo.vstack(
         [
             mo.md("## 1. Clipping explorer (4-bit, asymmetric)"),
+            with_hint(
+                mo.md("*The handles are the range ends; the buttons start from a calibrator's range.*"),
+                "drag **hi** in until the clipping share passes 50 % of the error, then press **mse**: "
+                "how close did you get?",
+            ),
             explorer,
         ]
     )
@@ -78,20 +101,87 @@ def _(explorer, lesson, mo, x):
 
 
 @app.cell
-def _(AffineStaircase, mo):
-    staircase = mo.ui.anywidget(AffineStaircase(lo=-1.0, hi=1.0, bits=3))
+def _(AffineStaircase, lesson, mo):
+    staircase = mo.ui.anywidget(AffineStaircase(*lesson.STAIRCASE_DEFAULT))
     return (staircase,)
 
 
 @app.cell
-def _(mo, staircase):
-    mo.vstack([mo.md("## 2. Affine staircase"), staircase])
+def _(mo, staircase, with_hint):
+    mo.vstack(
+        [
+            mo.md("## 2. Affine staircase"),
+            with_hint(
+                mo.md("*Drag the range ends; type the bits.*"),
+                "drag **lo above 0**: the grid still reaches 0. Then type **2 bits** and count the steps.",
+            ),
+            staircase,
+        ]
+    )
     return
 
 
 @app.cell
 def _(lesson, mo, staircase):
     mo.md(lesson.staircase_markdown(staircase.value["stats"], staircase.value["bits"]))
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Self-check
+    """)
+    return
+
+
+@app.cell
+def _(ex, questions):
+    lab06_questions = questions.lab06_questions()
+    lab06_answers = ex.answer_controls(lab06_questions)
+    return lab06_answers, lab06_questions
+
+
+@app.cell
+def _(ex, lab06_answers, lab06_questions):
+    ex.questions_view(lab06_questions, lab06_answers)
+    return
+
+
+@app.cell
+def _(ea, mo):
+    editor = mo.ui.code_editor(value=ea.AFFINE_STARTER, language="python", min_height=320)
+    check_button = mo.ui.run_button(label="Check my code")
+    return check_button, editor
+
+
+@app.cell
+def _(check_button, ea, editor, ex):
+    ex.exercise_view(
+        "## Coding exercise: the staircase from the formulas (lab 01's)\n\n"
+        "The staircase is `dequantize(quantize(x))`. Write `choose_qparams`, `quantize` and `dequantize`; "
+        "**Check my code** runs them in a separate process (3 s limit) on fresh random ranges and compares "
+        "every value with ptqlab.",
+        editor,
+        check_button,
+        ex.checked(check_button.value, ea.check_affine, editor.value),
+        ea.AFFINE_SOLUTION,
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Recap
+
+    - On a heavy-tailed tensor the min/max range wastes the grid on a few huge values; pulling the range in
+      trades a little clipping error for a lot less rounding error.
+    - The best range is where the two parts balance — what the MSE calibrator searches for.
+    - The staircase's scale is (hi′ − lo′)/(2^b − 1) and its zero point the code of 0, whatever range you drag.
+
+    Both widgets also run in JupyterLab and Colab (see `labs/jupyter/`).
+    """)
     return
 
 

@@ -47,7 +47,7 @@ def test_the_wheel_ships_the_labs_and_the_data(tmp_path):
     assert {
         "ptqlab/models/sentences.tsv",
         "ptqlab/widgets/clipping.js",
-        "ptqlab/labs/jupyter/01_affine_map.ipynb",
+        "ptqlab/labs/jupyter/affine_staircase.ipynb",
     } <= names
     assert "ptqlab/lessons/calibration.py" in names and "ptqlab/cli/main.py" in names
 

@@ -1,4 +1,4 @@
-"""The Jupyter versions of labs 01/02: committed copies match the generator, are valid, and run top to bottom."""
+"""The Jupyter companion notebooks: committed copies match the generator, are valid, and run top to bottom."""
 
 from pathlib import Path
 

@@ -136,8 +136,8 @@ LIVE_OUTPUT = """(marker) => {
 
 # notebook, the widget's root, a number in it computed by Python, the live output's marker, drag (px)
 JUPYTER_CASES = [
-    ("02_calibration.ipynb", ".ptq-clipping", ".ptq-clipping .ptq-stat-sqnr_db", "your range [", -180),
-    ("01_affine_map.ipynb", ".ptq-staircase", ".ptq-staircase .ptq-qparams", "bits: scale =", 60),
+    ("clipping_explorer.ipynb", ".ptq-clipping", ".ptq-clipping .ptq-stat-sqnr_db", "your range [", -180),
+    ("affine_staircase.ipynb", ".ptq-staircase", ".ptq-staircase .ptq-qparams", "bits: scale =", 60),
 ]
 
 

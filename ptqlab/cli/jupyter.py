@@ -1,6 +1,10 @@
-"""Jupyter/Colab versions of labs 01 and 02, built from the same ptqlab functions and widgets.
+"""Two Jupyter/Colab notebooks built from the same ptqlab functions and widgets as the marimo labs. They
+are companions, not copies: the full labs (goals, self-checks, exercises, figures) exist only in marimo.
 
-    python -m ptqlab.cli.jupyter [DIR]      # writes 01_affine_map.ipynb and 02_calibration.ipynb (default labs/jupyter)
+    affine_staircase.ipynb    lab 01's formulas with lab 06's staircase widget
+    clipping_explorer.ipynb   lab 02's question (where to clip) with lab 06's clipping explorer
+
+    python -m ptqlab.cli.jupyter [DIR]      # writes both (default labs/jupyter)
 
 The notebooks are plain nbformat-4 JSON written by hand (no nbformat dependency); the copies committed
 under ``labs/jupyter/`` are this module's output, and a test keeps the two identical.
@@ -13,11 +17,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-_FIRST = """\
-import ptqlab  # noqa: F401, I001 — first: it sets OMP_WAIT_POLICY before torch is imported
-import torch
-
-"""
+_PTQLAB_FIRST = (
+    "import ptqlab  # noqa: F401, I001 — first: it sets OMP_WAIT_POLICY before torch is imported\n"
+)
+_FIRST = _PTQLAB_FIRST + "import torch\n\n"
 
 _HEAVY_TAILED = """\
 # A heavy-tailed "activation": Student-t with 3 degrees of freedom (most values small, a few huge)
@@ -53,7 +56,7 @@ AFFINE_MAP = [
     (
         "markdown",
         """\
-# Lab 01 — The affine map (Jupyter version)
+# The affine map and its staircase (Jupyter companion to labs 01 and 06)
 
 Quantization stores a real number $x$ as an integer code $q$ on a grid of step $s$ (the *scale*),
 shifted so that the real 0 is the code $z$ (the *zero point*):
@@ -129,7 +132,7 @@ CALIBRATION = [
     (
         "markdown",
         """\
-# Lab 02 — Calibration: where to clip (Jupyter version)
+# Where to clip: the clipping explorer (Jupyter companion to labs 02 and 06)
 
 Calibration picks the range $[lo, hi]$ of each tensor. Min-max covers every value, so one outlier
 stretches the grid and every ordinary value gets a coarse step (*rounding* error). Clipping the tails
@@ -140,8 +143,8 @@ $$\\text{MSE} = \\underbrace{\\tfrac1N \\sum_{x\\ \\text{on the grid's range}} (
     ),
     (
         "code",
-        _FIRST
-        + "from ptqlab import QuantSpec, error_split\nfrom ptqlab.observers import PER_TENSOR, make_observer",
+        _PTQLAB_FIRST
+        + "\nfrom ptqlab import QuantSpec, error_split\nfrom ptqlab.observers import PER_TENSOR, make_observer",
     ),
     ("code", _HEAVY_TAILED),
     (
@@ -194,7 +197,7 @@ for name in PER_TENSOR:
     ),
 ]
 
-NOTEBOOKS = {"01_affine_map.ipynb": AFFINE_MAP, "02_calibration.ipynb": CALIBRATION}
+NOTEBOOKS = {"affine_staircase.ipynb": AFFINE_MAP, "clipping_explorer.ipynb": CALIBRATION}
 
 
 def notebook(cells: list[tuple[str, str]]) -> dict:

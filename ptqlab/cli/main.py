@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.cli.bench_widgets:main",
         "ClippingExplorer on 10M floats: construction and per-drag time",
     ),
+    "labs": ("ptqlab.cli.bench_labs:main", "labs 01/03/05/06: ms from slider to figure, in Chromium"),
     "models": (
         "ptqlab.cli.bench_models:main",
         "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",

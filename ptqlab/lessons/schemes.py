@@ -188,24 +188,6 @@ def lab_granularities(
     return compare_granularities(w, bits, group_size, symmetric)
 
 
-def granularity_markdown(
-    results: dict[str, SchemeResult], bits: int, row_length: int, requested_group: int
-) -> str:
-    """The table under the granularity figure: SQNR, worst channel, bits per weight with metadata."""
-    rows = "\n".join(
-        f"| {k} | {r.sqnr_db:.1f} | {float(r.channel_sqnr_db.min()):.1f} | {r.bits_per_element:.3f} |"
-        for k, r in results.items()
-    )
-    g = results["per-group"].spec.granularity.group_size
-    extra = results["per-group"].bits_per_element - bits
-    return (
-        "| granularity | SQNR (dB) | worst channel (dB) | bits per weight (codes + fp32 scale/zero point per block) |\n"
-        f"|---|---|---|---|\n{rows}\n\n"
-        f"Group size used: **{g}** (the largest divisor of K = {row_length} not above {requested_group}). "
-        f"Per-group pays for its accuracy with {extra:.2f} extra bits per weight of metadata."
-    )
-
-
 @functools.cache
 def lab_folding(name: str) -> tuple[list[FoldingPoint], float, dict[str, torch.Tensor]]:
     """(BN-folding study points, fp32 accuracy, BatchNorm scale factors) of a digits model."""
@@ -213,22 +195,6 @@ def lab_folding(name: str) -> tuple[list[FoldingPoint], float, dict[str, torch.T
     model = lab_model(name)
     points = bn_folding_study(model, data.x_test, data.y_test, bits=LAB_BITS)
     return points, digits_test_accuracy(model), bn_scale_factors(model)
-
-
-def folding_notes() -> str:
-    """``folding_note`` for both digits models, one paragraph each."""
-    return "\n\n".join(folding_note(name) for name in ("mlp", "cnn"))
-
-
-def folding_note(name: str) -> str:
-    """One sentence on W2: per-tensor before/after folding, per-channel after folding, fp32."""
-    points, fp32, _ = lab_folding(name)
-    at2 = {(p.granularity, p.folded): p.accuracy for p in points if p.bits == 2}
-    return (
-        f"**{LABELS[name]}, W2:** per-tensor {100 * at2[('per-tensor', False)]:.1f} % → "
-        f"{100 * at2[('per-tensor', True)]:.1f} % once BN is folded; per-channel on the folded weights "
-        f"{100 * at2[('per-channel', True)]:.1f} % (fp32 {100 * fp32:.1f} %)."
-    )
 
 
 @functools.cache
@@ -244,20 +210,3 @@ def lab_activation_accuracy(bits: int) -> tuple[dict[str, float], float]:
     model = lab_model("mlp")
     quantized = activation_accuracy(model, data.x_train[:256], data.x_test, data.y_test, bits)
     return quantized, digits_test_accuracy(model)
-
-
-def activation_markdown(bits: int) -> str:
-    """The table under the activation figure: codes used, effective bits, SQNR, whole-model accuracy."""
-    results = activation_symmetry(lab_post_relu(), bits)
-    accuracy, fp32 = lab_activation_accuracy(bits)
-    rows = "\n".join(
-        f"| {k} | {r.codes_used} of {r.spec.levels} | {effective_bits(r.codes_used):.2f} | {r.sqnr_db:.1f} "
-        f"| {100 * accuracy[k]:.1f} |"
-        for k, r in results.items()
-    )
-    return (
-        f"| scheme | codes used | effective bits | SQNR of this tensor (dB) | MLP accuracy, every layer input "
-        f"at A{bits} (%) |\n|---|---|---|---|---|\n{rows}\n\n"
-        f"fp32 accuracy: {100 * fp32:.1f} %. Activation ranges calibrated (min/max) on 256 training images; "
-        "weights kept in float to isolate the activation scheme."
-    )

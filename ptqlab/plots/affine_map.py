@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ptqlab.core.spec import QuantSpec
 from ptqlab.lessons.affine_map import AffineCurve, affine_curve, fmt, grid_rows
 from ptqlab.plots.figure import labelled, new_figure
+from ptqlab.plots.raster import image
 
 CLIP_COLOR = "#d62728"
 ROUND_COLOR = "#1f77b4"
 IDENTITY_COLOR = "#7f7f7f"
+MAX_DECADES = 3  # log ticks per side of the error axis
 
 
 def shade_outside(
@@ -92,19 +97,17 @@ def draw_error(ax: Axes, curve: AffineCurve) -> Axes:
 
 def _symlog_error_axis(ax: Axes, half_step: float, biggest: float) -> None:
     """Linear within ±half_step (ticks -s/2, 0, s/2), logarithmic beyond (ticks at 10× apart)."""
-    import math
-
     from matplotlib.ticker import FixedFormatter, FixedLocator
 
     ax.set_yscale("symlog", linthresh=half_step, linscale=1.5)
     ticks, labels = [-half_step, 0.0, half_step], ["−s/2", "0", "s/2"]
-    if biggest > 2 * half_step:
-        first = math.floor(math.log10(2 * half_step)) + 1
-        for k in range(first, math.ceil(math.log10(biggest)) + 1):
-            value = 10.0**k
-            if 2 * half_step <= value <= biggest * 1.05:
-                ticks += [value, -value]
-                labels += [fmt(value), fmt(-value)]
+    # decades at least 10× beyond s/2 (closer ones crowd the s/2 label), at most MAX_DECADES per side
+    first = math.ceil(math.log10(10 * half_step))
+    decades = [k for k in range(first, math.floor(math.log10(max(biggest * 1.05, 1e-30))) + 1)]
+    stride = max(1, math.ceil(len(decades) / MAX_DECADES))
+    for k in decades[::-1][::stride]:
+        ticks += [10.0**k, -(10.0**k)]
+        labels += [fmt(10.0**k), fmt(-(10.0**k))]
     order = sorted(range(len(ticks)), key=ticks.__getitem__)
     ax.yaxis.set_major_locator(FixedLocator([ticks[i] for i in order]))
     ax.yaxis.set_major_formatter(FixedFormatter([labels[i] for i in order]))
@@ -112,9 +115,17 @@ def _symlog_error_axis(ax: Axes, half_step: float, biggest: float) -> None:
 
 
 def affine_figure(spec: QuantSpec, lo: float, hi: float, n: int = 4001) -> Figure:
-    """Lab 01's main figure: the staircase on top, its error below, sharing the input axis."""
+    """Lab 01's main figure: the staircase on top, its error below, sharing the input axis. Fixed margins
+    (no layout solver): the legends sit in the right 30 %, the y labels in the left 11 %."""
     curve = affine_curve(spec, lo, hi, n)
-    fig, (top, bottom) = new_figure(2, 1, sharex=True)
+    fig, (top, bottom) = new_figure(2, 1, sharex=True, layout=None)
+    fig.subplots_adjust(left=0.11, right=0.70, top=0.94, bottom=0.09, hspace=0.22)
     draw_staircase(top, curve)
     draw_error(bottom, curve)
     return fig
+
+
+@functools.lru_cache(maxsize=256)
+def affine_image(spec: QuantSpec, lo: float, hi: float):
+    """``affine_figure`` as a screen-resolution PNG (``plots.raster``), cached per setting."""
+    return image(affine_figure(spec, lo, hi))

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
 from matplotlib.figure import Figure
 
 from ptqlab.core.affine import integer_grid
-from ptqlab.lessons.schemes import ActSchemeResult, FoldingPoint, SchemeResult
+from ptqlab.lessons.models import LABELS
+from ptqlab.lessons.schemes import (
+    ActSchemeResult,
+    FoldingPoint,
+    SchemeResult,
+    activation_symmetry,
+    lab_folding,
+    lab_granularities,
+    lab_post_relu,
+    lab_weight_matrices,
+)
 from ptqlab.plots.figure import new_figure
+from ptqlab.plots.raster import image
 
 COLORS = {"per-tensor": "tab:red", "per-channel": "tab:blue", "per-group": "tab:green"}
 
 
+def legend_below(ax, ncol: int = 2) -> None:
+    """The legend under the axes' x label, so that it never covers a point."""
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
+
+
 def granularity_figure(w: torch.Tensor, results: dict[str, SchemeResult], title: str) -> Figure:
     """2×2: per-channel ranges, the scale each granularity picks, per-channel SQNR, two channels' histograms."""
-    fig, (ax_range, ax_scale, ax_err, ax_hist) = new_figure(2, 2, width=11, height=3.75)
+    fig, (ax_range, ax_scale, ax_err, ax_hist) = new_figure(2, 2, width=11, height=4.1, layout=None)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.13, hspace=0.72, wspace=0.22)
     channels = torch.arange(w.shape[0])
     _draw_channel_ranges(ax_range, w, channels)
     _draw_scales(ax_scale, results, channels)
@@ -34,7 +52,7 @@ def _draw_channel_ranges(ax_range, w: torch.Tensor, channels: torch.Tensor) -> N
         ax_range.axhline(y, color=COLORS["per-tensor"], linestyle="--", linewidth=1)
     ax_range.plot([], [], color=COLORS["per-tensor"], linestyle="--", label="per-tensor range ±max|W|")
     ax_range.set(title="Weight range of every output channel", xlabel="output channel", ylabel="weight value")
-    ax_range.legend(loc="upper right", fontsize=8)
+    legend_below(ax_range)
 
 
 def _draw_scales(ax_scale, results: dict[str, SchemeResult], channels: torch.Tensor) -> None:
@@ -57,7 +75,7 @@ def _draw_scales(ax_scale, results: dict[str, SchemeResult], channels: torch.Ten
     ax_scale.set(
         title="Scale chosen (one integer step)", xlabel="output channel", ylabel="scale (weight units / step)"
     )
-    ax_scale.legend(fontsize=8)
+    legend_below(ax_scale)
 
 
 def _draw_channel_errors(ax_err, results: dict[str, SchemeResult], channels: torch.Tensor) -> None:
@@ -71,7 +89,7 @@ def _draw_channel_errors(ax_err, results: dict[str, SchemeResult], channels: tor
             label=f"{name}: {r.sqnr_db:.1f} dB overall",
         )
     ax_err.set(title="Error per channel", xlabel="output channel", ylabel="SQNR (dB, higher is better)")
-    ax_err.legend(fontsize=8)
+    legend_below(ax_err)
 
 
 def _draw_widest_vs_typical(ax_hist, w: torch.Tensor, results: dict[str, SchemeResult]) -> None:
@@ -96,7 +114,7 @@ def _draw_widest_vs_typical(ax_hist, w: torch.Tensor, results: dict[str, SchemeR
         )
     ax_hist.set_yscale("log")
     ax_hist.set(title="Widest vs typical channel", xlabel="weight value", ylabel="count (log)")
-    ax_hist.legend(fontsize=8)
+    legend_below(ax_hist)
 
 
 def folding_figure(
@@ -104,7 +122,8 @@ def folding_figure(
 ) -> Figure:
     """Left: accuracy vs weight bits, per-tensor/per-channel, BN kept or folded first. Right: the per-channel
     factor s = γ/σ that folding multiplies each output channel's weights by."""
-    fig, (ax, ax_s) = new_figure(1, 2, width=11, height=4.2)
+    fig, (ax, ax_s) = new_figure(1, 2, width=11, height=4.2, layout=None)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.86, bottom=0.13, wspace=0.2)
     for name, s in factors.items():
         ax_s.plot(
             torch.sort(s, descending=True).values.numpy(),
@@ -140,7 +159,8 @@ def folding_figure(
 
 def activation_figure(act: torch.Tensor, results: dict[str, ActSchemeResult], title: str) -> Figure:
     """Histogram of a post-ReLU activation with each scheme's representable values underneath."""
-    fig, (ax,) = new_figure(width=9, height=4.2)
+    fig, (ax,) = new_figure(width=9, height=4.6, layout=None)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.3)
     ax.hist(act.flatten().numpy(), bins=120, color="grey", alpha=0.7, label="activation values")
     ax.set_yscale("log")
     for i, (name, r) in enumerate(results.items()):
@@ -158,5 +178,32 @@ def activation_figure(act: torch.Tensor, results: dict[str, ActSchemeResult], ti
             label=f"{name}: {r.codes_used} codes used, SQNR {r.sqnr_db:.1f} dB",
         )
     ax.set(title=title, xlabel="activation value", ylabel="count (log)")
-    ax.legend(fontsize=8, loc="upper right")
+    legend_below(ax, ncol=1)
     return fig
+
+
+# ---- lab 03's figures as screen-resolution PNGs, cached per setting ------------------------------------------
+
+
+@functools.lru_cache(maxsize=128)
+def granularity_image(name: str, folded: bool, layer: str, *, bits: int, group_size: int, symmetric: bool):
+    """``granularity_figure`` for one layer of a lab model (``lessons.schemes.lab_granularities``)."""
+    w = lab_weight_matrices(name, folded)[layer]
+    results = lab_granularities(name, folded, layer, bits=bits, group_size=group_size, symmetric=symmetric)
+    title = f"{LABELS[name]} · {layer} · W{bits} · {tuple(w.shape)}"
+    return image(granularity_figure(w, results, title))
+
+
+@functools.lru_cache(maxsize=4)
+def folding_image(name: str):
+    """``folding_figure`` of a digits model's BN-folding study."""
+    return image(folding_figure(*lab_folding(name), f"{LABELS[name]}: BN folding and granularity"))
+
+
+@functools.lru_cache(maxsize=16)
+def activation_image(bits: int):
+    """``activation_figure`` of the MLP's post-ReLU fc2 input at A``bits``."""
+    act = lab_post_relu()
+    return image(
+        activation_figure(act, activation_symmetry(act, bits), f"MLP fc2 input (post-ReLU), A{bits}")
+    )

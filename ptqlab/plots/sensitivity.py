@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from matplotlib.figure import Figure
 
-from ptqlab.lessons.sensitivity import calibration_spread
+from ptqlab.lessons.models import LABELS
+from ptqlab.lessons.sensitivity import calibration_spread, lab_mixed_precision, lab_sensitivity
 from ptqlab.plots.figure import new_figure
+from ptqlab.plots.raster import image
 from ptqlab.ptq.sensitivity import MixedPrecisionPoint, MixedPrecisionResult, SensitivityReport
 
 COLORS = {"per-tensor": "tab:red", "per-channel": "tab:blue", "per-group": "tab:green"}
@@ -13,7 +17,8 @@ COLORS = {"per-tensor": "tab:red", "per-channel": "tab:blue", "per-group": "tab:
 
 def sensitivity_figure(report: SensitivityReport, title: str) -> Figure:
     """Grouped bars: accuracy drop (points) when only that layer is quantized, per bit width."""
-    fig, (ax,) = new_figure(width=9, height=4.2)
+    fig, (ax,) = new_figure(width=9, height=4.2, layout=None)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12)
     n = len(report.bits)
     width = 0.8 / n
     for i, b in enumerate(sorted(report.bits)):
@@ -36,7 +41,8 @@ def mixed_precision_figure(
     result: MixedPrecisionResult, chosen: MixedPrecisionPoint | None, budget_bytes: float, title: str
 ) -> Figure:
     """Size vs accuracy: every configuration measured, the greedy path, the Pareto front and the pick."""
-    fig, (ax,) = new_figure(width=9, height=4.8)
+    fig, (ax,) = new_figure(width=9, height=4.8, layout=None)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.11)
     ax.scatter(
         *_kb_and_percent(result.explored),
         s=12,
@@ -96,3 +102,23 @@ def calibration_figure(points, title: str) -> Figure:
     )
     ax.legend(title="selection", fontsize=8)
     return fig
+
+
+# ---- lab 05's slider-driven figures as screen-resolution PNGs, cached per setting ---------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def sensitivity_image(name: str, granularity: str):
+    """``sensitivity_figure`` of a lab model (``lessons.sensitivity.lab_sensitivity``)."""
+    title = f"{LABELS[name]}: one layer quantized at a time ({granularity}, BN folded)"
+    return image(sensitivity_figure(lab_sensitivity(name, granularity), title))
+
+
+@functools.lru_cache(maxsize=256)
+def mixed_precision_image(name: str, granularity: str, budget_kib: float):
+    """``mixed_precision_figure`` with the configuration chosen for ``budget_kib``."""
+    result = lab_mixed_precision(name, granularity)
+    title = f"{LABELS[name]}: size vs accuracy ({granularity})"
+    return image(
+        mixed_precision_figure(result, result.for_budget(budget_kib * 1024), budget_kib * 1024, title)
+    )

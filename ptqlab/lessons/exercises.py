@@ -1,0 +1,259 @@
+"""Coding exercises the labs check: the student's code runs in a fresh Python process with a time limit,
+on fresh random tensors, and is compared with ptqlab's reference; the verdict names the first thing wrong.
+
+Running untrusted code: ``run_student_code`` executes it in a child process of the *server's* Python, as the
+user who runs the server (a time limit, not a sandbox). Serve the labs to yourself, not to strangers.
+
+The exercises (each ``check_*`` takes the source text and returns a ``Verdict``):
+
+- ``check_affine``      lab 01: choose_qparams (asymmetric min/max), quantize, dequantize from the formulas
+- ``check_scales``      lab 03: symmetric per-channel and per-group scales, max|w| / ((qmax − qmin) / 2)
+- ``check_sensitivity`` lab 05: the one-layer-at-a-time sensitivity loop, drop = baseline − accuracy
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import pickle
+import traceback
+from multiprocessing import forkserver
+from typing import NamedTuple
+
+import torch
+
+TIME_LIMIT_S = 3.0  # for the student's code
+
+
+class Verdict(NamedTuple):
+    """``ok`` is None while there is nothing to check; ``message`` is markdown."""
+
+    ok: bool | None
+    message: str
+
+
+def _lookup(table: dict):
+    def accuracy_with_only(name):
+        if name not in table:
+            raise KeyError(f"no layer named {name!r}")
+        return table[name]
+
+    return accuracy_with_only
+
+
+def _argument(a):
+    return _lookup(a[1]) if isinstance(a, tuple) and len(a) == 2 and a[0] == "__lookup__" else a
+
+
+def _where(exc: BaseException) -> str:
+    """The exception and the line of the student's code it came from."""
+    if isinstance(exc, SyntaxError) and exc.filename == "<your code>":
+        return f"line {exc.lineno}: SyntaxError: {exc.msg}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<your code>"]
+    return (f"line {frames[-1].lineno}: " if frames else "") + f"{type(exc).__name__}: {exc}"
+
+
+def execute(source: str, calls: list) -> tuple[str, object]:
+    """In *this* process: exec ``source`` in a fresh namespace, then call each ``(name, args)``."""
+    namespace = {"__name__": "exercise", "torch": torch, "math": math}
+    try:
+        exec(compile(source, "<your code>", "exec"), namespace)
+        results = []
+        for name, args in calls:
+            if not callable(namespace.get(name)):
+                raise NameError(f"define a function named {name}")
+            results.append(namespace[name](*[_argument(a) for a in args]))
+        return "ok", results
+    except Exception as exc:
+        return "error", _where(exc)
+
+
+def _child(conn, job: bytes) -> None:
+    # plain pickle both ways: multiprocessing's own pickler would pass tensors as shared-memory handles
+    torch.set_num_threads(1)
+    reply = execute(*pickle.loads(job))
+    try:
+        data = pickle.dumps(reply)
+    except Exception as exc:
+        data = pickle.dumps(("error", f"your function returned something that cannot be sent back ({exc})"))
+    conn.send_bytes(data)
+
+
+def _context():
+    """A fork server that has imported torch and ptqlab once: each check forks a clean copy of it (ms), so
+    one student's code cannot leave state behind for the next, and nothing forks the threaded server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "ptqlab.lessons.exercises"])
+    forkserver.ensure_running()
+    return ctx
+
+
+def run_student_code(source: str, calls: list, time_limit_s: float = TIME_LIMIT_S) -> tuple[str, object]:
+    """Run ``source`` in a child process, then call ``name(*args)`` for each ``(name, args)`` in ``calls``.
+    Returns ("ok", [results]), ("timeout", message) or ("error", message); the child is killed at the limit.
+
+    An argument ``("__lookup__", {key: value})`` arrives as a function key -> value.
+    """
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, got {type(source).__name__}")
+    if not (isinstance(time_limit_s, int | float) and time_limit_s > 0):
+        raise ValueError(f"time_limit_s must be a number > 0, got {time_limit_s!r}")
+    ctx = _context()
+    receiver, sender = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(sender, pickle.dumps((source, calls))), daemon=True)
+    proc.start()
+    sender.close()
+    try:
+        if not receiver.poll(time_limit_s):
+            return (
+                "timeout",
+                f"your code ran past the {time_limit_s:g} s time limit (an endless loop?) and was stopped",
+            )
+        return pickle.loads(receiver.recv_bytes())
+    except EOFError:
+        return "error", f"the process running your code died (exit code {proc.exitcode})"
+    finally:
+        receiver.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+
+
+def first_mismatch(expected: torch.Tensor, got: torch.Tensor, atol: float = 0.0) -> int | None:
+    bad = ((expected.double() - got.double()).abs() > atol).flatten().nonzero()
+    return int(bad[0]) if len(bad) else None
+
+
+def as_tensor(value, what: str) -> tuple[torch.Tensor | None, str | None]:
+    if isinstance(value, torch.Tensor):
+        return value.detach(), None
+    try:
+        return torch.as_tensor(value), None
+    except (TypeError, ValueError, RuntimeError):
+        return None, f"`{what}` must return a tensor (or a number), got {type(value).__name__}"
+
+
+def not_ok(status: str, result) -> Verdict | None:
+    if status == "ok":
+        return None
+    return Verdict(
+        False, ("**Time limit.** " if status == "timeout" else "**Your code raised an error:** ") + result
+    )
+
+
+# ---- what a lab shows: self-check questions and coding exercises ------------------------------------------
+
+FEEDBACK_KIND = {True: "success", False: "danger", None: "neutral"}
+
+
+def check_number(
+    text: str, expected: float, *, rel_tol: float = 0.01, hint: str = ""
+) -> tuple[bool | None, str]:
+    """(correct?, feedback) for a typed number within ``rel_tol`` of ``expected``; (None, prompt) while blank."""
+    text = (text or "").strip().replace("−", "-")
+    if not text:
+        return None, "Type a number above."
+    try:
+        given = float(text)
+    except ValueError:
+        return None, f"{text!r} is not a number."
+    if abs(given - expected) <= rel_tol * abs(expected) + 1e-12:
+        return True, f"Correct: {expected:.6g}."
+    side = "high" if given > expected else "low"
+    return False, f"Not quite: {given:.6g} is too {side}. {hint}".strip()
+
+
+def check_choice(choice: str | None, correct: str, why: dict[str, str]) -> tuple[bool | None, str]:
+    """(correct?, feedback) for a picked option; ``why[option]`` explains each option (right or wrong)."""
+    if not choice:
+        return None, "Pick an answer, then check it against the lab."
+    if choice not in why:
+        raise ValueError(f"choice {choice!r} is not one of {sorted(why)}")
+    prefix = "Correct." if choice == correct else "Not this one."
+    return choice == correct, f"{prefix} {why[choice]}"
+
+
+def question_view(prompt: str, control, feedback: tuple[bool | None, str], answer: str):
+    """A self-check: the question (markdown), its control, the feedback, and the answer behind a reveal."""
+    import marimo as mo
+
+    correct, text = feedback
+    return mo.vstack(
+        [
+            mo.md(prompt),
+            control,
+            mo.callout(mo.md(text), kind=FEEDBACK_KIND[correct]),
+            mo.accordion({"Reveal the answer": mo.md(answer)}),
+        ]
+    )
+
+
+def exercise_view(prompt: str, editor, button, verdict: Verdict | None, solution: str):
+    """A coding exercise: the task, the editor, the check button, the verdict, a reference solution behind a
+    reveal. ``verdict`` is None until the button is pressed."""
+    import marimo as mo
+
+    shown = verdict or Verdict(None, "Write your code above, then press **Check my code**.")
+    return mo.vstack(
+        [
+            mo.md(prompt),
+            editor,
+            button,
+            mo.callout(mo.md(shown.message), kind=FEEDBACK_KIND[shown.ok]),
+            mo.accordion({"Reveal a reference solution": mo.md(f"```python\n{solution}```")}),
+        ]
+    )
+
+
+def checked(pressed: bool, checker, source: str, **kwargs) -> Verdict | None:
+    """``checker(source, **kwargs)`` when the check button was ``pressed``, else None (nothing runs)."""
+    return checker(source, **kwargs) if pressed else None
+
+
+class Question(NamedTuple):
+    """A self-check: ``expected`` is a number (typed answer) or the right key of ``options`` (option -> why)."""
+
+    prompt: str
+    expected: float | str
+    answer: str  # revealed on demand (markdown)
+    options: dict[str, str] | None = None
+    rel_tol: float = 0.01
+    hint: str = ""
+
+
+def answer_controls(questions: list[Question]):
+    """One control per question: a radio for a choice, a text field for a number (as a ``mo.ui.array``)."""
+    import marimo as mo
+
+    return mo.ui.array(
+        [
+            mo.ui.radio(options=list(q.options))
+            if q.options
+            else mo.ui.text(placeholder="a number", label="your answer")
+            for q in questions
+        ]
+    )
+
+
+def feedback(question: Question, given) -> tuple[bool | None, str]:
+    """(correct?, feedback) for one question's current answer."""
+    if question.options:
+        return check_choice(given, question.expected, question.options)
+    return check_number(given, float(question.expected), rel_tol=question.rel_tol, hint=question.hint)
+
+
+def questions_view(questions: list[Question], controls):
+    """Every question with its control, feedback and revealable answer, numbered."""
+    import marimo as mo
+
+    return mo.vstack(
+        [
+            question_view(
+                f"**{i}.** {q.prompt}", controls[i - 1], feedback(q, controls.value[i - 1]), q.answer
+            )
+            for i, q in enumerate(questions, start=1)
+        ],
+        gap=1.5,
+    )
