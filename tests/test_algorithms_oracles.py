@@ -24,7 +24,9 @@ def correlated_rows(n: int, d: int, seed: int = 0) -> torch.Tensor:
     return (torch.randn(n, d, generator=g) @ mix) * torch.linspace(0.2, 3.0, d)
 
 
-def torch_fake_quant_rows(col: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, spec: QuantSpec) -> torch.Tensor:
+def torch_fake_quant_rows(
+    col: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, spec: QuantSpec
+) -> torch.Tensor:
     """Independent grid: torch's own fake_quantize_per_channel_affine with the symmetric min/max scale."""
     amax = torch.maximum(-lo.clamp(max=0), hi.clamp(min=0)).double()
     scale = (amax / ((spec.qmax - spec.qmin) / 2)).clamp(min=torch.finfo(torch.float32).eps).float()

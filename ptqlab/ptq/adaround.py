@@ -16,7 +16,7 @@ from torch import nn
 
 from ptqlab.core.affine import qparams_for
 from ptqlab.core.spec import QuantSpec
-from ptqlab.ptq.layerwise import quantize_sequentially
+from ptqlab.ptq.layerwise import input_source, quantize_sequentially
 
 ZETA, GAMMA = 1.1, -0.1
 
@@ -103,6 +103,7 @@ def run_adaround(
     batch_size: int = 1024,
     max_rows: int = 8192,
     seed: int = 0,
+    sequential: bool | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """AdaRound every named layer of ``model`` in place, sequentially; (layer errors, notes)."""
     flipped = {}
@@ -118,10 +119,19 @@ def run_adaround(
         return w_q, case.b
 
     errors = quantize_sequentially(
-        model, batches, names, step, spec=spec, max_rows=max_rows, progress=progress, title="AdaRound"
+        model,
+        batches,
+        names,
+        step,
+        spec=spec,
+        max_rows=max_rows,
+        progress=progress,
+        title="AdaRound",
+        sequential=sequential,
     )
     share = ", ".join(f"{n}: {100 * f:.1f} %" for n, f in list(flipped.items())[:6])
-    return errors, [f"AdaRound: {iters} Adam steps per layer, λ={reg}; rounded against nearest: {share}"]
+    notes = [f"AdaRound: {iters} Adam steps per layer, λ={reg}; rounded against nearest: {share}"]
+    return errors, notes + [input_source(sequential, len(names))]
 
 
 __all__ = ["adaround_layer", "integer_codes", "rectified_sigmoid", "run_adaround"]

@@ -70,7 +70,7 @@ def run_awq(
     *,
     progress=None,
     grid: int = 20,
-    max_rows: int = 4096,
+    max_rows: int = 2048,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """AWQ on every named layer of ``model`` in place (inputs from the float model); (layer errors, notes)."""
     from ptqlab.core.progress import track

@@ -15,7 +15,7 @@ from torch import nn
 
 from ptqlab.core.spec import QuantSpec
 from ptqlab.ptq.layer_data import capture_rows, rtn
-from ptqlab.ptq.layerwise import quantize_sequentially
+from ptqlab.ptq.layerwise import input_source, quantize_sequentially
 
 
 def run_bias_correction(
@@ -26,6 +26,7 @@ def run_bias_correction(
     *,
     progress=None,
     max_rows: int = 8192,
+    sequential: bool | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """RTN + empirical bias correction on every named layer of ``model`` in place; (layer errors, notes)."""
     float_means = capture_rows(model, batches, names, max_rows=1).means
@@ -36,9 +37,18 @@ def run_bias_correction(
         return w_q, case.b - shift
 
     errors = quantize_sequentially(
-        model, batches, names, step, spec=spec, max_rows=max_rows, progress=progress, title="Bias correction"
+        model,
+        batches,
+        names,
+        step,
+        spec=spec,
+        max_rows=max_rows,
+        progress=progress,
+        title="Bias correction",
+        sequential=sequential,
     )
-    return errors, [f"bias correction: b ← b − (W̃E[x̃] − WE[x]) over {len(batches)} calibration batch(es)"]
+    note = f"bias correction: b ← b − (W̃E[x̃] − WE[x]) over {len(batches)} calibration batch(es)"
+    return errors, [note, input_source(sequential, len(names))]
 
 
 def mean_output_shift(model_a: nn.Module, model_b: nn.Module, batches: list, name: str) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from ptqlab.core.affine import QParams, qparams_for
 from ptqlab.core.spec import PerGroup, PerTensor, QuantSpec
 from ptqlab.ptq.layer_data import quantize_with, slice_qparams
-from ptqlab.ptq.layerwise import quantize_sequentially
+from ptqlab.ptq.layerwise import input_source, quantize_sequentially
 
 
 class GPTQResult(NamedTuple):
@@ -35,9 +35,9 @@ class GPTQResult(NamedTuple):
 
 
 def hessian(rows: torch.Tensor) -> torch.Tensor:
-    """H = 2 XᵀX / n, in float64."""
-    x = rows.double()
-    return 2.0 * (x.T @ x) / max(len(x), 1)
+    """H = 2 XᵀX / n (accumulated in float32, returned as float64)."""
+    x = rows.float()
+    return (2.0 * (x.T @ x) / max(len(x), 1)).double()
 
 
 def inverse_cholesky(h: torch.Tensor, damp: float, name: str) -> tuple[torch.Tensor, float, list[str]]:
@@ -157,6 +157,7 @@ def run_gptq(
     act_order: bool = False,
     damp: float = 0.01,
     max_rows: int = 16384,
+    sequential: bool | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """GPTQ on every named layer of ``model`` in place, sequentially; returns (layer errors, notes)."""
     notes: list[str] = []
@@ -175,7 +176,16 @@ def run_gptq(
         return result.weight, case.b
 
     errors = quantize_sequentially(
-        model, batches, names, step, spec=spec, max_rows=max_rows, progress=progress, title="GPTQ"
+        model,
+        batches,
+        names,
+        step,
+        spec=spec,
+        max_rows=max_rows,
+        progress=progress,
+        title="GPTQ",
+        sequential=sequential,
     )
     notes.insert(0, f"GPTQ: block {block_size}, damp {damp}, act-order {'on' if act_order else 'off'}")
+    notes.insert(1, input_source(sequential, len(names)))
     return errors, notes

@@ -39,6 +39,18 @@ class LayerCase(NamedTuple):
     mean: torch.Tensor
 
 
+SEQUENTIAL_UP_TO = 12  # layers; beyond, one float pass (MiniLM's 36 Linears would need 36 partial forwards)
+
+
+def input_source(sequential: bool | None, layers: int) -> str:
+    """A note saying where the layers' calibration inputs came from."""
+    if sequential is None:
+        sequential = layers <= SEQUENTIAL_UP_TO
+    if sequential:
+        return "layer inputs from the model quantized so far (sequential)"
+    return f"layer inputs from the float model, one pass for all {layers} layers (sequential=False)"
+
+
 LayerStep = Callable[[LayerCase], tuple]  # -> (quantized W, new bias)
 
 
@@ -70,16 +82,25 @@ def quantize_sequentially(
     max_rows: int,
     progress: Progress = None,
     title: str = "",
+    sequential: bool | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Run ``step`` on each named layer of ``model`` in order (in place); returns name -> (RTN, step) errors."""
+    """Run ``step`` on each named layer of ``model`` in order (in place); returns name -> (RTN, step) errors.
+
+    ``sequential=False`` captures every layer's inputs from the float model in one pass (torchao's GPTQ
+    default; one forward instead of one per layer); None = sequential up to SEQUENTIAL_UP_TO layers.
+    """
     modules = dict(model.named_modules())
     for name in names:
         check_group_divides(name, weight_matrix(modules[name]), spec)
+    if sequential is None:
+        sequential = len(names) <= SEQUENTIAL_UP_TO
+    captured = None if sequential else capture_rows(model, batches, names, max_rows=max_rows)
     errors = {}
     for name in track(names, progress, title):
         layer = modules[name]
-        captured = capture_rows(model, batches, [name], max_rows=max_rows)
-        rows, mean = captured.rows[name], captured.means[name]
+        if sequential:
+            captured = capture_rows(model, batches, [name], max_rows=max_rows)
+        rows, mean = captured.rows.pop(name), captured.means[name]
         w, b = weight_matrix(layer), bias_of(layer)
         w_new, b_new = step(LayerCase(name, layer, w, b, rows, mean))
         errors[name] = errors_vs_rtn(rows, w, b, w_new, b_new, spec=spec)
