@@ -69,7 +69,8 @@ def test_gptq_matches_an_unblocked_obs_reference(granularity, act_order):
     w = torch.randn(12, 32)
     rows = correlated_rows(256, 32)
     spec = QuantSpec(bits=4, granularity=granularity)
-    h = hessian(rows)
+    h = 2 * rows.double().T @ rows.double() / len(rows)  # H = 2XᵀX/n, as ptqlab.ptq.gptq.hessian, in float64
+    torch.testing.assert_close(hessian(rows), h, rtol=1e-5, atol=1e-4)
     ours = gptq_quantize(w, h, spec, block_size=8, act_order=act_order, damp=0.01).weight
     ref = obs_gptq_reference(w, h, spec, 0.01, act_order)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
