@@ -8,7 +8,8 @@
 Every algorithm works on a copy with BatchNorm folded first (``fold_bn=True``, as engines deploy it), on
 every Linear and ungrouped Conv2d (``layers``/``skip`` choose), and with the same min/max grid as
 ``simulate``: "rtn" here equals ``simulate(model, weight_spec, fold_bn=True)``. With ``act_spec``, the
-layers' inputs are then fake-quantized exactly as ``simulate`` does (min/max observers on ``calibration``).
+result is ``simulate(weight-quantized copy, None, act_spec, calibration=...)``: the activation observers see
+what the weight-quantized model produces (``simulate`` alone calibrates its float copy).
 Options per algorithm (keyword arguments): see each module — gptq (block_size, act_order, damp, max_rows),
 awq (grid, max_rows), smoothquant (alpha, floor), cle (max_sweeps), adaround (iters, lr, reg, batch_size,
 max_rows, seed), bias_correction (max_rows).

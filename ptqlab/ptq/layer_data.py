@@ -20,7 +20,7 @@ from torch import nn
 
 from ptqlab.core.affine import QParams, fake_quantize, qparams_for
 from ptqlab.core.spec import PerChannel, PerGroup, PerTensor, QuantSpec
-from ptqlab.ptq.calibrate import run_batch
+from ptqlab.ptq.calibrate import as_batches, run_batch
 
 ALGORITHM_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
 
@@ -117,6 +117,7 @@ def capture_rows(
 
     The forward stops at the last wanted layer (``StopForward``), so capturing early layers is cheap.
     """
+    batches = as_batches(batches)
     modules = dict(model.named_modules())
     per_batch = max(1, math.ceil(max_rows / len(batches)))
     rows: dict[str, list[torch.Tensor]] = {n: [] for n in names}
