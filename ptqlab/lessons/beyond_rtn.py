@@ -37,6 +37,7 @@ NAMES = {
 }
 ALGORITHM_CHOICES = {NAMES[a]: a for a in ALGORITHMS if a != "rtn"}
 QUICK = ("bias_correction", "cle", "gptq", "awq")
+LAB_OPTIONS = {"adaround": {"iters": 300}}  # fewer Adam steps than the default 1000: seconds, not minutes
 
 
 class Row(NamedTuple):
@@ -103,7 +104,8 @@ def compare(model_name: str, bits: int, granularity: str, group_size: int, algor
     rows, runs = [], {}
     todo = ("rtn",) + tuple(a for a in algorithms if a != "rtn")
     for name in track(todo, marimo_progress(f"Running {len(todo)} algorithm(s) on {LABELS[model_name]}")):
-        run = run_algorithm(name, model, weight_spec=spec, calibration=calibration, skip=skipped)
+        options = LAB_OPTIONS.get(name, {})
+        run = run_algorithm(name, model, weight_spec=spec, calibration=calibration, skip=skipped, **options)
         score, neighbours = _score(model_name, run.model)
         rows.append(Row(name, score, neighbours, run.seconds, run.notes))
         runs[name] = run
