@@ -98,3 +98,25 @@ def test_unsupported_layer_type_is_a_type_error():
         run_algorithm("gptq", model, weight_spec=W4, calibration=x, layers=["0"])
     run = run_algorithm("gptq", model, weight_spec=W4, calibration=x)
     assert set(run.layer_errors) == {"2"} and any("skipped" in n and "0" in n for n in run.notes)
+
+
+def test_smoothquant_has_one_implementation_shared_with_the_backend():
+    import ptqlab.backends.smoothquant as backend
+    import ptqlab.ptq.smoothquant as algorithm
+
+    for name in ("SmoothedInput", "channel_absmax", "smooth_linears", "smoothing_scale"):
+        assert getattr(backend, name) is getattr(algorithm, name)
+
+
+def test_smoothquant_with_w8a8_keeps_a_trained_like_model_close():
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
+    x = torch.randn(256, 16) * torch.linspace(0.1, 20, 16)  # outlier input channels
+    w8 = QuantSpec(bits=8, granularity=PerChannel(0))
+    a8 = QuantSpec(bits=8, signed=False, symmetric=False)
+    sq = run_algorithm("smoothquant", model, weight_spec=w8, calibration=x, act_spec=a8, alpha=0.5)
+    plain = run_algorithm("rtn", model, weight_spec=w8, calibration=x, act_spec=a8)
+    with torch.no_grad():
+        ref = model(x)
+        sq_err = float((sq.model(x) - ref).pow(2).mean())
+        rtn_err = float((plain.model(x) - ref).pow(2).mean())
+    assert sq_err < rtn_err
