@@ -105,7 +105,16 @@ def compare(model_name: str, bits: int, granularity: str, group_size: int, algor
     todo = ("rtn",) + tuple(a for a in algorithms if a != "rtn")
     for name in track(todo, marimo_progress(f"Running {len(todo)} algorithm(s) on {LABELS[model_name]}")):
         options = LAB_OPTIONS.get(name, {})
-        run = run_algorithm(name, model, weight_spec=spec, calibration=calibration, skip=skipped, **options)
+        layers_bar = marimo_progress(f"{NAMES[name]}: layer by layer")
+        run = run_algorithm(
+            name,
+            model,
+            weight_spec=spec,
+            calibration=calibration,
+            skip=skipped,
+            progress=layers_bar,
+            **options,
+        )
         score, neighbours = _score(model_name, run.model)
         rows.append(Row(name, score, neighbours, run.seconds, run.notes))
         runs[name] = run
