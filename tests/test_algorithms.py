@@ -120,3 +120,9 @@ def test_smoothquant_with_w8a8_keeps_a_trained_like_model_close():
         sq_err = float((sq.model(x) - ref).pow(2).mean())
         rtn_err = float((plain.model(x) - ref).pow(2).mean())
     assert sq_err < rtn_err
+
+
+def test_grouped_convolutions_are_skipped_and_reported():
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=4), nn.Conv2d(4, 2, 1), nn.Flatten()).eval()
+    run = run_algorithm("gptq", model, weight_spec=W4, calibration=torch.rand(8, 4, 6, 6))
+    assert set(run.layer_errors) == {"1"} and any("skipped" in n and "0" in n for n in run.notes)

@@ -44,6 +44,7 @@ from ptqlab.ptq.layer_data import (
     relative_mse,
     rtn,
     set_weight_matrix,
+    supported,
     weight_matrix,
 )
 from ptqlab.ptq.simulate import simulate
@@ -137,7 +138,9 @@ def run_algorithm(
     if act_spec is not None:
         work = simulate(work, None, act_spec, calibration=batches)
         notes.append(f"activations fake-quantized: {act_spec} (min/max on the calibration batches)")
-    skipped = [n for n, m in work.named_modules() if isinstance(m, nn.Conv1d)]
+    skipped = [
+        n for n, m in work.named_modules() if isinstance(m, nn.Conv1d | nn.Conv2d) and not supported(m)
+    ]
     if skipped:
         notes.append(f"layers skipped (unsupported type): {', '.join(skipped)}")
     return AlgorithmRun(work, time.perf_counter() - start, notes, errors)

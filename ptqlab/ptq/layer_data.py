@@ -29,6 +29,13 @@ class StopForward(Exception):
     """Raised by a capture hook once every wanted layer has been seen: the rest of the forward is skipped."""
 
 
+def supported(layer: nn.Module) -> bool:
+    """A Linear, or a Conv2d with groups=1 and zero padding."""
+    if isinstance(layer, nn.Conv2d):
+        return layer.groups == 1 and layer.padding_mode == "zeros"
+    return isinstance(layer, nn.Linear)
+
+
 def check_layer(name: str, layer: nn.Module) -> None:
     """TypeError unless ``layer`` is a Linear or an ungrouped, zero-padded Conv2d."""
     if not isinstance(layer, ALGORITHM_LAYERS):
@@ -49,7 +56,7 @@ def algorithm_layers(model: nn.Module, layers: Iterable[str] | None, skip: Itera
     if unknown:
         raise ValueError(f"skip names no layer: {unknown}")
     if layers is None:
-        names = [n for n, m in modules.items() if isinstance(m, ALGORITHM_LAYERS)]
+        names = [n for n, m in modules.items() if supported(m)]  # others are skipped (and reported)
     else:
         wanted = set(layers)
         missing = [n for n in wanted if n not in modules]
