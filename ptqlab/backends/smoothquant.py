@@ -1,5 +1,7 @@
 """SmoothQuant + sensitivity-guided mixed precision on torch.ao's dynamic int8 (fbgemm) kernels.
 
+The SmoothQuant math itself lives in ``ptqlab.ptq.smoothquant`` (one implementation, re-exported here).
+
 Transformers (MiniLM included) have a few activation channels 10-100× larger than the rest; one per-tensor
 activation scale must cover them and crushes every other channel to a handful of int8 levels. SmoothQuant
 (Xiao et al., 2023) moves that difficulty into the weights, exactly — for each Linear y = x Wᵀ:
@@ -20,73 +22,7 @@ from torch import nn
 
 from ptqlab.backends.base import QuantizedResult, Recipe, exact_linear_modules
 from ptqlab.backends.torch_ao import dynamic_availability, quantize_dynamic_int8
-
-
-class SmoothedInput(nn.Module):
-    """inner(x · inv_scale): the 1/s half of SmoothQuant, in front of a Linear whose weight holds the s half."""
-
-    def __init__(self, inner: nn.Module, inv_scale: torch.Tensor):
-        super().__init__()
-        self.inner = inner
-        self.register_buffer("inv_scale", inv_scale)
-
-    def forward(self, x):
-        return self.inner(x * self.inv_scale)
-
-
-def channel_absmax(model: nn.Module, names: list[str], batches: list[tuple]) -> dict[str, torch.Tensor]:
-    """max|X_j| over every calibration row, per input channel j, for each named Linear."""
-    modules = dict(model.named_modules())
-    amax: dict[str, torch.Tensor] = {}
-
-    def hook(name):
-        def record(module, args):
-            x = args[0].detach().abs().reshape(-1, args[0].shape[-1]).amax(0).float()
-            amax[name] = x if name not in amax else torch.maximum(amax[name], x)
-
-        return record
-
-    handles = [modules[n].register_forward_pre_hook(hook(n)) for n in names]
-    try:
-        with torch.inference_mode():
-            for args in batches:
-                model(*args)
-    finally:
-        for h in handles:
-            h.remove()
-    return amax
-
-
-def smoothing_scale(
-    act_absmax: torch.Tensor, weight: torch.Tensor, alpha: float, floor: float = 0.01
-) -> torch.Tensor:
-    """s_j = max|X_j|^α / max|W_:,j|^(1−α).
-
-    max|X_j| is floored at ``floor`` · max_j max|X_j|: a channel that was (almost) zero in every calibration
-    batch — a blank border pixel — would otherwise get s_j ≈ 0, and the first non-zero value it sees later
-    is multiplied by 1/s_j ≈ 10⁵, blowing up the per-tensor activation range of the whole batch.
-    """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
-    act = act_absmax.float().clamp(min=max(floor * float(act_absmax.max()), 1e-5))
-    w_absmax = weight.detach().abs().amax(0).float().clamp(min=1e-5)
-    return act**alpha / w_absmax ** (1.0 - alpha)
-
-
-def smooth_linears(model: nn.Module, amax: dict[str, torch.Tensor], alpha: float) -> None:
-    """Replace each Linear named in ``amax`` by SmoothedInput(Linear with W·s, 1/s) — the same function."""
-    modules = dict(model.named_modules())
-    for name, act in amax.items():
-        layer = modules[name]
-        s = smoothing_scale(act, layer.weight, alpha)
-        with torch.no_grad():
-            layer.weight.mul_(s.to(layer.weight.dtype))
-        parent, _, child = name.rpartition(".")
-        setattr(
-            modules[parent] if parent else model,
-            child,
-            SmoothedInput(layer, (1.0 / s).to(layer.weight.dtype)),
-        )
+from ptqlab.ptq.smoothquant import SmoothedInput, channel_absmax, smooth_linears, smoothing_scale
 
 
 def flat_output(out) -> torch.Tensor:
@@ -174,3 +110,14 @@ AO_DYNAMIC_SQ = Recipe(
     dynamic_availability,
     calibrates=True,
 )
+
+__all__ = [
+    "AO_DYNAMIC_SQ",
+    "SmoothedInput",
+    "channel_absmax",
+    "flat_output",
+    "output_cosine",
+    "smooth_and_select",
+    "smooth_linears",
+    "smoothing_scale",
+]

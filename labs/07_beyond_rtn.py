@@ -1,0 +1,184 @@
+import marimo
+
+__generated_with = "0.25.2"
+app = marimo.App(width="medium")
+
+
+@app.cell
+def _():
+    import ptqlab  # noqa: F401  (first: sets OMP_WAIT_POLICY before torch starts its threads)
+
+    # isort: split
+    import marimo as mo
+
+    from ptqlab.lessons import beyond_rtn
+    from ptqlab.lessons.controls import with_hint
+    from ptqlab.plots import beyond_rtn as plots_beyond_rtn
+
+    return beyond_rtn, mo, plots_beyond_rtn, with_hint
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    # Lab 07 — Beyond round-to-nearest
+
+    At 2–4 bits, rounding every weight to its nearest grid point (RTN) breaks models. The algorithms below
+    keep the same integer grid and change **which** grid point each weight gets, or **what** is put on the
+    grid, using a few hundred calibration inputs.
+
+    **Goals.** After this lab you can (1) say what each algorithm minimizes, (2) read its effect on one
+    layer's weights, (3) pick one for a model and a bit width from measured accuracy and runtime.
+
+    | algorithm | objective / update rule | paper |
+    |---|---|---|
+    | bias correction | $b \leftarrow b - (\tilde W\,\mathbb{E}[\tilde x] - W\,\mathbb{E}[x])$: the mean output shift removed | Nagel et al. 2019 |
+    | CLE | $W_1 \leftarrow S^{-1}W_1$, $W_2 \leftarrow W_2 S$, $s_i=\sqrt{r_{1,i}/r_{2,i}}$: equal channel ranges, same float function | Nagel et al. 2019 |
+    | AdaRound | learn up/down per weight: $\min_V \lVert XW^\top - X\tilde W^\top\rVert^2 + \lambda\sum(1-\lvert 2h(V)-1\rvert^\beta)$ | Nagel et al. 2020 |
+    | GPTQ | column by column, $e_i=(w_i-q_i)/U_{ii}$, later columns $-= e_i U_{i,\cdot}$ ($U$: Cholesky of $H^{-1}$, $H=2X^\top X/n$) | Frantar et al. 2022 |
+    | AWQ | $s=\bar{\lvert x\rvert}^{\alpha}$, $\alpha^*=\arg\min \lVert XW^\top - (X/s)\,Q(W s)^\top\rVert^2$, then a per-group clipping search | Lin et al. 2023 |
+    | SmoothQuant | $s_j=\max\lvert X_j\rvert^\alpha/\max\lvert W_j\rvert^{1-\alpha}$: activation outliers moved into the weights (made for W8A8) | Xiao et al. 2022 |
+    """)
+    return
+
+
+@app.cell
+def _(beyond_rtn, mo, with_hint):
+    model_picker = mo.ui.dropdown(beyond_rtn.MODEL_CHOICES, value="digits CNN", label="model")
+    with_hint(model_picker, "start with the digits CNN at 2 bits, then MiniLM at 4 bits per-group 128.")
+    return (model_picker,)
+
+
+@app.cell
+def _(mo, with_hint):
+    bits = mo.ui.slider(2, 8, value=2, label="weight bits", show_value=True)
+    with_hint(bits, "slide to 8: every algorithm converges to RTN — there is nothing left to rescue.")
+    return (bits,)
+
+
+@app.cell
+def _(beyond_rtn, mo):
+    granularity_picker = mo.ui.dropdown(beyond_rtn.GRANULARITIES, value="per-channel", label="granularity")
+    group_size = mo.ui.slider(
+        steps=[16, 32, 64, 128], value=128, label="group size (per-group)", show_value=True
+    )
+    mo.hstack([granularity_picker, group_size])
+    return granularity_picker, group_size
+
+
+@app.cell
+def _(beyond_rtn, mo, with_hint):
+    algorithm_picker = mo.ui.multiselect(
+        beyond_rtn.ALGORITHM_CHOICES, value=["bias correction", "CLE", "GPTQ", "AWQ"], label="algorithms"
+    )
+    with_hint(algorithm_picker, "add AdaRound (slowest: it trains) and compare its runtime with GPTQ's.")
+    return (algorithm_picker,)
+
+
+@app.cell
+def _(mo):
+    run_button = mo.ui.run_button(label="Run RTN and the chosen algorithms")
+    mo.vstack(
+        [
+            run_button,
+            mo.md(
+                "Digits models take seconds per algorithm (AdaRound longer); MiniLM up to a minute each on a "
+                "shared 2-core machine. Results are cached per setting."
+            ),
+        ]
+    )
+    return (run_button,)
+
+
+@app.cell
+def _(algorithm_picker, beyond_rtn, bits, granularity_picker, group_size, model_picker, run_button):
+    if run_button.value:
+        comparison = beyond_rtn.run(
+            model_picker.value,
+            bits.value,
+            granularity_picker.value,
+            group_size.value,
+            algorithm_picker.value,
+        )
+        origin = "your settings"
+    else:
+        comparison = beyond_rtn.quick_comparison()
+        origin = "the quick default (digits CNN, W2 per-channel) — press the button for your settings"
+    return comparison, origin
+
+
+@app.cell
+def _(beyond_rtn, comparison, mo, origin):
+    mo.md(
+        f"""
+    ## Measured: {origin}
+
+    {beyond_rtn.comparison_markdown(comparison)}
+
+    {beyond_rtn.best_markdown(comparison)}
+    """
+    )
+    return
+
+
+@app.cell
+def _(comparison, plots_beyond_rtn):
+    plots_beyond_rtn.layer_error_figure(comparison)
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## What each algorithm does to the weights
+
+    Pick a layer. Top left: the weights AdaRound rounded the *other* way than RTN (red up, blue down).
+    Top right: GPTQ's mean weight error per input column — it grows along the sweep, because every column
+    absorbs the rounding error of the ones before it, yet the *output* error above is lower. Bottom left:
+    AWQ's per-channel scale against the channel's mean activation. Bottom right: CLE's per-channel ranges
+    before and after equalization.
+    """)
+    return
+
+
+@app.cell
+def _(beyond_rtn, comparison, mo):
+    layer_picker = mo.ui.dropdown(
+        beyond_rtn.layer_names(comparison), value=beyond_rtn.layer_names(comparison)[0], label="layer"
+    )
+    layer_picker
+    return (layer_picker,)
+
+
+@app.cell
+def _(beyond_rtn, comparison, layer_picker, plots_beyond_rtn):
+    plots_beyond_rtn.weights_figure(beyond_rtn.weight_views(comparison, layer_picker.value))
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Self-check
+
+    GPTQ's weights are often *further* from the float weights than RTN's (top right). Why is its output
+    error still lower?
+    """)
+    return
+
+
+@app.cell
+def _(beyond_rtn, mo):
+    self_check = mo.ui.radio(list(beyond_rtn.SELF_CHECK), label="GPTQ…")
+    self_check
+    return (self_check,)
+
+
+@app.cell
+def _(beyond_rtn, mo, self_check):
+    mo.md(beyond_rtn.self_check_feedback(self_check.value))
+    return
+
+
+if __name__ == "__main__":
+    app.run()

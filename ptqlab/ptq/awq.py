@@ -1,0 +1,132 @@
+"""AWQ, activation-aware weight quantization (Lin et al., 2023, "AWQ: Activation-aware Weight
+Quantization for LLM Compression and Acceleration"): protect the weights that meet large activations by
+scaling them up before rounding, and the activations down by the same factor.
+
+Per layer, with x̄_j = mean |x_j| over the calibration rows (per input channel j):
+    s(α) = x̄^α,  normalised  s ← s / sqrt(max s · min s),   α ∈ {0, 1/n, …, (n−1)/n}  (n = 20)
+    α* = argmin_α ‖X Wᵀ − (X diag(s)⁻¹) Q(W diag(s))ᵀ‖²       (Q: group-wise RTN)
+Then the clipping search: each weight block's [min, max] shrunk by the ratio (1 down to 0.55) that
+minimizes its share of the output error. The layer becomes Q(W diag(s*)) applied to x / s* (``SmoothedInput``; a deployment folds 1/s* into the
+previous LayerNorm or Linear). For a Conv2d, s is per input channel, shared by its kh·kw taps.
+Same grid and normalisation as torchao's ``prototype.awq.AWQObserver`` and the authors' llm-awq.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ptqlab.core.affine import choose_qparams, fake_quantize, min_max
+from ptqlab.core.spec import PerTensor, QuantSpec
+from ptqlab.ptq.layer_data import (
+    bias_of,
+    capture_rows,
+    check_group_divides,
+    layer_output,
+    relative_mse,
+    rtn,
+    set_weight_matrix,
+    weight_matrix,
+)
+from ptqlab.ptq.smoothquant import wrap_input_scale
+
+
+def taps(layer: nn.Module) -> int:
+    """Rows per input channel in the matrix view: kh·kw for a Conv2d, 1 for a Linear."""
+    return layer.weight[0, 0].numel()
+
+
+@torch.no_grad()
+def awq_scales(
+    w: torch.Tensor,
+    rows: torch.Tensor,
+    bias: torch.Tensor | None,
+    spec: QuantSpec,
+    *,
+    grid: int = 20,
+    taps: int = 1,
+) -> tuple[torch.Tensor, float, list[float]]:
+    """(per-input-channel scales s*, α*, loss for every α on the grid); see the module docstring."""
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
+        raise ValueError(f"grid must be a positive int, got {grid!r}")
+    x_mean = rows.abs().mean(0).reshape(-1, taps).mean(1)
+    reference = layer_output(rows, w, bias)
+    best, losses = None, []
+    for i in range(grid):
+        alpha = i / grid
+        s = x_mean.pow(alpha).clamp(min=1e-4)
+        s = s / (s.max() * s.min()).sqrt()
+        s_rows = s.repeat_interleave(taps)
+        out = layer_output(rows / s_rows, rtn(w * s_rows, spec), bias)
+        losses.append(float((reference - out).pow(2).mean()))
+        if best is None or losses[-1] < best[2]:
+            best = (s, alpha, losses[-1])
+    return best[0], best[1], losses
+
+
+@torch.no_grad()
+def clip_search(w: torch.Tensor, rows: torch.Tensor, spec: QuantSpec, *, steps: int = 10) -> torch.Tensor:
+    """AWQ's clipping search: per weight block, shrink its [min, max] by r ∈ {1, 1 − 1/(2·steps), …, 0.55}
+    and keep the r minimizing that block's share of the output error ‖X_B (W_B − Q_r(W_B))ᵀ‖²; returns Q(W)."""
+    if isinstance(spec.granularity, PerTensor):
+        return rtn(w, spec)
+    lo, hi = min_max(w, spec)
+    size = spec.block_shape(w.shape)[1]
+    x = rows.reshape(len(rows), -1, size)
+    best_err, best_lo, best_hi = None, lo, hi
+    for i in range(steps):
+        r = 1.0 - i / (2 * steps)
+        w_q = fake_quantize(w, choose_qparams(lo * r, hi * r, spec), spec)
+        diff = (w - w_q).reshape(w.shape[0], -1, size)
+        err = _block_errors(x, diff)
+        if best_err is None:
+            best_err = err
+            continue
+        better = err < best_err
+        best_err = torch.where(better, err, best_err)
+        best_lo, best_hi = torch.where(better, lo * r, best_lo), torch.where(better, hi * r, best_hi)
+    return fake_quantize(w, choose_qparams(best_lo, best_hi, spec), spec)
+
+
+def _block_errors(x: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+    """(out, blocks): Σ_rows (X_B · d_B)² for every output row and input block."""
+    return torch.einsum("ngk,ogk->nog", x, diff).pow(2).sum(0)
+
+
+def run_awq(
+    model: nn.Module,
+    batches: list,
+    names: list[str],
+    spec: QuantSpec,
+    *,
+    progress=None,
+    grid: int = 20,
+    max_rows: int = 2048,
+    clip: bool = True,
+) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """AWQ on every named layer of ``model`` in place (inputs from the float model); (layer errors, notes)."""
+    from ptqlab.core.progress import track
+
+    modules = dict(model.named_modules())
+    for name in names:
+        check_group_divides(name, weight_matrix(modules[name]), spec)
+    rows = capture_rows(model, batches, names, max_rows=max_rows).rows
+    errors, alphas = {}, {}
+    for name in track(names, progress, "AWQ"):
+        layer = modules[name]
+        w, b = weight_matrix(layer), bias_of(layer)
+        s, alphas[name], _ = awq_scales(w, rows[name], b, spec, grid=grid, taps=taps(layer))
+        s_rows = s.repeat_interleave(taps(layer))
+        w_q = clip_search(w * s_rows, rows[name][:1024] / s_rows, spec) if clip else rtn(w * s_rows, spec)
+        reference = layer_output(rows[name], w, b)
+        errors[name] = (
+            relative_mse(reference, layer_output(rows[name], rtn(w, spec), b)),
+            relative_mse(reference, layer_output(rows[name] / s_rows, w_q, b)),
+        )
+        set_weight_matrix(layer, w_q)
+        wrap_input_scale(model, name, s)
+    summary = ", ".join(f"{n}: {a:.2f}" for n, a in list(alphas.items())[:6])
+    more = " …" if len(alphas) > 6 else ""
+    return errors, [
+        f"AWQ: α chosen per layer on a grid of {grid} ({summary}{more}); 1/s kept as an input scale"
+    ]
