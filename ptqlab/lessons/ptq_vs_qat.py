@@ -18,6 +18,7 @@ from torch import nn
 
 from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.models.data import digits_split
+from ptqlab.ptq import algorithms as ptq_algorithms
 from ptqlab.ptq.folding import fold_batchnorm
 from ptqlab.ptq.qat import A8, CALIBRATION_IMAGES, qat_digits_model, qat_is_cached, weight_spec
 from ptqlab.ptq.simulate import evaluate_accuracy, simulate
@@ -30,12 +31,8 @@ BACKWARD_PASSES = {"rtn": 0, "bias_correction": 0, "cle": 0, "gptq": 0, "awq": 0
 
 
 def available_algorithms() -> dict:
-    """{"names": ALGORITHMS, "run": run_algorithm} from ``ptqlab.ptq.algorithms``, or {} where it is absent."""
-    try:
-        from ptqlab.ptq import algorithms
-    except ImportError:
-        return {}
-    return {"names": tuple(algorithms.ALGORITHMS), "run": algorithms.run_algorithm}
+    """{"names": ALGORITHMS, "run": run_algorithm} of the PTQ algorithm registry (``ptqlab.ptq.algorithms``)."""
+    return {"names": tuple(ptq_algorithms.ALGORITHMS), "run": ptq_algorithms.run_algorithm}
 
 
 class Row(NamedTuple):
@@ -130,15 +127,17 @@ def qat_row(name: str, bits: int, progress=None) -> Row:
     )
 
 
-def comparison_rows(name: str, bits=TABLE_BITS, *, with_qat: bool = True, progress=None) -> list[Row]:
+def comparison_rows(
+    name: str, bits=TABLE_BITS, *, with_qat: bool = True, with_algorithms: bool = True, progress=None
+) -> list[Row]:
     """Every row for digits ``name`` at each of ``bits``: RTN, each registered algorithm, QAT."""
     registry = available_algorithms()
+    names = [a for a in registry["names"] if a != "rtn"] if with_algorithms else []
     rows = []
     for b in bits:
         rows.append(rtn_row(name, b))
-        for algorithm in registry.get("names", ()):
-            if algorithm != "rtn":
-                rows.append(algorithm_row(name, b, algorithm, registry, progress))
+        for algorithm in names:
+            rows.append(algorithm_row(name, b, algorithm, registry, progress))
         if with_qat:
             rows.append(qat_row(name, b, progress))
     return rows
@@ -171,9 +170,11 @@ def table_markdown(rows: list[Row], fp32: float | None = None) -> str:
 
 
 def registry_note() -> str:
-    if available_algorithms():
-        return ""
-    return "*The PTQ algorithms (`ptqlab.ptq.algorithms`) are not installed in this build: only RTN and QAT rows.*"
+    """Where the "PTQ + algorithm" rows come from."""
+    names = ", ".join(n for n in available_algorithms()["names"] if n != "rtn")
+    return (
+        f"*PTQ + algorithm rows: {names} from `ptqlab.ptq.algorithms` (lab 07), same spec and calibration.*"
+    )
 
 
 class LabComparison(NamedTuple):
@@ -189,11 +190,17 @@ def lab_comparison(name: str, run: bool) -> LabComparison:
 
     with_qat = bool(run) or qat_cached(name)
     rows = comparison_rows(
-        name, with_qat=with_qat, progress=marimo_progress(f"QAT fine-tuning, digits {name}")
+        name,
+        with_qat=with_qat,
+        with_algorithms=bool(run),
+        progress=marimo_progress(f"PTQ algorithms and QAT fine-tuning, digits {name}"),
     )
-    if not with_qat:
+    if not run:
         status = (
-            "QAT rows are not measured yet: press the button (≈10 s per bit width on 2 cores, then cached)."
+            "PTQ-algorithm rows are measured when you press the button (AdaRound takes the longest)."
+            if with_qat
+            else "QAT rows are not measured yet: press the button (≈10 s per bit width on 2 cores, then "
+            "cached); the PTQ-algorithm rows are measured then too."
         )
     elif any(r.from_cache for r in rows):
         status = "QAT rows read from the disk cache: their times are those measured when they were trained."
