@@ -12,12 +12,15 @@ def _():
     import marimo as mo
 
     from ptqlab.lessons import calibration as oc
+    from ptqlab.lessons import calibration_text as ct
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_calibration as ec
     from ptqlab.lessons import vendors
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import calibration as pc
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, mo, oc, pc, vendors, with_hint
+    return ClippingExplorer, ct, ec, ex, mo, oc, pc, vendors, with_hint
 
 
 @app.cell(hide_code=True)
@@ -44,6 +47,12 @@ def _(mo):
     > small share of values is replaced by outliers. Real activations look like this: BERT-style
     > transformers have a few huge outlier channels; post-ReLU activations are one-sided.
     """)
+    return
+
+
+@app.cell
+def _(ct, mo):
+    mo.md(ct.GOALS)
     return
 
 
@@ -118,13 +127,16 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     mode = mo.ui.radio(
         ["symmetric (int, range [−T, T])", "asymmetric (uint, range [lo, hi])"],
         value="symmetric (int, range [−T, T])",
         label="grid",
     )
-    mode
+    with_hint(
+        mode,
+        "switch to **asymmetric** with the **relu** body: the symmetric grid wastes its negative half on one-sided data.",
+    )
     return (mode,)
 
 
@@ -184,11 +196,13 @@ def _(curve, mo, pc, results, symmetric):
 
 
 @app.cell
-def _(mo, pc, results):
+def _(ct, mo, pc, results, spec):
     mo.vstack(
         [
             mo.md("## Measured error per calibrator (best SQNR in bold)"),
             mo.md(pc.calibrators_markdown(results)),
+            mo.md(ct.minmax_clip_note(results, spec)),
+            mo.md(ct.ceiling_note(results, spec)),
         ]
     )
     return
@@ -272,11 +286,19 @@ def _(mo):
       compares *shapes* and never sees how far a clipped value was from the threshold.
     * **Batches**: one batch may miss the rare outliers (min/max is then *better*); 64 batches find the
       largest ones, and min/max gets worse with more data. The moving average forgets single spikes.
-    * **ReLU body**: half the values are exactly 0. Entropy's |x| histogram sees a giant spike in its
-      first bin, and on an 8-bit asymmetric grid it clips far too much (17 dB against 47 dB for the
-      others) — NVIDIA modelopt overwrites bin 0 with bin 1 for this reason. An asymmetric uint grid
-      fits one-sided data better than a symmetric one (compare the two grid modes).
+    """)
+    return
 
+
+@app.cell
+def _(ct, mo):
+    mo.md(ct.relu_bullet())
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
     ## Why the libraries disagree
 
     The same *name* hides different algorithms (the algorithms each toolkit documents, summarised here):
@@ -297,6 +319,48 @@ def _(mo):
     Users see it too: min/max beat entropy on YOLO (TensorRT#3922); percentile ruined BERT-SQuAD
     (onnxruntime#10571). Calibrate with several methods and **measure** — which is what this page does.
     """)
+    return
+
+
+@app.cell
+def _(ct, ex):
+    lab02_questions = ct.lab02_questions()
+    lab02_answers = ex.answer_controls(lab02_questions)
+    return lab02_answers, lab02_questions
+
+
+@app.cell
+def _(ex, lab02_answers, lab02_questions, mo):
+    mo.vstack([mo.md("## Self-check"), ex.questions_view(lab02_questions, lab02_answers)])
+    return
+
+
+@app.cell
+def _(ec, mo):
+    percentile_editor = mo.ui.code_editor(value=ec.PERCENTILE_STARTER, language="python", min_height=200)
+    percentile_button = mo.ui.run_button(label="Check my code")
+    return percentile_button, percentile_editor
+
+
+@app.cell
+def _(ec, ex, percentile_button, percentile_editor):
+    ex.exercise_view(
+        "## Coding exercise: a percentile calibrator\n\n"
+        "Write `percentile_threshold(x, p)`: the p-th percentile of |x| (p in percent, e.g. 99.9), so that the "
+        "symmetric range is [−T, T]. `torch` is imported. The check runs your code in a separate process "
+        "(3 s limit) on fresh random tensors with a heavy negative tail and compares it with the exact "
+        "quantile and with ptqlab's percentile observer.",
+        percentile_editor,
+        percentile_button,
+        ex.checked(percentile_button.value, ec.check_percentile, percentile_editor.value),
+        ec.PERCENTILE_SOLUTION,
+    )
+    return
+
+
+@app.cell
+def _(ct, mo):
+    mo.md(ct.RECAP)
     return
 
 
