@@ -86,7 +86,7 @@ def _(ft, mo):
                 "measures it on every batch at run time, **weight-only** never quantizes activations at all: "
                 "it saves bytes, not arithmetic."
             ),
-            mo.mermaid(ft.DIAGRAM),
+            ft.diagram_view(),
         ]
     )
     return

@@ -110,3 +110,33 @@ def test_lab04_questions_expect_what_ptqlab_counts(monkeypatch):
     assert q[2].expected == pytest.approx(params / 1e6)
     assert q[3].expected == fc.NO
     assert all(x.options is None or x.expected in x.options for x in q)
+
+
+def test_figures_cap_accuracy_at_100_ring_the_front_and_keep_legends_inside():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ptqlab.plots import full_model as pf
+
+    rows = [
+        _row("fp32", 32, 1.0, 1.0, 800_000, "baseline"),
+        _row("ao-static-int8", 8, 0.9, 1 / 0.9, 240_000),
+        _row("torchao-int8-dynamic", 8, 9.0, 1 / 9.0, 230_000, "torchao"),
+    ]
+    for r in rows:
+        r.model = "mlp"
+    fig = pf.size_quality_figure(rows, "mlp", 64)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] == 100.0
+    labels = ax.get_legend_handles_labels()[1]
+    assert "Pareto front" in labels and "Pareto-optimal" in labels
+    roof = pf.roofline_figure(rows, 20e9, "mlp", 64, llc_bytes=32 << 20)
+    assert "fp32: not meaningful (fits in cache)" in roof.axes[0].get_legend_handles_labels()[1]
+    speed = pf.speedup_figure(rows, "mlp")
+    for f in (fig, roof, speed):
+        renderer = f.canvas.get_renderer() if hasattr(f.canvas, "get_renderer") else None
+        renderer = renderer or FigureCanvasAgg(f).get_renderer()
+        for a in f.axes:
+            if a.get_legend() is not None:
+                box, frame = a.get_legend().get_window_extent(renderer), a.get_window_extent(renderer)
+                assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        assert not f.legends  # no figure-level legend outside the axes

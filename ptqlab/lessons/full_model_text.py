@@ -31,18 +31,22 @@ RECAP = r"""
 * Quantization pays where its kernels are fast: check the CPU's int8 instructions (VNNI, AMX) and measure.
 """
 
-DIAGRAM = """
-flowchart LR
-    subgraph S["static int8 (ao-static-int8, ort-int8-static)"]
-        s1["x (int8, scale from calibration)"] --> s2["int8 GEMM with int8 W"] --> s3["int8 out, requantized"]
-    end
-    subgraph D["dynamic int8 (ao-dynamic-int8, torchao-int8-dynamic)"]
-        d1["x (fp32)"] --> d2["min/max of this batch → int8 x"] --> d3["int8 GEMM with int8 W"] --> d4["fp32 out"]
-    end
-    subgraph W["weight-only (torchao-int4/int8-weight-only)"]
-        w1["x (fp32/bf16)"] --> w2["GEMM, W dequantized on the fly from int4/int8"] --> w3["fp32/bf16 out"]
-    end
-"""
+DIAGRAMS = (  # one row each, so every box stays legible at the page's width
+    'flowchart LR\n    s1["static int8 (ao-static-int8, ort-int8-static)<br/>x → int8, scale fixed at calibration"]'
+    ' --> s2["int8 GEMM with int8 W"] --> s3["int8 out, requantized"]',
+    'flowchart LR\n    d1["dynamic int8 (ao-dynamic-int8, torchao-int8-dynamic)<br/>x fp32 → int8, scale from this batch"]'
+    ' --> d2["int8 GEMM with int8 W"] --> d3["fp32 out"]',
+    'flowchart LR\n    w1["weight-only (torchao-int4/int8-weight-only)<br/>x stays fp32/bf16"]'
+    ' --> w2["float GEMM, W dequantized from int4/int8"] --> w3["fp32/bf16 out"]',
+)
+
+
+def diagram_view():
+    """Static, dynamic and weight-only as three one-row mermaid flowcharts."""
+    import marimo as mo
+
+    return mo.vstack([mo.mermaid(d) for d in DIAGRAMS], gap=0.5)
+
 
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 

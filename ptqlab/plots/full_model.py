@@ -86,6 +86,16 @@ def size_quality_figure(rows: list[BenchRow], model: str, batch: int):
         lw=1,
         label="Pareto front",
     )
+    ax.scatter(  # ringed too: a front of one recipe has no line to draw
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        s=160,
+        facecolors="none",
+        edgecolors="black",
+        lw=1,
+        zorder=4,
+        label="Pareto-optimal",
+    )
     ax.set_xscale("log")
     _plain_log_ticks(ax)
     if key == "accuracy":  # accuracy cannot exceed 100 %: the axis stops there, points on it stay visible
@@ -122,7 +132,7 @@ def roofline_figure(
             group,
             sizes,
             [r.median_ms for r in group],
-            lambda r: f"{r.variant} ({roofline_cell(r, llc_bytes)})",
+            lambda r: f"{r.variant}: {roofline_cell(r, llc_bytes)}",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
