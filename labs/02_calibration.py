@@ -104,11 +104,11 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo, with_hint):
+def _(ct, mo, with_hint):
     bits = mo.ui.slider(2, 16, value=4, label="bits", show_value=True, full_width=True)
     with_hint(
         bits,
-        "at **4 bits** (the start) rounding is expensive and clipping the tail wins by 10 dB; at **8 bits** the same outliers are worth keeping and min/max wins; at **16 bits** clipping never pays.",
+        ct.bits_hint(),
     )
     return (bits,)
 
@@ -270,17 +270,8 @@ def _(mo):
     mo.md(r"""
     ## No single calibrator wins everywhere
 
-    Move the sliders and watch the bold row change (numbers below are for the default data):
+    Move the sliders and watch the bold row change (numbers in these bullets are measured on the default data):
 
-    * **No outliers** (share 0 %): on the **uniform** body the data's range *is* the right range and
-      min/max is best (ties at 8 bits). On the Gaussian body the searches gain a little by trimming the
-      Gaussian's own thin tail — about 3 dB at 4 bits, half a dB at 8.
-    * **Rare, large outliers at low precision** (the start: 0.01 %, size 20, 4 bits): min/max stretches
-      15 steps over a few values and rounds everything else coarsely; **mse**, **entropy** and the
-      moving average clip the tail and win by about 10 dB.
-    * **The same data at 8 bits**: now the grid is fine enough to keep the outliers, and clipping them
-      costs more than it saves. min/max and l2 win; entropy and the moving average, which clip, lose 8 dB.
-      The error counted here is the tensor's own MSE, so outliers matter as much as their size.
     * **Outliers more common than 100 − p** (share 0.1 % with p = 99.99): the percentile cannot cut
       them; at p = 99.9 it can. At 1 % they are part of the distribution and KL still clips them: KL
       compares *shapes* and never sees how far a clipped value was from the threshold.
@@ -292,7 +283,7 @@ def _(mo):
 
 @app.cell
 def _(ct, mo):
-    mo.md(ct.relu_bullet())
+    mo.md(ct.rules_markdown())
     return
 
 

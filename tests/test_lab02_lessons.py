@@ -102,3 +102,25 @@ def test_percentile_as_percent_in_quantile_gets_the_hint():
         "def percentile_threshold(x, p):\n    return torch.quantile(x.abs(), p)\n", seed=0
     )
     assert verdict.ok is False and "use p / 100" in verdict.message
+
+
+def _gain(results, name):
+    by = {r.name: r.sqnr_db for r in results}
+    return by[name] - by["minmax"]
+
+
+def test_rules_bullets_and_bits_hint_state_the_measured_margins():
+    text, hint = ct.rules_bullets(), ct.bits_hint()
+    g4 = max(_gain(_results("gaussian", 0.0, 4, True)[0], n) for n in ("mse", "entropy", "l2", "percentile"))
+    assert f"{g4:.1f} dB at 4 bits" in text
+    at4, _ = _results("gaussian", 0.01, 4, True)
+    wins = [_gain(at4, n) for n in ("mse", "entropy", "moving_average")]
+    assert f"win by {min(wins):.1f}–{max(wins):.1f} dB" in text and min(wins) > 0
+    assert f"clipping the tail wins by {max(_gain(at4, r.name) for r in at4):.1f} dB" in hint
+    at8, _ = _results("gaussian", 0.01, 8, True)
+    losses = [-_gain(at8, n) for n in ("entropy", "moving_average")]
+    assert f"lose {min(losses):.1f}–{max(losses):.1f} dB" in text and min(losses) > 0
+    assert ("min/max wins" in hint) == (oc.best(at8).name == "minmax")
+    uniform = [_results("uniform", 0.0, b, True)[0] for b in (4, 8)]
+    if "min/max is best at 4 and 8 bits" in text:
+        assert all(_gain(u, r.name) < ct.TIE for u in uniform for r in u)
