@@ -271,12 +271,6 @@ def _(mo):
     ## No single calibrator wins everywhere
 
     Move the sliders and watch the bold row change (numbers in these bullets are measured on the default data):
-
-    * **Outliers more common than 100 − p** (share 0.1 % with p = 99.99): the percentile cannot cut
-      them; at p = 99.9 it can. At 1 % they are part of the distribution and KL still clips them: KL
-      compares *shapes* and never sees how far a clipped value was from the threshold.
-    * **Batches**: one batch may miss the rare outliers (min/max is then *better*); 64 batches find the
-      largest ones, and min/max gets worse with more data. The moving average forgets single spikes.
     """)
     return
 
@@ -290,6 +284,12 @@ def _(ct, mo):
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
+    * **Outliers more common than 100 − p** (share 0.1 % with p = 99.99): the percentile cannot cut
+      them; at p = 99.9 it can. At 1 % they are part of the distribution and KL still clips them: KL
+      compares *shapes* and never sees how far a clipped value was from the threshold.
+    * **Batches**: one batch may miss the rare outliers (min/max is then *better*); 64 batches find the
+      largest ones, and min/max gets worse with more data. The moving average forgets single spikes.
+
     ## Why the libraries disagree
 
     The same *name* hides different algorithms (the algorithms each toolkit documents, summarised here):
