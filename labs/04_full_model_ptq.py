@@ -106,7 +106,7 @@ def _(mo, with_hint):
     )
     with_hint(
         model_picker,
-        "the **memory-bound MLP (268 MB)** at batch 1: its weights do not fit in the cache, so int8's 4× fewer bytes finally show up as speed.",
+        "the **memory-bound MLP (268 MB)** at batch 1: its weights do not fit in the cache; see whether int8’s 4× fewer bytes show up as speed.",
     )
     return (model_picker,)
 
