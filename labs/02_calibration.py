@@ -12,12 +12,15 @@ def _():
     import marimo as mo
 
     from ptqlab.lessons import calibration as oc
+    from ptqlab.lessons import calibration_text as ct
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_calibration as ec
     from ptqlab.lessons import vendors
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import calibration as pc
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, mo, oc, pc, vendors, with_hint
+    return ClippingExplorer, ct, ec, ex, mo, oc, pc, vendors, with_hint
 
 
 @app.cell(hide_code=True)
@@ -44,6 +47,12 @@ def _(mo):
     > small share of values is replaced by outliers. Real activations look like this: BERT-style
     > transformers have a few huge outlier channels; post-ReLU activations are one-sided.
     """)
+    return
+
+
+@app.cell
+def _(ct, mo):
+    mo.md(ct.GOALS)
     return
 
 
@@ -95,11 +104,11 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo, with_hint):
+def _(ct, mo, with_hint):
     bits = mo.ui.slider(2, 16, value=4, label="bits", show_value=True, full_width=True)
     with_hint(
         bits,
-        "at **4 bits** (the start) rounding is expensive and clipping the tail wins by 10 dB; at **8 bits** the same outliers are worth keeping and min/max wins; at **16 bits** clipping never pays.",
+        ct.bits_hint(),
     )
     return (bits,)
 
@@ -118,13 +127,16 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     mode = mo.ui.radio(
         ["symmetric (int, range [−T, T])", "asymmetric (uint, range [lo, hi])"],
         value="symmetric (int, range [−T, T])",
         label="grid",
     )
-    mode
+    with_hint(
+        mode,
+        "switch to **asymmetric** with the **relu** body: the symmetric grid wastes its negative half on one-sided data.",
+    )
     return (mode,)
 
 
@@ -184,11 +196,13 @@ def _(curve, mo, pc, results, symmetric):
 
 
 @app.cell
-def _(mo, pc, results):
+def _(ct, mo, pc, results, spec):
     mo.vstack(
         [
             mo.md("## Measured error per calibrator (best SQNR in bold)"),
             mo.md(pc.calibrators_markdown(results)),
+            mo.md(ct.minmax_clip_note(results, spec)),
+            mo.md(ct.ceiling_note(results, spec)),
         ]
     )
     return
@@ -256,26 +270,25 @@ def _(mo):
     mo.md(r"""
     ## No single calibrator wins everywhere
 
-    Move the sliders and watch the bold row change (numbers below are for the default data):
+    Move the sliders and watch the bold row change (numbers in these bullets are measured on the default data):
+    """)
+    return
 
-    * **No outliers** (share 0 %): on the **uniform** body the data's range *is* the right range and
-      min/max is best (ties at 8 bits). On the Gaussian body the searches gain a little by trimming the
-      Gaussian's own thin tail — about 3 dB at 4 bits, half a dB at 8.
-    * **Rare, large outliers at low precision** (the start: 0.01 %, size 20, 4 bits): min/max stretches
-      15 steps over a few values and rounds everything else coarsely; **mse**, **entropy** and the
-      moving average clip the tail and win by about 10 dB.
-    * **The same data at 8 bits**: now the grid is fine enough to keep the outliers, and clipping them
-      costs more than it saves. min/max and l2 win; entropy and the moving average, which clip, lose 8 dB.
-      The error counted here is the tensor's own MSE, so outliers matter as much as their size.
+
+@app.cell
+def _(ct, mo):
+    mo.md(ct.rules_markdown())
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
     * **Outliers more common than 100 − p** (share 0.1 % with p = 99.99): the percentile cannot cut
       them; at p = 99.9 it can. At 1 % they are part of the distribution and KL still clips them: KL
       compares *shapes* and never sees how far a clipped value was from the threshold.
     * **Batches**: one batch may miss the rare outliers (min/max is then *better*); 64 batches find the
       largest ones, and min/max gets worse with more data. The moving average forgets single spikes.
-    * **ReLU body**: half the values are exactly 0. Entropy's |x| histogram sees a giant spike in its
-      first bin, and on an 8-bit asymmetric grid it clips far too much (17 dB against 47 dB for the
-      others) — NVIDIA modelopt overwrites bin 0 with bin 1 for this reason. An asymmetric uint grid
-      fits one-sided data better than a symmetric one (compare the two grid modes).
 
     ## Why the libraries disagree
 
@@ -297,6 +310,48 @@ def _(mo):
     Users see it too: min/max beat entropy on YOLO (TensorRT#3922); percentile ruined BERT-SQuAD
     (onnxruntime#10571). Calibrate with several methods and **measure** — which is what this page does.
     """)
+    return
+
+
+@app.cell
+def _(ct, ex):
+    lab02_questions = ct.lab02_questions()
+    lab02_answers = ex.answer_controls(lab02_questions)
+    return lab02_answers, lab02_questions
+
+
+@app.cell
+def _(ex, lab02_answers, lab02_questions, mo):
+    mo.vstack([mo.md("## Self-check"), ex.questions_view(lab02_questions, lab02_answers)])
+    return
+
+
+@app.cell
+def _(ec, mo):
+    percentile_editor = mo.ui.code_editor(value=ec.PERCENTILE_STARTER, language="python", min_height=200)
+    percentile_button = mo.ui.run_button(label="Check my code")
+    return percentile_button, percentile_editor
+
+
+@app.cell
+def _(ec, ex, percentile_button, percentile_editor):
+    ex.exercise_view(
+        "## Coding exercise: a percentile calibrator\n\n"
+        "Write `percentile_threshold(x, p)`: the p-th percentile of |x| (p in percent, e.g. 99.9), so that the "
+        "symmetric range is [−T, T]. `torch` is imported. The check runs your code in a separate process "
+        "(3 s limit) on fresh random tensors with a heavy negative tail and compares it with the exact "
+        "quantile and with ptqlab's percentile observer.",
+        percentile_editor,
+        percentile_button,
+        ex.checked(percentile_button.value, ec.check_percentile, percentile_editor.value),
+        ec.PERCENTILE_SOLUTION,
+    )
+    return
+
+
+@app.cell
+def _(ct, mo):
+    mo.md(ct.RECAP)
     return
 
 

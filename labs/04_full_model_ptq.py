@@ -12,6 +12,9 @@ def _():
     import marimo as mo
 
     from ptqlab.backends import RECIPES
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import full_model_checks as fc
+    from ptqlab.lessons import full_model_text as ft
     from ptqlab.lessons.controls import with_hint
     from ptqlab.lessons.full_model import (
         hardware_markdown,
@@ -27,6 +30,9 @@ def _():
     return (
         OBSERVERS,
         RECIPES,
+        ex,
+        fc,
+        ft,
         hardware_markdown,
         measure_with_progress,
         mo,
@@ -70,7 +76,24 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
+def _(ft, mo):
+    mo.vstack(
+        [
+            mo.md(ft.GOALS),
+            mo.md(
+                "## Static, dynamic, weight-only: what is an integer, and when its scale is chosen\n\n"
+                "**Static** fixes the activation scale at calibration time (your calibrator), **dynamic** "
+                "measures it on every batch at run time, **weight-only** never quantizes activations at all: "
+                "it saves bytes, not arithmetic."
+            ),
+            ft.diagram_view(),
+        ]
+    )
+    return
+
+
+@app.cell
+def _(mo, with_hint):
     model_picker = mo.ui.dropdown(
         {
             "digits MLP": "mlp",
@@ -81,21 +104,27 @@ def _(mo):
         value="digits MLP",
         label="model",
     )
-    model_picker
+    with_hint(
+        model_picker,
+        "the **memory-bound MLP (268 MB)** at batch 1: its weights do not fit in the cache; see whether int8’s 4× fewer bytes show up as speed.",
+    )
     return (model_picker,)
 
 
 @app.cell
-def _(OBSERVERS, mo):
+def _(OBSERVERS, mo, with_hint):
     observer_picker = mo.ui.dropdown(
         sorted(OBSERVERS), value="minmax", label="calibrator (activation ranges)"
     )
-    observer_picker
+    with_hint(
+        observer_picker,
+        "switch **minmax → percentile** and compare the static recipes' quality: only they read the calibrator.",
+    )
     return (observer_picker,)
 
 
 @app.cell
-def _(RECIPES, mo):
+def _(RECIPES, mo, with_hint):
     recipe_picker = mo.ui.multiselect(
         list(RECIPES),
         value=[
@@ -110,14 +139,20 @@ def _(RECIPES, mo):
         ],
         label="recipes (fp32 is always measured)",
     )
-    recipe_picker
+    with_hint(
+        recipe_picker,
+        "add **pt2e-x86-int8** (a compiled graph) or **ao-dynamic-int8-sq** (SmoothQuant) and see what the extra setup buys.",
+    )
     return (recipe_picker,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     batch_picker = mo.ui.dropdown({"1": 1, "8": 8, "64": 64}, value="64", label="batch size")
-    batch_picker
+    with_hint(
+        batch_picker,
+        "batch **1** vs **64**: at batch 1 every weight feeds 2 FLOPs, so bytes matter most.",
+    )
     return (batch_picker,)
 
 
@@ -135,18 +170,24 @@ def _(mo, thread_choices, with_hint):
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     repeats_slider = mo.ui.slider(5, 30, value=10, step=1, label="timed repeats per variant", show_value=True)
-    repeats_slider
+    with_hint(
+        repeats_slider,
+        "**5** repeats vs **30**: watch the p10–p90 spread narrow before trusting a 1.1× speedup.",
+    )
     return (repeats_slider,)
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     run_button = mo.ui.run_button(label="Calibrate, quantize and measure")
     mo.vstack(
         [
-            run_button,
+            with_hint(
+                run_button,
+                "predict first: will **ao-static-int8** beat **ao-dynamic-int8** on this model? Then press.",
+            ),
             mo.md(
                 "One run takes seconds for the digits models and up to a minute for MiniLM or the 268 MB MLP "
                 "on 2 cores (`pt2e-x86-int8` adds a compile, `ao-dynamic-int8-sq` a sensitivity search). "
@@ -227,7 +268,9 @@ def _(plots_bench, result):
 
 @app.cell
 def _(plots_bench, result):
-    plots_bench.roofline_figure(result.rows, result.bandwidth, result.model, result.batch)
+    plots_bench.roofline_figure(
+        result.rows, result.bandwidth, result.model, result.batch, llc_bytes=result.llc_bytes
+    )
     return
 
 
@@ -239,7 +282,7 @@ def _(mo):
     * **Speedup bars** — above the dashed line at 1× a recipe is faster than fp32; whiskers are the p10–p90
       latency spread turned into speedups.
     * **Size vs quality** — the dashed Pareto front joins the recipes no other recipe beats on both size and
-      quality. int4 is the smallest; whether its quality is acceptable is the model's call.
+      quality; accuracy stops at 100 %. Whether the smallest one's quality is acceptable is the model's call.
     * **Roofline** — the line is $t = \text{bytes}/\text{bandwidth}$, the fastest any forward streaming those
       weights can be. Points near the line are memory-bound and can only get faster by moving fewer bytes;
       points far above it are limited by something else (overheads, compute, an untuned kernel).
@@ -247,6 +290,31 @@ def _(mo):
     For every model and both batch sizes at once — with `torch.compile` variants and a JSON report — run
     `ptqlab bench models --json bench.json --charts charts/` in a terminal.
     """)
+    return
+
+
+@app.cell
+def _(ft, mo, result):
+    mo.md(ft.size_sentence(result.rows))
+    return
+
+
+@app.cell
+def _(ex, fc):
+    lab04_questions = fc.lab04_questions()
+    lab04_answers = ex.answer_controls(lab04_questions)
+    return lab04_answers, lab04_questions
+
+
+@app.cell
+def _(ex, lab04_answers, lab04_questions, mo):
+    mo.vstack([mo.md("## Self-check"), ex.questions_view(lab04_questions, lab04_answers)])
+    return
+
+
+@app.cell
+def _(ft, mo):
+    mo.md(ft.RECAP)
     return
 
 

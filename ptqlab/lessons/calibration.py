@@ -249,7 +249,8 @@ def timed_comparison(
 
 
 def verdict_markdown(mine: ObserverResult, rivals: list[ObserverResult], spec: QuantSpec) -> str:
-    """Your hand-picked range against the best calibrator: SQNR, clipped share, and who wins by how much."""
+    """Your hand-picked range against the best calibrator: SQNR, clipped share (3 significant digits, as the
+    widget prints it), and who wins by how much."""
     top = best(rivals)
     gap = mine.sqnr_db - top.sqnr_db
     if abs(gap) < TIE_DB:
@@ -260,7 +261,7 @@ def verdict_markdown(mine: ObserverResult, rivals: list[ObserverResult], spec: Q
         verdict = f"you are {-gap:.2f} dB behind"
     return (
         f"**Your range** [{mine.lo:.3f}, {mine.hi:.3f}] on `{spec}`: SQNR "
-        f'**<span id="ptq-lab02-sqnr">{mine.sqnr_db:.2f} dB</span>**, {100 * mine.clipped_fraction:.2f} % of '
+        f'**<span id="ptq-lab02-sqnr">{mine.sqnr_db:.2f} dB</span>**, {100 * mine.clipped_fraction:.3g} % of '
         f"the values clipped. The best calibrator here, **{top.name}** [{top.lo:.3f}, {top.hi:.3f}], gets "
         f"{top.sqnr_db:.2f} dB: {verdict}."
     )

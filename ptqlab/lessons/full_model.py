@@ -14,12 +14,13 @@ from dataclasses import dataclass
 import marimo as mo
 import torch
 
-from ptqlab.backends.hardware import HardwareFacts, hardware_facts, has_vnni
+from ptqlab.backends.hardware import HardwareFacts, hardware_facts
 from ptqlab.bench import run as bench
 from ptqlab.bench.models import BenchModel, load_bench_model
 from ptqlab.bench.report import quality_text
 from ptqlab.bench.run import BenchRow
 from ptqlab.bench.timing import measure_read_bandwidth
+from ptqlab.lessons.full_model_text import isa_sentence, last_level_cache_bytes, roofline_cell
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LabMeasurement:
     facts: HardwareFacts
     bandwidth: float  # bytes/s
     eval_set: str = ""  # what the quality column is measured on
+    llc_bytes: int | None = None  # the last-level cache: weights that fit make the roofline not meaningful
 
     def available(self) -> list[BenchRow]:
         return [r for r in self.rows if r.available]
@@ -122,7 +124,18 @@ def _measure(model, recipes, batch, repeats, observer, compiled, step, budget_s)
     )
     bench.reset_compiled()
     facts = hardware_facts("cpu")
-    return LabMeasurement(model, bm.title, batch, repeats, observer, rows, facts, bandwidth, bm.eval_set)
+    return LabMeasurement(
+        model,
+        bm.title,
+        batch,
+        repeats,
+        observer,
+        rows,
+        facts,
+        bandwidth,
+        bm.eval_set,
+        last_level_cache_bytes(),
+    )
 
 
 QUICK = ("mlp", ("ao-dynamic-int8", "ao-static-int8", "torchao-int8-dynamic"), 64, 5)
@@ -144,7 +157,6 @@ def narrate(m: LabMeasurement) -> str:
     rows = m.available()
     fp32 = next(r for r in rows if r.variant == "fp32")
     others = [r for r in rows if r.variant != "fp32"]
-    vnni = has_vnni({k for k, v in m.facts.isa.items() if v})
     out = [
         f"**Measured just now** on {m.facts.cpu_model} ({m.facts.torch_threads} threads), {m.title}, batch "
         f"{m.batch}, median of {m.repeats} interleaved runs: fp32 takes **{fp32.median_ms:.3f} ms** "
@@ -152,9 +164,14 @@ def narrate(m: LabMeasurement) -> str:
     ]
     if others:
         best = max(others, key=lambda r: r.speedup)
+        lead = (
+            f"The fastest variant is **{best.variant}** at **{best.median_ms:.3f} ms = {_x(best.speedup)}** fp32"
+            if best.speedup >= 1.0
+            else f"**No variant beats fp32 here.** The least slow, **{best.variant}**, takes "
+            f"**{best.median_ms:.3f} ms = {_x(best.speedup)}** fp32 (slower)"
+        )
         out.append(
-            f"The fastest variant is **{best.variant}** at **{best.median_ms:.3f} ms = {_x(best.speedup)}** "
-            f"fp32, {best.size_bytes / 1e6:.2f} MB instead of {fp32.size_bytes / 1e6:.2f} MB, "
+            f"{lead}, {best.size_bytes / 1e6:.3f} MB instead of {fp32.size_bytes / 1e6:.3f} MB, "
             f"{quality_text(best.quality)} (fp32: {quality_text(fp32.quality)}; quality on {m.eval_set}, "
             f"in chunks of {m.batch}, the last one padded to the batch size)."
         )
@@ -172,10 +189,9 @@ def narrate(m: LabMeasurement) -> str:
     fbgemm = [r for r in others if r.family.startswith("torch.ao")]
     if torchao and fbgemm:
         t, f = max(torchao, key=lambda r: r.speedup), max(fbgemm, key=lambda r: r.speedup)
-        isa = "has VNNI/AMX int8 instructions" if vnni else "has no VNNI (AVX2 only)"
         out.append(
             f"**fbgemm vs torchao.** Best torch.ao (x86/fbgemm) variant: {f.variant} at {_x(f.speedup)}; best torchao "
-            f"int8: {t.variant} at {_x(t.speedup)}. This CPU {isa}. fbgemm/oneDNN ship hand-written x86 int8 "
+            f"int8: {t.variant} at {_x(t.speedup)}. {isa_sentence(m.facts.isa)} fbgemm/oneDNN ship hand-written x86 int8 "
             "GEMMs with prepacked weights (`vpmaddubsw` on AVX2, `vpdpbusd` with VNNI); torchao's CPU int8 path "
             "calls `torch._int_mm` plus separate quantize/rescale ops and is tuned for GPUs and for "
             "`torch.compile`. On a CUDA GPU the picture flips: torchao's int8 runs on tensor cores and its "
@@ -191,9 +207,15 @@ def _roofline_text(m: LabMeasurement, fp32: BenchRow, others: list[BenchRow]) ->
     text = (
         f"**Roofline.** Measured read bandwidth: **{bw:.1f} GB/s**. A forward must stream its weights once: "
         f"fp32 moves {fp32.weight_bytes / 1e6:.2f} MB, so it cannot beat {fp32.floor_ms:.3f} ms; it took "
-        f"{fp32.median_ms:.3f} ms ({stream:.1f} GB/s, {100 * fp32.attained:.0f}% of the floor). "
+        f"{fp32.median_ms:.3f} ms ({stream:.1f} GB/s; floor / measured: {roofline_cell(fp32, m.llc_bytes)}). "
     )
-    if fp32.attained >= 0.5:
+    if m.llc_bytes is not None and fp32.weight_bytes <= m.llc_bytes:
+        text += (
+            f"But {fp32.weight_bytes / 1e6:.2f} MB fits in this CPU's {m.llc_bytes / 2**20:.0f} MiB last-level "
+            "cache: after the first call the weights come from cache, not memory, so this floor does not bind "
+            "and the percentages are **not meaningful** here; fewer bytes buy little. "
+        )
+    elif fp32.attained >= 0.5:
         text += (
             "The forward runs near the memory limit: it is **memory-bound**, and the best a format can do is "
             "the ratio of bytes (int8 ≈ 4×, int4 ≈ 8×). "
@@ -203,9 +225,9 @@ def _roofline_text(m: LabMeasurement, fp32: BenchRow, others: list[BenchRow]) ->
             "It is far from that floor, so this forward is **not memory-bound**: the weights fit in cache or "
             "per-call overheads (Python, kernel launch, small matrices) dominate, and fewer bytes buy little. "
         )
-    if others:
+    if others and not (m.llc_bytes is not None and fp32.weight_bytes <= m.llc_bytes):
         closest = max(others, key=lambda r: r.attained or 0.0)
-        text += f"Closest to its own floor: {closest.variant} at {100 * (closest.attained or 0):.0f}%. "
+        text += f"Closest to its own floor: {closest.variant} at {roofline_cell(closest, m.llc_bytes)}. "
     text += (
         f"At batch {m.batch} each weight feeds {2 * m.batch} FLOPs: at batch 1 that is 2 FLOPs per weight — "
         "far less work per byte than a core can do, so batch 1 is bandwidth-bound for any model larger than "
@@ -235,6 +257,6 @@ def measurement_markdown(m: LabMeasurement) -> str:
             continue
         lines.append(
             f"| {r.variant} | {r.median_ms:.3f} ({r.p10_ms:.3f}–{r.p90_ms:.3f}) | {r.repeats} | {_x(r.speedup)} | "
-            f"{r.size_bytes / 1e6:.2f} | {quality_text(r.quality)} | {100 * (r.attained or 0):.0f}% |"
+            f"{r.size_bytes / 1e6:.3f} | {quality_text(r.quality)} | {roofline_cell(r, m.llc_bytes)} |"
         )
     return "\n".join(lines)

@@ -53,9 +53,9 @@ def vendors_markdown(answers: list[VendorAnswer]) -> str:
     """The side-by-side table: library, method, settings, range, SQNR."""
     lines = ["| library | method | settings | range | SQNR dB |", "|---|---|---|---|---|"]
     for a in answers:
-        r = a.result
+        r, settings = a.result, a.settings.replace("|", "\\|")  # a "|x|" must not split the cell
         lines.append(
-            f"| {a.library} | {a.method} | {a.settings} | [{r.lo:.4g}, {r.hi:.4g}] | {r.sqnr_db:.2f} |"
+            f"| {a.library} | {a.method} | {settings} | [{r.lo:.4g}, {r.hi:.4g}] | {r.sqnr_db:.2f} |"
         )
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from matplotlib.patches import Rectangle
 
 from ptqlab.bench.run import BenchRow
 from ptqlab.core.pareto import pareto_front
+from ptqlab.lessons.full_model_text import last_level_cache_bytes, roofline_cell
 from ptqlab.plots.figure import new_figure
 
 FAMILY_COLORS = {
@@ -48,7 +49,7 @@ def speedup_figure(rows: list[BenchRow], model: str):
         ax.set_xlabel("speedup vs fp32 eager (median, p10–p90)")
         ax.set_title(f"{model}, batch {batch}")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()]
-    fig.legend(handles, list(FAMILY_COLORS), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    axes[-1].legend(handles, list(FAMILY_COLORS), loc="lower right", fontsize=7, framealpha=0.9)
     fig.suptitle(f"Measured speedup — {model} (same run, interleaved)")
     return fig
 
@@ -85,17 +86,35 @@ def size_quality_figure(rows: list[BenchRow], model: str, batch: int):
         lw=1,
         label="Pareto front",
     )
+    ax.scatter(  # ringed too: a front of one recipe has no line to draw
+        [pts[i][0] for i in front],
+        [pts[i][1] for i in front],
+        s=160,
+        facecolors="none",
+        edgecolors="black",
+        lw=1,
+        zorder=4,
+        label="Pareto-optimal",
+    )
     ax.set_xscale("log")
     _plain_log_ticks(ax)
+    if key == "accuracy":  # accuracy cannot exceed 100 %: the axis stops there, points on it stay visible
+        ax.set_ylim(top=100.0)
+        for artist in ax.collections:
+            artist.set_clip_on(False)
     ax.set_xlabel("serialized state_dict size (MB, log scale)")
     ax.set_ylabel(QUALITY_LABEL[key])
     ax.set_title(f"Size vs quality — {model}, batch {batch}")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.legend(fontsize=7, loc="best", framealpha=0.9)
     return fig
 
 
-def roofline_figure(rows: list[BenchRow], bandwidth: float, model: str, batch: int):
-    """Latency vs weight bytes per forward (log-log); the line t = bytes / bandwidth is the memory floor."""
+def roofline_figure(
+    rows: list[BenchRow], bandwidth: float, model: str, batch: int, llc_bytes: int | None = None
+):
+    """Latency vs weight bytes per forward (log-log); the line t = bytes / bandwidth is the memory floor.
+    Labels give floor / measured, or "not meaningful" for weights that fit in ``llc_bytes`` (default: read)."""
+    llc_bytes = last_level_cache_bytes() if llc_bytes is None else llc_bytes
     group = [r for r in _available(rows, model, batch) if r.weight_bytes]
     fig, (ax,) = new_figure(width=8.6, height=4.4)
     if group:
@@ -113,7 +132,7 @@ def roofline_figure(rows: list[BenchRow], bandwidth: float, model: str, batch: i
             group,
             sizes,
             [r.median_ms for r in group],
-            lambda r: f"{r.variant} ({100 * (r.attained or 0):.0f}%)",
+            lambda r: f"{r.variant}: {roofline_cell(r, llc_bytes)}",
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -121,7 +140,7 @@ def roofline_figure(rows: list[BenchRow], bandwidth: float, model: str, batch: i
     ax.set_xlabel("weight bytes streamed per forward (MB, log)")
     ax.set_ylabel("median latency (ms, log)")
     ax.set_title(f"Roofline — {model}, batch {batch} (% = floor / measured)")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.legend(fontsize=7, loc="best", framealpha=0.9)
     return fig
 
 
