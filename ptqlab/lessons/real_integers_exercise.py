@@ -1,7 +1,7 @@
 """Lab 09's coding exercise: the student writes the requantization step; the lab checks it.
 
-The student's source runs with ``exec`` in a forked child process of the server's Python (its own namespace,
-a time limit, killed if it overruns) on freshly drawn cases: random int32 accumulators and multipliers, exact
+The student's source runs through ``exercises.run_student_code`` (a clean child of a fork server, its own
+namespace, a time limit, killed if it overruns) on freshly drawn cases: random int32 accumulators and multipliers, exact
 ties, both clamps. It is compared with the reference (``ptqlab.core.fixed_point``); the first mismatch is
 reported with its inputs, the exact value before rounding, and a hint. This is *not* a sandbox: the code
 can do anything the server's user can (see the README).
@@ -9,11 +9,11 @@ can do anything the server's user can (see the README).
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 from fractions import Fraction
 
 from ptqlab.core.fixed_point import exact_requantize_reference, quantize_multiplier
+from ptqlab.lessons.exercises import run_student_code
 
 STARTER = '''def requantize(acc, m0, shift, zero_point):
     """acc: int32 accumulator; M = m0 · 2**-shift (2**30 <= m0 < 2**31, shift >= 1).
@@ -48,40 +48,6 @@ def fresh_cases(n: int = 300, seed: int | None = None) -> list[tuple[int, int, i
     return cases
 
 
-def worker(source: str, cases: list, conn) -> None:
-    """Child process: exec the source, call requantize on every case, send back the results or the error."""
-    try:
-        namespace: dict = {}
-        exec(compile(source, "<your code>", "exec"), namespace)
-        fn = namespace.get("requantize")
-        if not callable(fn):
-            conn.send(("error", "define a function named requantize(acc, m0, shift, zero_point)"))
-            return
-        results = []
-        for case in cases:
-            r = fn(*case)
-            results.append(r if type(r) is int else repr(r))
-        conn.send(("ok", results))
-    except BaseException as e:  # anything the student's code raises is reported, not re-raised
-        conn.send(("error", f"{type(e).__name__}: {e}"))
-
-
-def run_submission(source: str, cases: list, timeout_s: float = 5.0) -> tuple[str, object]:
-    """("ok", results) | ("error", message) | ("timeout", seconds), from a forked child process."""
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=worker, args=(source, cases, send), daemon=True)
-    process.start()
-    outcome: tuple[str, object] = ("timeout", timeout_s)
-    if receive.poll(timeout_s):
-        outcome = receive.recv()
-    process.join(0.5)
-    if process.is_alive():
-        process.kill()
-        process.join()
-    return outcome
-
-
 def mismatch_hint(acc: int, m0: int, shift: int, expected: int, got) -> str:
     exact = Fraction(acc * m0, 2**shift)
     if not isinstance(got, int):
@@ -100,12 +66,13 @@ def check(source: str, timeout_s: float = 5.0, seed: int | None = None) -> str:
     if not isinstance(source, str) or not source.strip():
         return "**Write your `requantize` above, then press the button.**"
     cases = fresh_cases(seed=seed)
-    status, payload = run_submission(source, cases, timeout_s)
+    status, payload = run_student_code(source, [("requantize", case) for case in cases], timeout_s)
     if status == "timeout":
         return f"**Too slow:** your code ran for more than {timeout_s:g} s on {len(cases)} cases and was stopped."
     if status == "error":
         return f"**Your code raised an error:** `{payload}`"
-    for i, (case, got) in enumerate(zip(cases, payload, strict=True)):
+    for i, (case, returned) in enumerate(zip(cases, payload, strict=True)):
+        got = returned if type(returned) is int else repr(returned)  # 3.0 is not an integer code
         expected = reference(*case)
         if got != expected:
             acc, m0, shift, zp = case
