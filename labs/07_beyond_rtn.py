@@ -35,7 +35,7 @@ def _(mo):
     | bias correction | $b \leftarrow b - (\tilde W\,\mathbb{E}[\tilde x] - W\,\mathbb{E}[x])$: the mean output shift removed | Nagel et al. 2019 |
     | CLE | $W_1 \leftarrow S^{-1}W_1$, $W_2 \leftarrow W_2 S$, $s_i=\sqrt{r_{1,i}/r_{2,i}}$: equal channel ranges, same float function | Nagel et al. 2019 |
     | AdaRound | learn up/down per weight: $\min_V \lVert XW^\top - X\tilde W^\top\rVert^2 + \lambda\sum(1-\lvert 2h(V)-1\rvert^\beta)$ | Nagel et al. 2020 |
-    | GPTQ | column by column, $e_i=(w_i-q_i)/U_{ii}$, later columns $-= e_i U_{i,\cdot}$ ($U$: Cholesky of $H^{-1}$, $H=2X^\top X/n$) | Frantar et al. 2022 |
+    | GPTQ | column by column, $e_i=(w_i-q_i)/U_{ii}$, later columns $w_{j>i} \leftarrow w_{j>i} - e_i U_{i,j>i}$ ($U$: Cholesky of $H^{-1}$, $H=2X^\top X/n$) | Frantar et al. 2022 |
     | AWQ | $s=\bar{\lvert x\rvert}^{\alpha}$, $\alpha^*=\arg\min \lVert XW^\top - (X/s)\,Q(W s)^\top\rVert^2$, then a per-group clipping search | Lin et al. 2023 |
     | SmoothQuant | $s_j=\max\lvert X_j\rvert^\alpha/\max\lvert W_j\rvert^{1-\alpha}$: activation outliers moved into the weights (made for W8A8) | Xiao et al. 2022 |
     """)
