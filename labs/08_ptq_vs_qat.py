@@ -64,7 +64,8 @@ def _(mo, with_hint):
     qat_button = mo.ui.run_button(label="Run the PTQ algorithms and fine-tune with QAT (W4A8, W3A8, W2A8)")
     with_hint(
         qat_button,
-        "QAT takes about 10 s per bit width on 2 cores the first time, then comes from the disk cache; "
+        "QAT fine-tunes each bit width the first time (its measured time lands in the table), then comes "
+        "from the disk cache; "
         "the PTQ algorithms run each time (AdaRound is the slowest).",
     )
     return (qat_button,)

@@ -19,6 +19,7 @@ from torch import nn
 from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.models.data import digits_split
 from ptqlab.ptq import algorithms as ptq_algorithms
+from ptqlab.ptq import qat as qat_module
 from ptqlab.ptq.folding import fold_batchnorm
 from ptqlab.ptq.qat import A8, CALIBRATION_IMAGES, qat_digits_model, qat_is_cached, weight_spec
 from ptqlab.ptq.simulate import evaluate_accuracy, simulate
@@ -199,8 +200,9 @@ def lab_comparison(name: str, run: bool) -> LabComparison:
         status = (
             "PTQ-algorithm rows are measured when you press the button (AdaRound takes the longest)."
             if with_qat
-            else "QAT rows are not measured yet: press the button (≈10 s per bit width on 2 cores, then "
-            "cached); the PTQ-algorithm rows are measured then too."
+            else f"QAT rows are not measured yet: press the button ({qat_module.QAT_RECIPES[name]['epochs']} epochs of "
+            "fine-tuning per bit width, then cached; the time is measured and shown in the table); the "
+            "PTQ-algorithm rows are measured then too."
         )
     elif any(r.from_cache for r in rows):
         status = "QAT rows read from the disk cache: their times are those measured when they were trained."
