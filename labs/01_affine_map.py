@@ -158,7 +158,7 @@ def _(mo):
 
 @app.cell
 def _(curve, plots):
-    plots.affine_image(curve.spec, curve.lo, curve.hi)
+    plots.affine_chart(curve.spec, curve.lo, curve.hi)
     return
 
 

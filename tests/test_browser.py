@@ -31,6 +31,9 @@ def test_bits_slider_updates_the_scale_in_a_real_browser(tmp_path):
         page.goto(url)
         # the stat card shows the scale exactly as la.fmt prints it
         page.get_by_text(before, exact=True).first.wait_for(timeout=90_000)
+        chart = page.locator(".vega-embed canvas").first  # the staircase chart, drawn by the browser
+        chart.wait_for(timeout=30_000)
+        drawn_before = chart.evaluate("c => c.toDataURL()")
         sliders = page.get_by_role("slider")
         assert sliders.count() == 3  # bits, min, max
         bits = sliders.first
@@ -42,9 +45,13 @@ def test_bits_slider_updates_the_scale_in_a_real_browser(tmp_path):
         # wait for the last cell (self-check) to re-run with the new scale, then for the figure
         page.get_by_text(f"scale = {after}, zero point").first.wait_for(timeout=30_000)
         assert page.get_by_text(before, exact=True).count() == 0  # the old scale is gone everywhere
-        figure = page.locator("img").first  # marimo shows the matplotlib figure as a PNG <img>
-        figure.wait_for(timeout=30_000)
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle())
+        # the chart was redrawn for the new bit width (its pixels changed)
+        page.wait_for_function(
+            "before => { const c = document.querySelector('.vega-embed canvas');"
+            " return c && c.width > 0 && c.toDataURL() !== before; }",
+            arg=drawn_before,
+            timeout=30_000,
+        )
         page.wait_for_timeout(1000)
         shots = [screenshot(page, tmp_path, "lab01_after_bits_slider.png")]
         for i, top in enumerate((0, 1100, 2200)):

@@ -1,10 +1,10 @@
 """Lab 01's numbers (ptqlab.lessons.affine_map) and figures (ptqlab.plots.affine_map)."""
 
+import json
 import math
 
 import pytest
 import torch
-from matplotlib.figure import Figure
 
 from ptqlab import PerChannel, QuantSpec, choose_qparams, fake_quantize, quantize, representable_range
 from ptqlab.lessons import affine_map as la
@@ -126,22 +126,81 @@ def test_fmt_is_six_significant_digits():
     )
 
 
-@pytest.mark.parametrize("bits,lo,hi", [(4, -1.0, 2.5), (16, -10.0, 10.0), (8, 0.0, 0.0)])
-def test_figures_are_labelled(bits, lo, hi):
-    fig = plots.affine_figure(QuantSpec(bits=bits, symmetric=False), lo, hi)
-    assert isinstance(fig, Figure)
-    for ax in fig.axes:
-        assert ax.get_title()
-        assert ax.get_ylabel()
-        assert ax.get_legend() is not None
-    assert fig.axes[-1].get_xlabel() == "input x (real value)"
-    fig.canvas.draw()  # renders without error (Agg)
+def _panels(chart):
+    spec = json.loads(chart.to_json())  # strict JSON: a NaN or an infinity in the data would raise
+    return spec["vconcat"]
 
 
-def test_staircase_plots_the_core_values():
-    spec = QuantSpec(bits=3, symmetric=False)
-    fig = plots.affine_figure(spec, -1.0, 2.5)
-    curve = la.affine_curve(spec, -1.0, 2.5)
-    staircase = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("x̂ = (x_q")][0]
-    assert torch.equal(torch.tensor(staircase.get_ydata()), curve.x_hat)
-    assert f"scale {la.fmt(curve.scale)}, zero point {curve.zero_point}" in fig.axes[0].get_title()
+@pytest.mark.parametrize("bits,lo,hi", [(2, -1.0, 2.5), (4, -1.0, 2.5), (16, -10.0, 10.0), (8, 0.0, 0.0)])
+def test_chart_is_labelled_and_strict_json(bits, lo, hi):
+    top, bottom = _panels(plots.affine_chart(QuantSpec(bits=bits, symmetric=False), lo, hi))
+    assert top["title"].startswith("The staircase") and bottom["title"].startswith("The error")
+    assert top["layer"][1]["encoding"]["y"]["title"] == "output x̂ (real value)"
+    x_titles = {layer["encoding"]["x"]["title"] for layer in bottom["layer"] if "x" in layer["encoding"]}
+    assert "input x (real value)" in x_titles
+
+
+def _flat_value_at(xs, ys, x):
+    """The staircase's value at x, from its vertices: flats are (xs[2i], xs[2i+1]) at height ys[2i]."""
+    for a, b, y in zip(xs[0::2], xs[1::2], ys[0::2], strict=True):
+        if a <= x <= b:
+            return y
+    raise AssertionError(f"{x} is on no flat")
+
+
+@pytest.mark.parametrize(
+    "bits,signed,symmetric,lo,hi",
+    [
+        (2, True, False, -1.0, 2.5),
+        (3, True, True, -1.0, 2.5),
+        (4, False, False, 0.0, 6.0),
+        (8, True, False, -0.3, 7.1),
+    ],
+)
+def test_staircase_vertices_are_torchs_fake_quant(bits, signed, symmetric, lo, hi):
+    """Between decision thresholds the drawn staircase is exactly torch's fake_quantize_per_tensor_affine."""
+    spec = la.per_tensor_spec(bits, signed, symmetric)
+    curve = la.affine_curve(spec, lo, hi)
+    xs, ys = plots.staircase_vertices(curve)
+    assert len(xs) == 2 * spec.levels
+    thresholds, _ = plots.thresholds(curve)
+    probe = torch.linspace(xs[0], xs[-1], 997)
+    away = torch.stack([(probe - t).abs() for t in thresholds]).amin(0) > 1e-4 * curve.scale
+    probe = probe[away]
+    oracle = torch.fake_quantize_per_tensor_affine(probe, curve.scale, curve.zero_point, spec.qmin, spec.qmax)
+    drawn = torch.tensor([_flat_value_at(xs, ys, float(x)) for x in probe])
+    torch.testing.assert_close(drawn, oracle, rtol=0, atol=1e-6 * max(1.0, abs(hi)))
+
+
+def test_error_series_is_the_saw_tooth_and_the_ramps():
+    curve = la.affine_curve(QuantSpec(bits=3, symmetric=False), -1.0, 2.5)
+    data = plots.error_series(curve)
+    half = curve.scale / 2
+    teeth = [r for r in data if r["series"].startswith("rounding")]
+    assert max(abs(r["error"]) for r in teeth) == pytest.approx(half, rel=1e-6)
+    assert len(teeth) == 2 * (curve.spec.levels - 1) + 2  # two vertices per threshold, plus both ends
+    ramps = [r for r in data if r["series"].startswith("clipping")]
+    assert {round(r["x"], 5) for r in ramps if r["error"] != 0} == {
+        round(float(curve.x[0]), 5),
+        round(float(curve.x[-1]), 5),
+    }
+    left = next(r for r in ramps if r["x"] == min(r["x"] for r in ramps))
+    assert left["error"] == pytest.approx(curve.grid_lo - float(curve.x[0]), rel=1e-6)  # x̂ − x = grid_lo − x
+    assert f"MSE {curve.split.rounding_mse:.3g}" in teeth[0]["series"]
+
+
+def test_sixteen_bits_draws_the_saw_tooth_as_its_band_not_aliased_samples():
+    curve = la.affine_curve(QuantSpec(bits=16, symmetric=False), -1.0, 2.5)
+    band = [r for r in plots.error_series(curve) if r["lower"] is not None]
+    assert [(r["lower"], r["error"]) for r in band] == [
+        (pytest.approx(-curve.scale / 2, rel=1e-6), pytest.approx(curve.scale / 2, rel=1e-6))
+    ] * 2
+    assert "65,535 teeth" in band[0]["series"]
+    xs, ys = plots.staircase_vertices(curve)
+    assert len(xs) == 4 and ys[1] == curve.grid_lo and ys[2] == curve.grid_hi
+
+
+def test_error_axis_ticks_are_labelled_in_scale_steps():
+    axis = plots.error_axis(0.05, 3.0)
+    assert axis["values"][:1] == [-1.0] and 0.0 in axis["values"]
+    assert "s/2" in axis["labelExpr"] and "−s/2" in axis["labelExpr"]

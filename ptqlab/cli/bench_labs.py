@@ -4,7 +4,8 @@ For every lab: serve it with ``marimo run`` on 127.0.0.1, open it in Chromium (P
 ``/usr/bin/chromium``), wait until the page is quiet, then move every slider one step with the keyboard,
 ``--repeats`` times. In the page a MutationObserver timestamps, from the keydown:
 
-    figure   the first output image replaced (a new matplotlib PNG)
+    figure   the first output image replaced (a new matplotlib PNG), or the first change inside a
+             browser-drawn chart (Vega, ``.vega-embed``)
     number   the first output text replaced (markdown, stat cards)
     settled  the last change before the page stays quiet for ``QUIET_MS``
 
@@ -49,13 +50,14 @@ _OBSERVER_JS = """() => {
   const b = window.__bench = {t0: null, figure: null, number: null, last: performance.now()};
   const inOutput = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.output-area'); };
   const hasImg = n => n.nodeType === 1 && (n.tagName === 'IMG' || n.querySelector('img'));
+  const inChart = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.vega-embed'); };
   new MutationObserver(records => {
     const now = performance.now();
     for (const r of records) {
       if (!inOutput(r.target)) continue;
       b.last = now;
       if (b.t0 === null) continue;
-      const img = (r.type === 'attributes' && r.target.tagName === 'IMG') || [...r.addedNodes].some(hasImg);
+      const img = (r.type === 'attributes' && r.target.tagName === 'IMG') || [...r.addedNodes].some(hasImg) || inChart(r.target);
       if (img && b.figure === null) b.figure = now - b.t0;
       if (!img && r.type !== 'attributes' && b.number === null) b.number = now - b.t0;
     }
