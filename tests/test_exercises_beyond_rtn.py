@@ -9,6 +9,7 @@ from ptqlab.lessons import beyond_rtn_questions as bq
 from ptqlab.lessons import exercises as ex
 from ptqlab.lessons import exercises_beyond_rtn as ebias
 from ptqlab.lessons import exercises_smoothquant as esmooth
+from ptqlab.lessons.beyond_rtn import compare
 
 BIAS_MISTAKES = [
     ("bias - shift", "bias + shift", "the sign is flipped"),
@@ -101,9 +102,11 @@ def test_lab07_questions_expect_what_ptqlab_computes():
     assert bias.expected == pytest.approx(0.10 - ((0.25 - 0.30) * 2.0 + (-0.5 + 0.55) * 1.0), abs=1e-6)
     assert ex.feedback(bias, "0.15")[0] is True and ex.feedback(bias, "0.05")[0] is False
     assert cle.expected == "CLE" and bq.cle_float_change() < 1e-4
-    comp = bq.rtn_at_8_bits()
-    assert predict.expected == bq.gap_band(100 * (comp.fp32_score - comp.rows[0].score))
-    assert f"{100 * comp.rows[0].score:.1f} %" in predict.answer
+    rtn, fp32 = bq.rtn_at_8_bits()
+    comp = compare("cnn", 8, "per-channel", 128, ())  # the lab's own table at the bits slider's far end
+    assert (rtn, fp32) == (comp.rows[0].score, comp.fp32_score)
+    assert predict.expected == bq.gap_band(100 * (fp32 - rtn))
+    assert f"{100 * rtn:.1f} %" in predict.answer
     for q in (gptq, cle, predict):
         assert ex.feedback(q, q.expected)[0] is True
 
@@ -116,4 +119,4 @@ def test_lab07_recap_states_the_measured_comparison():
     best = max(comp.rows, key=lambda r: r.score)
     assert f"RTN's test accuracy is {100 * comp.rows[0].score:.1f} %" in text
     assert f"reaches {100 * best.score:.1f} %" in text
-    assert f"plain RTN already gives {100 * bq.rtn_at_8_bits().rows[0].score:.1f} %" in text
+    assert f"plain RTN already gives {100 * bq.rtn_at_8_bits()[0]:.1f} %" in text

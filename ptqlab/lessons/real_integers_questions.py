@@ -90,7 +90,7 @@ def lab09_questions() -> list[Question]:
         f"{2 * groups:,}; total **{nbytes:,}** bytes = "
         f"{bits_per_weight(PACKED_SHAPE, PACKED_SPEC, 16):.3f} bits per weight.",
         rel_tol=1e-6,
-        hint="codes take 4 bits each; add one 2-byte scale per group of 128.",
+        hint="Codes take 4 bits each; add one 2-byte scale per group of 128.",
     )
     first = first_straddling_code()
     predict = Question(
@@ -101,7 +101,7 @@ def lab09_questions() -> list[Question]:
         f"{STRADDLE_BITS * first}–{STRADDLE_BITS * first + STRADDLE_BITS - 1}, across the boundary at bit 8 "
         f"— the table shows code {first} in byte 0 and byte 1.",
         rel_tol=0.0,
-        hint="code i occupies bits 3i to 3i + 2; where is the first byte boundary?",
+        hint="Code i occupies bits 3i to 3i + 2; where is the first byte boundary?",
     )
     return [*original_questions(), bytes_question, predict]
 
