@@ -203,8 +203,9 @@ def _(ebias, mo):
 def _(bias_button, bias_editor, ebias, ex):
     ex.exercise_view(
         "## Coding exercise 1: bias correction\n\n"
-        "Bias correction is the cheapest row of the table above: after rounding W to W̃, each output "
-        "channel's mean moves by (W̃ − W)·E[x], and the bias takes it back. Write `corrected_bias`. "
+        "The first algorithm of the table above, for one layer whose input is not quantized (so "
+        "E[x̃] = E[x]): after rounding W to W̃, each output channel's mean moves by (W̃ − W)·E[x], and the "
+        "bias takes it back. Write `corrected_bias`. "
         "**Check my code** runs it in a separate process (3 s limit) on fresh random layers — one square, "
         "one without a bias — and compares it with ptqlab's bias correction and with the property that the "
         "corrected layer's mean output equals the float layer's.",
