@@ -11,11 +11,23 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import beyond_rtn
+    from ptqlab.lessons import beyond_rtn, beyond_rtn_questions
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_beyond_rtn as ebias
+    from ptqlab.lessons import exercises_smoothquant as esmooth
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import beyond_rtn as plots_beyond_rtn
 
-    return beyond_rtn, mo, plots_beyond_rtn, with_hint
+    return (
+        beyond_rtn,
+        beyond_rtn_questions,
+        ebias,
+        esmooth,
+        ex,
+        mo,
+        plots_beyond_rtn,
+        with_hint,
+    )
 
 
 @app.cell(hide_code=True)
@@ -27,8 +39,11 @@ def _(mo):
     keep the same integer grid and change **which** grid point each weight gets, or **what** is put on the
     grid, using a few hundred calibration inputs.
 
-    **Goals.** After this lab you can (1) say what each algorithm minimizes, (2) read its effect on one
-    layer's weights, (3) pick one for a model and a bit width from measured accuracy and runtime.
+    **Goals.** After this lab you can
+    1. say what each algorithm minimizes, and which ones leave the float function unchanged;
+    2. read an algorithm's effect on one layer's weights;
+    3. pick one for a model and a bit width from measured accuracy and runtime;
+    4. write bias correction (and SmoothQuant's factor) yourself and have the lab check them.
 
     | algorithm | objective / update rule | paper |
     |---|---|---|
@@ -160,23 +175,73 @@ def _(beyond_rtn, comparison, layer_picker, plots_beyond_rtn):
 def _(mo):
     mo.md(r"""
     ## Self-check
-
-    GPTQ's weights are often *further* from the float weights than RTN's (top right). Why is its output
-    error still lower?
     """)
     return
 
 
 @app.cell
-def _(beyond_rtn, mo):
-    self_check = mo.ui.radio(list(beyond_rtn.SELF_CHECK), label="GPTQ…")
-    self_check
-    return (self_check,)
+def _(beyond_rtn_questions, ex):
+    lab07_questions = beyond_rtn_questions.lab07_questions()
+    lab07_answers = ex.answer_controls(lab07_questions)
+    return lab07_answers, lab07_questions
 
 
 @app.cell
-def _(beyond_rtn, mo, self_check):
-    mo.md(beyond_rtn.self_check_feedback(self_check.value))
+def _(ex, lab07_answers, lab07_questions):
+    ex.questions_view(lab07_questions, lab07_answers)
+    return
+
+
+@app.cell
+def _(ebias, mo):
+    bias_editor = mo.ui.code_editor(value=ebias.BIAS_STARTER, language="python", min_height=180)
+    bias_button = mo.ui.run_button(label="Check my code")
+    return bias_button, bias_editor
+
+
+@app.cell
+def _(bias_button, bias_editor, ebias, ex):
+    ex.exercise_view(
+        "## Coding exercise 1: bias correction\n\n"
+        "The first algorithm of the table above, for one layer whose input is not quantized (so "
+        "E[x̃] = E[x]): after rounding W to W̃, each output channel's mean moves by (W̃ − W)·E[x], and the "
+        "bias takes it back. Write `corrected_bias`. "
+        "**Check my code** runs it in a separate process (3 s limit) on fresh random layers — one square, "
+        "one without a bias — and compares it with ptqlab's bias correction and with the property that the "
+        "corrected layer's mean output equals the float layer's.",
+        bias_editor,
+        bias_button,
+        ex.checked(bias_button.value, ebias.check_bias_correction, bias_editor.value),
+        ebias.BIAS_SOLUTION,
+    )
+    return
+
+
+@app.cell
+def _(esmooth, mo):
+    smooth_editor = mo.ui.code_editor(value=esmooth.SMOOTH_STARTER, language="python", min_height=160)
+    smooth_button = mo.ui.run_button(label="Check my code")
+    return smooth_button, smooth_editor
+
+
+@app.cell
+def _(esmooth, ex, smooth_button, smooth_editor):
+    ex.exercise_view(
+        "## Coding exercise 2: SmoothQuant's factor\n\n"
+        "The formula in the table at the top: write `smoothing_factor`, one s_j per input channel. The lab "
+        "checks it on fresh activations with outlier channels (signed, as in a transformer) at three values "
+        "of α, against ptqlab's SmoothQuant and the identity X Wᵀ = (X / s)(W · s)ᵀ.",
+        smooth_editor,
+        smooth_button,
+        ex.checked(smooth_button.value, esmooth.check_smoothing, smooth_editor.value),
+        esmooth.SMOOTH_SOLUTION,
+    )
+    return
+
+
+@app.cell
+def _(beyond_rtn_questions, comparison, mo):
+    mo.md(beyond_rtn_questions.recap_markdown(comparison))
     return
 
 

@@ -11,12 +11,13 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import real_integers
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import real_integers, real_integers_questions
     from ptqlab.lessons import real_integers_exercise as exercise
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import real_integers as plots
 
-    return exercise, mo, plots, real_integers, with_hint
+    return ex, exercise, mo, plots, real_integers, real_integers_questions, with_hint
 
 
 @app.cell(hide_code=True)
@@ -246,17 +247,15 @@ def _(mo):
 
 
 @app.cell
-def _(exercise, mo):
-    q1 = mo.ui.radio(exercise.QUESTIONS["q1"][1], label=exercise.QUESTIONS["q1"][0])
-    q2 = mo.ui.radio(exercise.QUESTIONS["q2"][1], label=exercise.QUESTIONS["q2"][0])
-    q3 = mo.ui.radio(exercise.QUESTIONS["q3"][1], label=exercise.QUESTIONS["q3"][0])
-    mo.vstack([q1, q2, q3])
-    return q1, q2, q3
+def _(ex, real_integers_questions):
+    lab09_questions = real_integers_questions.lab09_questions()
+    lab09_answers = ex.answer_controls(lab09_questions)
+    return lab09_answers, lab09_questions
 
 
 @app.cell
-def _(exercise, mo, q1, q2, q3):
-    mo.md(exercise.self_check_feedback({"q1": q1.value, "q2": q2.value, "q3": q3.value}))
+def _(ex, lab09_answers, lab09_questions):
+    ex.questions_view(lab09_questions, lab09_answers)
     return
 
 
@@ -291,6 +290,12 @@ def _(check_button, editor, exercise, mo):
 @app.cell
 def _(exercise, mo):
     mo.accordion({"Reveal the reference solution": mo.md(exercise.reference_markdown())})
+    return
+
+
+@app.cell
+def _(mo, real_integers_questions):
+    mo.md(real_integers_questions.recap_markdown())
     return
 
 

@@ -3,6 +3,9 @@
 import pytest
 from lab_support import run_with_values
 
+from ptqlab.lessons import exercises_beyond_rtn as ebias
+from ptqlab.lessons import exercises_smoothquant as esmooth
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -29,13 +32,18 @@ def test_lab07_extremes(model, bits, granularity, group, algorithms, layer):
         algorithm_picker=algorithms,
         run_button=True,
         layer_picker=layer,
-        self_check="It rounds every weight to the nearest grid point, just more carefully",
+        bias_button=True,
+        bias_editor=ebias.BIAS_SOLUTION,
+        smooth_button=True,
+        smooth_editor=esmooth.SMOOTH_STARTER,
     )
     run = run_with_values("07_beyond_rtn", values)
     comparison = run.defs["comparison"]
     assert run.defs["origin"] == "your settings"
     assert [r.algorithm for r in comparison.rows] == ["rtn", *algorithms]
-    assert "No — that is RTN" in run.text
+    assert "All correct" in run.text and "fill in every" in run.text  # exercise 1 solved, 2 not
+    assert "Recap" in run.text and "Reveal the answer" in run.text
+    assert f"RTN's test accuracy is {100 * comparison.rows[0].score:.1f} %" in run.text
     if granularity == "per-group":  # fc1 (K=64) or conv1 (K=9) cannot hold a group: kept in float, said so
         assert comparison.skipped and "Kept in float" in run.text
     if bits == 8:  # nothing left to rescue: every algorithm within a point of RTN

@@ -5,8 +5,12 @@ import pytest
 import torch
 from lab_support import run_with_values
 
+from ptqlab.core.fixed_point import INT32_MAX
+from ptqlab.core.packed_file import save_packed
+from ptqlab.lessons import exercises as ex
 from ptqlab.lessons import real_integers
 from ptqlab.lessons import real_integers_exercise as exercise
+from ptqlab.lessons import real_integers_questions as rq
 
 LAB = "09_real_integers"
 EXTREMES = [
@@ -27,6 +31,7 @@ def test_lab09_survives_extremes(layer, sample, channel, pack_bits, group, fmt, 
     text = run_with_values(LAB, values).text
     assert "Correct</strong> on all" in text
     assert "of headroom" in text and "the file on disk is" in text and "k-means centroids" in text
+    assert "Recap" in text and "Reveal the answer" in text and "How many bytes?" in text
 
 
 def test_lab09_reports_the_first_mismatch_of_the_starter():
@@ -81,3 +86,28 @@ def test_exercise_cases_include_ties_and_clamps():
     outputs = [exercise.reference(*c) for c in cases]
     assert 0 in outputs and 255 in outputs
     assert any((a * m) % 2**s == 2 ** (s - 1) for a, m, s, _ in cases)
+
+
+def test_lab09_questions_expect_what_ptqlab_computes(tmp_path):
+    questions = rq.lab09_questions()
+    assert len(questions) == 5
+    for q in questions[:3]:  # the original three keep their wording and right answer
+        assert q.options and q.expected in q.options and ex.feedback(q, q.expected)[0] is True
+    assert 4096 * 255 * 128 < INT32_MAX
+    packed, straddle = questions[3], questions[4]
+    out, k = rq.PACKED_SHAPE
+    assert packed.expected == out * k // 2 + out * (k // 128) * 2  # codes + one fp16 scale per group
+    w = torch.randn(rq.PACKED_SHAPE)
+    size = save_packed(tmp_path / "w.ptq", {"w": w}, rq.PACKED_SPEC)
+    assert size - packed.expected in range(16, 16 + 400)  # the rest is the magic, length and JSON header
+    by_hand = next(i for i in range(8) if (3 * i) // 8 != (3 * i + 2) // 8)
+    assert straddle.expected == by_hand == 2
+    assert ex.feedback(straddle, "2")[0] is True and ex.feedback(straddle, "3")[0] is False
+
+
+def test_lab09_recap_states_the_measured_numbers():
+    text, r = rq.recap_markdown(), real_integers.whole_model()
+    assert f"scores {r['integer']:.2%} against the x86 engine's {r['engine']:.2%}" in text
+    assert f"{real_integers.layer_walkthrough('fc2', 0)['headroom_bits']:.1f} bits of headroom" in text
+    book = real_integers.codebook_accuracy(2)
+    assert f"{book['k-means']:.2%} with k-means centroids vs {book['linear']:.2%}" in text

@@ -7,6 +7,10 @@ full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; f
 sensitivity         lab 05
 direct_manipulation lab 06
 ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics)
+beyond_rtn          lab 07 (beyond_rtn_questions: self-checks and recap; exercises_beyond_rtn: bias
+                    correction, exercises_smoothquant: SmoothQuant's factor, the coding exercises)
+real_integers       lab 09 (real_integers_exercise: the requantize exercise; real_integers_questions:
+                    self-checks and recap)
 
 Shared by labs 01, 03, 05, 06:
 questions           the self-check questions, every expected answer computed by ptqlab

@@ -214,21 +214,3 @@ def weight_views(comp: Comparison, layer: str) -> WeightViews:
             equalize(folded)
             cle = (before, output_ranges(dict(folded.named_modules())[layer]))
     return WeightViews(layer, flips, gptq, awq, cle)
-
-
-SELF_CHECK = {
-    "It rounds every weight to the nearest grid point, just more carefully": "No — that is RTN. GPTQ moves "
-    "later columns to absorb each column's rounding error, so some weights end up more than half a step "
-    "from their float value.",
-    "It lets the weights still to be quantized absorb each column's rounding error, weighted by the inverse "
-    "Hessian of the calibration inputs": "Right: the objective is the layer's output error ‖XWᵀ − XŴᵀ‖², "
-    "not the weight error, so individual weights may move further while the output gets closer.",
-    "It scales salient activation channels down before quantizing": "No — that is AWQ (and SmoothQuant "
-    "moves activation outliers into the weights).",
-}
-
-
-def self_check_feedback(answer: str | None) -> str:
-    if not answer:
-        return "*Pick an answer.*"
-    return SELF_CHECK.get(answer, "Pick one of the answers above.")

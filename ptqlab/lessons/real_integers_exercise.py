@@ -110,15 +110,3 @@ QUESTIONS = {
         "int8: its 256 evenly spaced points cover the values more densely",
     ),
 }
-
-
-def self_check_feedback(answers: dict) -> str:
-    """One line per question: right, or the right answer."""
-    lines = []
-    for key, (question, _, right) in QUESTIONS.items():
-        given = answers.get(key)
-        if given is None:
-            lines.append(f"- *{question}* — not answered yet")
-        else:
-            lines.append(f"- *{question}* — {'✅ right' if given == right else f'❌ the answer is: {right}'}")
-    return "\n".join(lines)
