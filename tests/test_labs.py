@@ -4,6 +4,7 @@ threads or matplotlib state cannot leak into another's. Labs are globbed at coll
 labs/*.py is covered without touching this file.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from lab_support import run_with_values
+
+from ptqlab.plots.vega import Chart
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "tests" / "_lab_runner.py"
@@ -161,7 +164,9 @@ def test_lab01_survives_slider_extremes(bits, lo, hi, signed, symmetric, answer)
     if lo > hi:
         assert "is above max" in text and "curve" not in defs
     else:
-        assert defs["curve"].spec.bits == bits and "<img" in text  # the figure, as a PNG (plots.raster)
+        charts = [o for o in outputs if isinstance(o, Chart)]  # the figure, drawn by the browser (plots.vega)
+        assert defs["curve"].spec.bits == bits and len(charts) == 1
+        assert f"{bits}-bit" in json.loads(charts[0].to_json())["vconcat"][0]["title"]
 
 
 # ---------------------------------------------------------------------------------------------------------
