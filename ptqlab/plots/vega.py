@@ -37,25 +37,30 @@ CONFIG = {
 }
 
 
-def number(value: float) -> float | None:
-    """``value`` as a JSON number with ``SIGNIFICANT_DIGITS`` digits; None (a gap) when not finite."""
+PLOT_DIGITS = 4  # positions on a few hundred pixels: 4 digits are exact to a tenth of a pixel
+
+
+def number(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | None:
+    """``value`` as a JSON number with ``digits`` significant digits; None (a gap) when not finite."""
     value = float(value)
     if not math.isfinite(value):
         return None
-    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return float(f"{value:.{digits}g}")
 
 
-def rows(**columns: Iterable) -> list[dict]:
+def rows(*, digits: int = SIGNIFICANT_DIGITS, **columns: Iterable) -> list[dict]:
     """Column-wise data as Vega's row records: ``rows(x=[0, 1], y=[2, 3]) == [{"x": 0, "y": 2}, …]``.
 
-    Numbers go through ``number``; strings and None are kept; every column must have the same length.
+    Floats go through ``number`` (``digits`` significant digits: ``PLOT_DIGITS`` for large data that is
+    only drawn); ints (counts), strings and None are kept exactly; every column must have the same length.
     """
     names = list(columns)
     values = [list(c) for c in columns.values()]
     if len({len(v) for v in values}) > 1:
         raise ValueError(f"columns {names} have different lengths {[len(v) for v in values]}")
     convert = [
-        [v if v is None or isinstance(v, str | bool) else number(v) for v in column] for column in values
+        [v if v is None or isinstance(v, str | int) else number(v, digits) for v in column]
+        for column in values
     ]
     return [dict(zip(names, row, strict=True)) for row in zip(*convert, strict=True)]
 
