@@ -3,7 +3,8 @@
 affine_map          lab 01
 calibration         lab 02 (calibration_text: goals, recap, self-checks, sentences from the measured values)
 schemes             lab 03 (schemes_text: its tables and sentences, from the measured values)
-full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; full_model_checks: self-checks)
+full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; full_model_checks: self-checks;
+                    exercises_full_model (+ _mistakes): the dynamic int8 Linear exercise)
 sensitivity         lab 05
 direct_manipulation lab 06
 ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics)
