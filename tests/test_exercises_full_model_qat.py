@@ -86,3 +86,134 @@ def test_the_prompt_names_the_measured_dynamic_speedup():
     row = BenchRow("mlp", 64, "ao-dynamic-int8", "ao-dynamic-int8", "", "", 8, False, True, speedup=0.8123)
     assert "`ao-dynamic-int8` ran at **0.81×** fp32" in efm.exercise_prompt([row])
     assert "press the button to time one" in efm.exercise_prompt([])
+
+
+# ---- lab 08: the straight-through estimator ------------------------------------------------------------
+
+from ptqlab.lessons import exercises_qat as eqat  # noqa: E402
+from ptqlab.lessons import ptq_vs_qat_questions as qq  # noqa: E402
+
+STE = eqat.STE_SOLUTION
+MASK = "(q >= qmin) & (q <= qmax)"
+GRAD = "torch.where(inside, grad_out, torch.zeros_like(grad_out))"
+CODE = "q = torch.round(x / scale) + zero_point  #"
+STE_MISTAKES = [
+    (GRAD, "torch.zeros_like(grad_out)", "true derivative of round"),
+    (GRAD, "grad_out", "forgot the clip mask"),
+    (GRAD, "inside.float()", "you returned the mask itself"),
+    (MASK, "(q > qmin) & (q < qmax)", "a code equal to qmin or qmax is on the grid"),
+    (MASK, "(q >= qmin - 1) & (q <= qmax + 1)", "a code of qmax + 1 or qmin − 1 was clamped"),
+    (
+        MASK,
+        "(x >= (qmin - zero_point) * scale) & (x <= (qmax - zero_point) * scale)",
+        "you compared x with the float range",
+    ),
+    (CODE, "q = torch.floor(x / scale) + zero_point  #", "first mismatching element, index"),
+    (
+        "torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)",
+        "(torch.round(x / scale) + zero_point)",
+        "no clamp",
+    ),
+    ("(q - zero_point) * scale", "q * scale", "subtract the zero point"),
+    (
+        "torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)",
+        "torch.clamp(torch.round(x / scale + zero_point), qmin, qmax)",
+        "torch rounds x/s first (half to even)",
+    ),
+]
+
+
+def test_ste_reference_solution_passes():
+    verdict = eqat.check_ste(STE, seed=3)
+    assert verdict.ok is True and "All correct" in verdict.message
+
+
+@pytest.mark.parametrize("old,new,message", STE_MISTAKES, ids=range(len(STE_MISTAKES)))
+def test_ste_mistakes_are_named(old, new, message):
+    assert old in STE
+    verdict = eqat.check_ste(STE.replace(old, new), seed=3)
+    assert verdict.ok is False and message in verdict.message, verdict.message
+
+
+def test_rounding_after_the_zero_point_is_named_at_an_odd_zero_point():
+    verdict = eqat.check_ste(STE.replace(CODE, "q = torch.round(x / scale + zero_point)  #"), seed=3)
+    assert "you rounded x/s + z" in verdict.message and "torch rounds x/s first" in verdict.message
+
+
+def test_ste_starter_is_told_to_fill_in_the_blanks():
+    verdict = eqat.check_ste(eqat.STE_STARTER, seed=3)
+    assert verdict.ok is False and "fill in every `...`" in verdict.message
+
+
+def test_torchs_mask_is_decided_on_the_rounded_code_then_the_zero_point():
+    """The oracle's semantics, pinned: ties round half to even on x/s, then z is added; q in [qmin, qmax]."""
+    ticks = torch.tensor([-129.5, -128.5, -127.5, 126.5, 127.5, 128.5, 127.2, -128.4])
+    cases = {0: [0, 1, 1, 1, 0, 0, 1, 1], 1: [0, 0, 1, 1, 1, 0, 1, 1]}
+    for z, want in cases.items():
+        x = (ticks - z) * 0.25  # x/s + z = ticks, exactly (power-of-two scale)
+        grad = eqat.torch_fake_quant(x, 0.25, z, -128, 127, grad_out=torch.ones_like(x))[1]
+        assert grad.tolist() == want, z
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_solution_equals_torch_on_every_case(seed):
+    from ptqlab.lessons.exercises import execute
+
+    for case in eqat.cases(torch.Generator().manual_seed(seed)):
+        status, (forward, backward) = execute(
+            STE, [("fake_quant_forward", case[:5]), ("fake_quant_backward", case)]
+        )
+        want_forward, want_backward = eqat.torch_fake_quant(*case[:5], grad_out=case[5])
+        assert status == "ok" and torch.equal(forward, want_forward) and torch.equal(backward, want_backward)
+        assert (backward == 0).any() and (backward != 0).any()
+
+
+def test_lab08_ste_questions_are_what_torch_computes():
+    count, boundary = qq.ste_questions()
+    # by hand: 0.74/0.1 = 7.4 -> 7 in, 7.6 -> 8 out, -8.4 -> -8 in, -8.6 -> -9 out
+    assert count.expected == 2 and "**2**" in count.answer
+    assert boundary.expected == qq.YES  # 63.6 / 0.5 = 127.2 -> 127, on the grid
+    assert (
+        float(qq.ste_gradient([63.8], scale=0.5, zero_point=0, qmin=-128, qmax=127)[0]) == 0
+    )  # 127.6 -> 128
+
+
+def _comparison(*rows):
+    from ptqlab.lessons.ptq_vs_qat import LabComparison, Row
+
+    built = [
+        Row("cnn", method, 2, acc, seconds, images, labelled, 0)
+        for method, acc, seconds, images, labelled in rows
+    ]
+    return LabComparison(built, 0.99, True, "")
+
+
+def test_lab08_decision_question_follows_the_measured_rows():
+    rtn = ("PTQ RTN", 0.70, 0.05, 256, False)
+    qat = ("QAT", 0.985, 12.0, 1437, True)
+    algorithm = ("PTQ + gptq", 0.982, 0.8, 256, False)
+    assert qq.decision_key(_comparison(rtn, qat))[0] == "QAT"
+    assert qq.decision_key(_comparison(rtn))[0] == "nothing meets the floor"
+    assert qq.decision_key(_comparison(rtn, qat, algorithm))[0] == "a PTQ algorithm"
+    questions = qq.lab08_questions(_comparison(rtn, qat), "cnn")
+    assert 3 <= len(questions) <= 5 and questions[-1].expected == "QAT"
+    assert "98.50 %" in questions[-1].answer
+
+
+def test_lab08_backward_passes_are_what_qat_counts():
+    from ptqlab.ptq.qat import QAT_RECIPES, qat_is_cached
+
+    assert qq.qat_backward_passes("cnn") == QAT_RECIPES["cnn"]["epochs"] * 1437
+    if qat_is_cached("cnn", 4):  # the measured row, when this machine has it
+        from ptqlab.lessons.ptq_vs_qat import qat_row
+
+        assert qat_row("cnn", 4).backward_passes == qq.qat_backward_passes("cnn")
+
+
+def test_lab08_recap_numbers_are_the_rows():
+    text = qq.recap_markdown(
+        _comparison(("PTQ RTN", 0.70, 0.05, 256, False), ("QAT", 0.985, 12.0, 1437, True))
+    )
+    assert "RTN scored 70.00 % against fp32's 99.00 % (29.00 points lost)" in text
+    assert "it scored 98.50 %" in text and text.count("\n* ") == 5
+    assert "press the button" in qq.recap_markdown(_comparison(("PTQ RTN", 0.70, 0.05, 256, False)))

@@ -7,7 +7,8 @@ full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; f
                     exercises_full_model (+ _mistakes): the dynamic int8 Linear exercise)
 sensitivity         lab 05
 direct_manipulation lab 06
-ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics)
+ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics; ptq_vs_qat_questions: self-checks, recap;
+                    exercises_qat: the straight-through-estimator exercise)
 
 Shared by labs 01, 03, 05, 06:
 questions           the self-check questions, every expected answer computed by ptqlab
