@@ -217,3 +217,23 @@ def test_lab08_recap_numbers_are_the_rows():
     assert "RTN scored 70.00 % against fp32's 99.00 % (29.00 points lost)" in text
     assert "it scored 98.50 %" in text and text.count("\n* ") == 5
     assert "press the button" in qq.recap_markdown(_comparison(("PTQ RTN", 0.70, 0.05, 256, False)))
+
+
+# ---- the labs check what is typed into their editor ------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "lab,solution,starter",
+    [
+        ("04_full_model_ptq", efm.DYNAMIC_SOLUTION, efm.DYNAMIC_STARTER),
+        ("08_ptq_vs_qat", eqat.STE_SOLUTION, eqat.STE_STARTER),
+    ],
+)
+def test_the_lab_checks_the_code_in_its_editor(lab, solution, starter):
+    from lab_support import run_with_values
+
+    text = run_with_values(lab, {"check_button": True, "editor": solution}).text
+    assert "All correct" in text
+    text = run_with_values(lab, {"check_button": True, "editor": starter}).text
+    assert "fill in every" in text and "All correct" not in text
