@@ -80,12 +80,19 @@ def test_the_big_case_overflows_float32_but_not_int32():
     assert float(torch.tensor(33_032_065, dtype=torch.float32)) != 33_032_065
 
 
-def test_the_prompt_names_the_measured_dynamic_speedup():
+def _row(recipe, speedup):
     from ptqlab.bench.run import BenchRow
 
-    row = BenchRow("mlp", 64, "ao-dynamic-int8", "ao-dynamic-int8", "", "", 8, False, True, speedup=0.8123)
-    assert "`ao-dynamic-int8` ran at **0.81×** fp32" in efm.exercise_prompt([row])
-    assert "press the button to time one" in efm.exercise_prompt([])
+    return BenchRow("mlp", 64, recipe, recipe, "", "", 8, False, True, speedup=speedup)
+
+
+def test_the_prompt_names_the_measured_dynamic_speedups_and_says_what_they_mean():
+    slow = efm.exercise_prompt([_row("ao-dynamic-int8", 1.7), _row("torchao-int8-dynamic", 0.1123)])
+    assert "`ao-dynamic-int8` ran at **1.70×** fp32 and `torchao-int8-dynamic` ran at **0.11×** fp32" in slow
+    assert "For `torchao-int8-dynamic` that work" in slow and "cost more than" in slow
+    fast = efm.exercise_prompt([_row("ao-dynamic-int8", 1.7), _row("fp32", 1.0)])
+    assert "saved more than that work cost" in fast and "fp32 ran" not in fast
+    assert "press the button to time one" in efm.exercise_prompt([_row("bf16", 0.5)])
 
 
 # ---- lab 08: the straight-through estimator ------------------------------------------------------------

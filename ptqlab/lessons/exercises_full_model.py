@@ -209,26 +209,43 @@ def check_dynamic_linear(source: str, seed: int | None = None, time_limit_s: flo
     )
 
 
+DYNAMIC_RECIPES = ("ao-dynamic-int8", "torchao-int8-dynamic")
+
+
+def measured_sentence(rows: list) -> str:
+    """What the measured dynamic rows say about the per-call cost (a sentence true for these numbers)."""
+    dynamic = [r for r in rows if r.available and r.speedup is not None and r.recipe in DYNAMIC_RECIPES]
+    if not dynamic:
+        return (
+            "Add `ao-dynamic-int8` or `torchao-int8-dynamic` to the recipes and press the button to time one."
+        )
+    said = " and ".join(f"`{r.variant}` ran at **{r.speedup:.2f}×** fp32" for r in dynamic)
+    slower = [f"`{r.variant}`" for r in dynamic if r.speedup < 1]
+    if slower:
+        verdict = (
+            f"For {' and '.join(slower)} that work, with the per-call overhead around it, cost more than the "
+            "int8 matmul saved."
+        )
+    else:
+        verdict = "Here the int8 matmul saved more than that work cost."
+    return (
+        f"In the measurement above, {said}. Finding the max and rounding are work fp32 never does, paid again "
+        "on every forward (`ao-dynamic-int8` does it inside fbgemm's C++ kernel; `torchao-int8-dynamic`, in "
+        f"eager mode, as separate PyTorch ops). {verdict}"
+    )
+
+
 def exercise_prompt(rows: list) -> str:
     """The task, tied to what the lab measured: the dynamic recipes' speedups in ``rows`` (BenchRows)."""
-    measured = [
-        f"`{r.variant}` ran at **{r.speedup:.2f}×** fp32"
-        for r in rows
-        if r.available and r.speedup is not None and r.recipe in ("ao-dynamic-int8", "torchao-int8-dynamic")
-    ]
-    seen = (
-        "In the measurement above, " + " and ".join(measured) + "."
-        if measured
-        else "Add `ao-dynamic-int8` or `torchao-int8-dynamic` to the recipes and press the button to time one."
-    )
     return (
         "## Coding exercise: a dynamic int8 Linear\n\n"
         "Write what a dynamic int8 recipe does inside every Linear, on every call: find each row's max |x|, "
         "round the row to int8 codes, multiply integers exactly, rescale. This is the scheme of "
         "`torchao-int8-dynamic` (per-row activation scales, per-channel int8 weights, `torch._int_mm`); "
-        "`ao-dynamic-int8` (fbgemm) does the same with one asymmetric scale per batch. "
-        f"{seen} The max and the rounding are work fp32 never does, paid again on every forward: on a small "
-        "layer they can cost more than the int8 matmul saves.\n\n"
+        "`ao-dynamic-int8` (fbgemm) does the same with one asymmetric scale per batch. The grid here is the "
+        "narrow [−127, 127], s = max|x| / 127 (LLM.int8(), torchao's DA8W4 CPU kernel); torchao's default "
+        "divides by 127.5 onto [−128, 127], lab 03's convention. "
+        f"{measured_sentence(rows)}\n\n"
         "**Check my code** runs your functions in a separate process (3 s limit) on fresh random layers "
         "(an all-zero row, an outlier row, a sum above 2^24) against torchao's quantizer and `torch._int_mm`."
     )
