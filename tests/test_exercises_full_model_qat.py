@@ -244,3 +244,42 @@ def test_the_lab_checks_the_code_in_its_editor(lab, solution, starter):
     assert "All correct" in text
     text = run_with_values(lab, {"check_button": True, "editor": starter}).text
     assert "fill in every" in text and "All correct" not in text
+
+
+# ---- properties: the references equal the oracles on any input ---------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x=st.lists(st.floats(-1e4, 1e4, width=32), min_size=1, max_size=24),
+    log2_scale=st.integers(-12, 4),
+    bits=st.integers(2, 8),
+    signed=st.booleans(),
+    data=st.data(),
+)
+def test_ste_solution_equals_torch_autograd_on_any_floats(x, log2_scale, bits, signed, data):
+    """Power-of-two scales make x/s exact, so ties are real ties and both sides must agree to the bit."""
+    from ptqlab.lessons.exercises import execute
+
+    qmin, qmax = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    zero_point = data.draw(st.integers(qmin, qmax))
+    case = (torch.tensor(x), 2.0**log2_scale, zero_point, qmin, qmax, torch.linspace(0.5, 2.0, len(x)))
+    status, (forward, backward) = execute(
+        STE, [("fake_quant_forward", case[:5]), ("fake_quant_backward", case)]
+    )
+    want_forward, want_backward = eqat.torch_fake_quant(*case[:5], grad_out=case[5])
+    assert status == "ok" and torch.equal(forward, want_forward) and torch.equal(backward, want_backward)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_dynamic_reference_equals_torchao_and_int_mm_on_any_drawn_case(seed):
+    square, other = efm.cases(torch.Generator().manual_seed(seed))
+    for case in square + other:
+        o = efm.oracle(**case)
+        codes, _ = efm.quantize_rows_reference(case["x"])
+        assert torch.equal(codes, o["codes"])
+        assert efm.close(efm.dynamic_int8_linear_reference(**case), o["y"])
