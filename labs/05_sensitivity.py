@@ -41,8 +41,9 @@ def _(mo):
     **Mixed precision** then gives the bits to the layers that need them. A greedy allocation starts
     with every layer at 8 bits and repeatedly lowers, by one step of {8, 6, 4, 3, 2}, the layer whose
     lowering costs the least accuracy per byte saved — measured for real each time, not assumed additive.
-    The sizes count every parameter: weight codes plus one fp32 scale and zero point per block; biases
-    (BatchNorm is folded into them first) stay fp32.
+    The sizes count every parameter: weight codes plus one fp16 scale per block (per channel or per
+    tensor, as chosen below: the scale width int8/int4 engines store; the symmetric grid's zero point is
+    the constant 0, not stored); biases (BatchNorm is folded into them first) stay fp32.
 
     *Caveat:* the accuracy here is the 360-image digits test set (one image = 0.28 points). A real
     pipeline would choose the allocation on a separate validation set and report the test set once.

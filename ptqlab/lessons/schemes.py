@@ -48,7 +48,7 @@ class SchemeResult(NamedTuple):
     scales: torch.Tensor  # (C_out, blocks per row): the scale each block uses
     channel_sqnr_db: torch.Tensor  # (C_out,)
     sqnr_db: float
-    bits_per_element: float  # codes + one fp32 scale and one int32 zero point per block
+    bits_per_element: float  # codes + one fp16 scale per block (+ an fp16 zero point if asymmetric)
 
 
 def _row_sqnr(signal: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, float]:
