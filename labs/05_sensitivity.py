@@ -11,6 +11,7 @@ def _():
     # isort: split
     import marimo as mo
 
+    from ptqlab.lessons import calibration_selection as selection
     from ptqlab.lessons import exercises as ex
     from ptqlab.lessons import exercises_sensitivity as esens
     from ptqlab.lessons import questions
@@ -19,7 +20,7 @@ def _():
     from ptqlab.lessons.models import LABELS
     from ptqlab.plots import sensitivity as plots_sensitivity
 
-    return LABELS, esens, ex, lesson, mo, plots_sensitivity, questions, with_hint
+    return LABELS, esens, ex, lesson, mo, plots_sensitivity, questions, selection, with_hint
 
 
 @app.cell(hide_code=True)
@@ -148,6 +149,35 @@ def _(lesson, mo, plots_sensitivity):
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
+    ## Where selection does matter: a pool with a few glitched images
+
+    Real calibration pools are rarely clean: a preprocessing bug or a sensor glitch leaves a few inputs far
+    outside the normal range. Below, the same study on a pool in which a few training images are
+    **overexposed** (every pixel multiplied; the share and factor are in the figure's title). Before you
+    look: which selection method do you expect to pick the glitched images most often, and why?
+    """)
+    return
+
+
+@app.cell
+def _(lesson, mo, plots_sensitivity, selection):
+    _clean = lesson.lab_calibration_points()
+    _minmax = selection.lab_glitch_points("minmax")
+    _percentile = selection.lab_glitch_points("percentile")
+    _picks = selection.lab_glitch_picks()
+    mo.vstack(
+        [
+            plots_sensitivity.calibration_figure(_minmax, selection.glitch_figure_title()),
+            mo.md(selection.glitch_table(_clean, _minmax, _percentile, _picks)),
+            mo.md(selection.glitch_note(_clean, _minmax, _percentile, _picks)),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
     ## Self-check
     """)
     return
@@ -207,6 +237,7 @@ def _(mo):
       assuming drops add up.
     - On a small test set one image is a fixed step of accuracy: a "gain" of one image is noise.
     - A flat result can be the right result: the calibration-set study is a negative control on digits.
+      A few glitched images in the pool make selection matter: min/max stretches to fit any one of them.
 
     Next, lab 06: drag the range yourself and watch rounding and clipping trade off.
     """)

@@ -5,7 +5,7 @@ calibration         lab 02 (calibration_text: goals, recap, self-checks, sentenc
 schemes             lab 03 (schemes_text: its tables and sentences, from the measured values)
 full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; full_model_checks: self-checks;
                     exercises_full_model (+ _mistakes): the dynamic int8 Linear exercise)
-sensitivity         lab 05
+sensitivity         lab 05 (calibration_selection: where calibration-set selection matters, a glitched pool)
 direct_manipulation lab 06
 ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics; ptq_vs_qat_questions: self-checks, recap;
                     exercises_qat: the straight-through-estimator exercise)
