@@ -115,7 +115,7 @@ def _(budget, granularity_picker, lesson, mo, model_picker):
 
 @app.cell
 def _(budget, granularity_picker, model_picker, plots_sensitivity):
-    plots_sensitivity.mixed_precision_image(model_picker.value, granularity_picker.value, budget.value)
+    plots_sensitivity.lab_mixed_precision_chart(model_picker.value, granularity_picker.value, budget.value)
     return
 
 

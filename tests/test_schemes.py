@@ -82,14 +82,43 @@ def test_figure_builders_label_their_axes():
         ),
         plots_sensitivity.sensitivity_figure(layer_sensitivity(mlp, acc, (2,)), "t"),
     ]
-    result = greedy_mixed_precision(mlp, acc, (8, 2))
-    figures.append(
-        plots_sensitivity.mixed_precision_figure(result, result.path[1], result.path[1].size_bytes, "t")
-    )
     for fig in figures:
         assert isinstance(fig, Figure)
         for ax in fig.axes:
             assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+
+
+def test_mixed_precision_chart_plots_the_measured_configurations():
+    mlp, data = digits_mlp(), digits_split()
+    result = greedy_mixed_precision(mlp, lambda m: evaluate_accuracy(m, data.x_test, data.y_test), (8, 2))
+    chosen = result.path[1]
+    spec = _chart(plots_sensitivity.mixed_precision_chart(result, chosen, chosen.size_bytes, "t"))
+    by_series = {layer["encoding"]["color"]["datum"]: layer for layer in spec["layer"]}
+    explored = by_series["configurations measured"]["data"]["values"]
+    assert [(r["kib"], r["pct"]) for r in explored] == [
+        (pytest.approx(p.size_bytes / 1024, rel=1e-6), pytest.approx(100 * p.metric, rel=1e-6))
+        for p in result.explored
+    ]
+    star = by_series["chosen"]["data"]["values"][0]
+    assert star["kib"] == pytest.approx(chosen.size_bytes / 1024, rel=1e-6)
+    assert by_series["size budget"]["data"]["values"] == [
+        {"kib": pytest.approx(chosen.size_bytes / 1024, rel=1e-6)}
+    ]
+    assert by_series["fp32 accuracy"]["data"]["values"][0]["pct"] == pytest.approx(
+        100 * result.float_metric, rel=1e-6
+    )
+    pareto = by_series["Pareto front"]["data"]["values"]
+    assert (
+        len(pareto) == len(result.pareto())
+        and by_series["Pareto front"]["mark"]["interpolate"] == "step-after"
+    )
+    first = spec["layer"][0]["encoding"]
+    assert (
+        first["x"]["title"] == "model size (KiB, all parameters)"
+        and first["y"]["title"] == "test accuracy (%)"
+    )
+    no_pick = _chart(plots_sensitivity.mixed_precision_chart(result, None, 1.0, "t"))
+    assert "chosen" not in {layer["encoding"]["color"]["datum"] for layer in no_pick["layer"]}
 
 
 def _chart(chart):
