@@ -20,54 +20,27 @@ from ptqlab.lessons.schemes import (
     lab_post_relu,
     lab_weight_matrices,
 )
-from ptqlab.plots.vega import PLOT_DIGITS, Chart, color_scale, rows
+from ptqlab.plots.vega import PLOT_DIGITS, Chart, histogram_rows, layer, rows, series_color
 
 COLORS = {"per-tensor": "#d62728", "per-channel": "#1f77b4", "per-group": "#2ca02c"}
 PANEL_WIDTH, PANEL_HEIGHT = 430, 190
 HISTOGRAM_BINS = 80
 
 
-def _layer(data: list[dict], mark: dict | str, **encoding) -> dict:
-    return {"data": {"values": data}, "mark": mark, "encoding": encoding}
-
-
 def _q(field: str, title: str | None = None, **extra) -> dict:
     return {"field": field, "type": "quantitative", "title": title, **extra}
 
 
-def _color(colors: dict[str, str], series: str) -> dict:
-    """This layer's colour: the constant ``series`` on the panel's shared scale (one legend, no per-row name)."""
-    legend = {"orient": "bottom", "direction": "vertical", "title": None}
-    return {"datum": series, "type": "nominal", "scale": color_scale(colors), "legend": legend}
-
-
 def _colored(layers: list[tuple[str, dict]], colors: dict[str, str]) -> list[dict]:
     """Give each (series, layer) its colour on the shared scale."""
-    for series, layer in layers:
-        layer["encoding"]["color"] = _color(colors, series)
-    return [layer for _, layer in layers]
+    legend = {"orient": "bottom", "direction": "vertical", "title": None}
+    for series, one in layers:
+        one["encoding"]["color"] = series_color(colors, series, legend)
+    return [one for _, one in layers]
 
 
 def _panel(title: str, layers: list[dict]) -> dict:
     return {"title": title, "width": PANEL_WIDTH, "height": PANEL_HEIGHT, "layer": layers}
-
-
-def histogram_rows(values: torch.Tensor, bins: int) -> list[dict]:
-    """Bars (lo, hi, count) of ``values`` over ``bins`` equal bins spanning [min, max]; empty bins are left out
-    (the count axis is logarithmic; bars start at 0.5 so a count of 1 shows)."""
-    v = values.detach().flatten().double()
-    lo, hi = float(v.min()), float(v.max())
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    counts = torch.histc(v, bins=bins, min=lo, max=hi)
-    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
-    keep = counts > 0
-    return rows(
-        a=edges[:-1][keep].tolist(),
-        b=edges[1:][keep].tolist(),
-        count=counts[keep].long().tolist(),
-        digits=PLOT_DIGITS,
-    )
 
 
 def ranges_panel(w: torch.Tensor) -> dict:
@@ -80,11 +53,11 @@ def ranges_panel(w: torch.Tensor) -> dict:
     layers = [
         (
             bar,
-            _layer(
+            layer(
                 bars, {"type": "rule", "strokeWidth": 1}, x=x, y=_q("lo", "weight value"), y2={"field": "hi"}
             ),
         ),
-        (edge, _layer(rows(y=[-amax, amax]), {"type": "rule", "strokeDash": [5, 4]}, y=_q("y"))),
+        (edge, layer(rows(y=[-amax, amax]), {"type": "rule", "strokeDash": [5, 4]}, y=_q("y"))),
     ]
     return _panel("Weight range of every output channel", _colored(layers, colors))
 
@@ -101,15 +74,15 @@ def scales_panel(results: dict[str, SchemeResult]) -> dict:
         if name == "per-group":
             data = rows(c=channels, s=s.amin(1).tolist(), s2=s.amax(1).tolist(), digits=PLOT_DIGITS)
             layers.append(
-                (label, _layer(data, {"type": "area", "opacity": 0.3}, x=x, y=y, y2={"field": "s2"}))
+                (label, layer(data, {"type": "area", "opacity": 0.3}, x=x, y=y, y2={"field": "s2"}))
             )
         elif name == "per-tensor":
             layers.append(
-                (label, _layer(rows(s=[float(s[0, 0])]), {"type": "rule", "strokeDash": [5, 4]}, y=y))
+                (label, layer(rows(s=[float(s[0, 0])]), {"type": "rule", "strokeDash": [5, 4]}, y=y))
             )
         else:
             data = rows(c=channels, s=s[:, 0].tolist(), digits=PLOT_DIGITS)
-            layers.append((label, _layer(data, {"type": "point", "filled": True, "size": 10}, x=x, y=y)))
+            layers.append((label, layer(data, {"type": "point", "filled": True, "size": 10}, x=x, y=y)))
     return _panel("Scale chosen (one integer step)", _colored(layers, colors))
 
 
@@ -122,7 +95,7 @@ def channel_error_panel(results: dict[str, SchemeResult]) -> dict:
         label = f"{name}: {r.sqnr_db:.1f} dB overall"
         colors[label] = COLORS[name]
         sqnr = r.channel_sqnr_db.tolist()
-        layers.append((label, _layer(rows(c=range(len(sqnr)), db=sqnr, digits=PLOT_DIGITS), mark, x=x, y=y)))
+        layers.append((label, layer(rows(c=range(len(sqnr)), db=sqnr, digits=PLOT_DIGITS), mark, x=x, y=y)))
     return _panel("Error per channel", _colored(layers, colors))
 
 
@@ -137,13 +110,13 @@ def widest_vs_typical_panel(w: torch.Tensor, results: dict[str, SchemeResult]) -
         colors[label] = color
         bars = histogram_rows(w[c], HISTOGRAM_BINS)
         mark = {"type": "rect", "opacity": 0.6}
-        layers.append((label, _layer(bars, mark, x=x, x2={"field": "b"}, y=y, y2={"datum": 0.5})))
+        layers.append((label, layer(bars, mark, x=x, x2={"field": "b"}, y=y, y2={"datum": 0.5})))
     spec = results["per-tensor"].spec
     if spec.levels <= 64:
         label = f"per-tensor grid ({spec.levels} levels)"
         colors[label] = COLORS["per-tensor"]
         grid = rows(a=integer_grid(results["per-tensor"].qparams, spec).tolist())
-        layers.append((label, _layer(grid, {"type": "rule", "strokeWidth": 0.7}, x=x)))
+        layers.append((label, layer(grid, {"type": "rule", "strokeWidth": 0.7}, x=x)))
     return _panel("Widest vs typical channel", _colored(layers, colors))
 
 
@@ -172,16 +145,14 @@ def activation_chart(act: torch.Tensor, results: dict[str, ActSchemeResult], tit
     colors = {values: "#7f7f7f"}
     x, y = _q("a", "activation value"), _q("count", "count (log)", scale={"type": "log"})
     mark = {"type": "rect", "opacity": 0.7}
-    layers = [
-        (values, _layer(histogram_rows(act, 120), mark, x=x, x2={"field": "b"}, y=y, y2={"datum": 0.5}))
-    ]
+    layers = [(values, layer(histogram_rows(act, 120), mark, x=x, x2={"field": "b"}, y=y, y2={"datum": 0.5}))]
     for i, (name, r) in enumerate(results.items()):
         label = f"{name}: {r.codes_used} codes used, SQNR {r.sqnr_db:.1f} dB"
         colors[label] = ("#d62728", "#1f77b4")[i]
         top = PANEL_HEIGHT * 2 - 8 - 22 * (len(results) - i)
         ticks = rows(a=integer_grid(r.qparams, r.spec).tolist())
         mark = {"type": "rule", "strokeWidth": 1.2}
-        layers.append((label, _layer(ticks, mark, x=x, y={"value": top}, y2={"value": top + 16})))
+        layers.append((label, layer(ticks, mark, x=x, y={"value": top}, y2={"value": top + 16})))
     layers = _colored(layers, colors)
     return Chart({"title": title, "width": 2 * PANEL_WIDTH, "height": 2 * PANEL_HEIGHT, "layer": layers})
 

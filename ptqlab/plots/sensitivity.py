@@ -48,8 +48,7 @@ _PCT = {"field": "pct", "type": "quantitative", "title": "test accuracy (%)", "s
 
 
 def _series(colors: dict[str, str], series: str, data: list[dict], mark: dict, **encoding) -> dict:
-    color = {"datum": series, "type": "nominal", "scale": vega.color_scale(colors), "title": None}
-    return {"data": {"values": data}, "mark": mark, "encoding": {**encoding, "color": color}}
+    return vega.layer(data, mark, **encoding, color=vega.series_color(colors, series))
 
 
 def mixed_precision_chart(
