@@ -10,7 +10,8 @@ import torch
 from ptqlab.core.fixed_point import INT32_MAX
 from ptqlab.plots.vega import PLOT_DIGITS, Chart, histogram_rows, layer, rows, series_color
 
-PANEL_WIDTH, PANEL_HEIGHT = 430, 210
+PANEL_WIDTH, PANEL_HEIGHT = 400, 210
+LEGEND_BELOW = {"orient": "bottom", "direction": "horizontal", "title": None}
 HEADROOM_COLORS = {
     "largest |acc| seen": "#1f77b4",
     "worst case K·max x_q·128": "#ff7f0e",
@@ -89,7 +90,7 @@ def grids_chart(
             x2={"field": "b"},
             y=_q("count", "count (log)", scale={"type": "log"}),
             y2={"datum": 0.5},
-            color=series_color(colors, "values"),
+            color=series_color(colors, "values", LEGEND_BELOW),
         )
     ]
     for i, (name, grid) in enumerate(zip(names, points.values(), strict=True)):
@@ -97,7 +98,13 @@ def grids_chart(
         rug = {"type": "rule", "strokeWidth": 0.8}
         ends = {"y": {"value": top}, "y2": {"value": top + 12}}
         layers.append(
-            layer(rows(a=grid, digits=PLOT_DIGITS), rug, x=value, **ends, color=series_color(colors, name))
+            layer(
+                rows(a=grid, digits=PLOT_DIGITS),
+                rug,
+                x=value,
+                **ends,
+                color=series_color(colors, name, LEGEND_BELOW),
+            )
         )
     values = {
         "title": "Values and the points each grid can represent",
@@ -112,7 +119,9 @@ def grids_chart(
             data = rows(a=g[1:].tolist(), gap=g.diff().tolist(), digits=PLOT_DIGITS)
             mark = {"type": "line", "interpolate": "step-before"}
             gap = _q("gap", "gap to the next point below", scale={"type": "log"})
-            steps.append(layer(data, mark, x=_q("a", "value"), y=gap, color=series_color(colors, name)))
+            steps.append(
+                layer(data, mark, x=_q("a", "value"), y=gap, color=series_color(colors, name, LEGEND_BELOW))
+            )
     spacing = {
         "title": "Spacing between neighbouring grid points (x ≥ 0)",
         "width": PANEL_WIDTH,
