@@ -150,7 +150,7 @@ def glitch_note(
         + ", ".join(f"{picked[m]} of {sets} {m} sets" for m in METHODS)
         + ". One glitched image is enough: min/max stretches each activation range to fit it, and every "
         "normal input is then rounded on a coarser grid. A larger set is *more* likely to contain one: a random "
-        f"set of n holds at least one with probability 1 − (1 − {100 * GLITCH_SHARE:g} %)^n, "
+        f"set of n holds at least one with probability 1 − (1 − {100 * GLITCH_SHARE:g} %)ⁿ, "
         + ", ".join(f"{100 * (1 - (1 - GLITCH_SHARE) ** n):.0f} % at n = {n}" for n in SIZES)
         + ". "
         "A 99.9th-percentile observer clips part of the glitch (means: "
