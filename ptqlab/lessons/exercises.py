@@ -135,6 +135,15 @@ def as_tensor(value, what: str) -> tuple[torch.Tensor | None, str | None]:
         return None, f"`{what}` must return a tensor (or a number), got {type(value).__name__}"
 
 
+def student_tensor(result, name: str, where: str) -> tuple[torch.Tensor | None, str | None]:
+    """(the student's ``name`` result as a float tensor, None), or (None, what is wrong, prefixed by ``where``):
+    a blank left as ``...`` or ``None``, or something that is not a tensor or a number."""
+    if result is None or result is Ellipsis:
+        return None, f"{where}, `{name}` returned {result!r}: fill in every `...`."
+    got, problem = as_tensor(result, name)
+    return (None, f"{where}: {problem}") if problem is not None else (got.float(), None)
+
+
 def not_ok(status: str, result) -> Verdict | None:
     if status == "ok":
         return None

@@ -20,10 +20,10 @@ from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.lessons.exercises import (
     TIME_LIMIT_S,
     Verdict,
-    as_tensor,
     first_mismatch,
     not_ok,
     run_student_code,
+    student_tensor,
 )
 from ptqlab.ptq.bias_correction import run_bias_correction
 from ptqlab.ptq.layer_data import rtn
@@ -112,12 +112,9 @@ def _problem(case: Case, result) -> str | None:
     layer = f"a layer with W of shape ({out}, {inputs})" + (
         " and **no bias** (bias=None)" if case.bias is None else ""
     )
-    if result is None or result is Ellipsis:
-        return f"for {layer}, `corrected_bias` returned {result!r}: fill in every `...`."
-    got, problem = as_tensor(result, "corrected_bias")
+    got, problem = student_tensor(result, "corrected_bias", f"for {layer}")
     if problem is not None:
-        return f"for {layer}: {problem}"
-    got = got.float()
+        return problem
     if got.shape != (out,):
         axis = " — sum over the inputs (dim 1), not the outputs" if got.shape == (inputs,) else ""
         return f"for {layer} it returned shape {tuple(got.shape)}, expected ({out},): one bias per output channel{axis}."

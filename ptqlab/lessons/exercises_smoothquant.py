@@ -17,10 +17,10 @@ from torch import nn
 from ptqlab.lessons.exercises import (
     TIME_LIMIT_S,
     Verdict,
-    as_tensor,
     first_mismatch,
     not_ok,
     run_student_code,
+    student_tensor,
 )
 from ptqlab.ptq.smoothquant import channel_absmax, smoothing_scale
 
@@ -85,12 +85,9 @@ def _named_mistake(case: Case, got: torch.Tensor) -> str | None:
 def _problem(case: Case, result) -> str | None:
     out, inputs = case.w.shape
     where = f"for X of shape {tuple(case.x.shape)}, W of shape ({out}, {inputs}), α = {case.alpha}"
-    if result is None or result is Ellipsis:
-        return f"{where}, `smoothing_factor` returned {result!r}: fill in every `...`."
-    got, problem = as_tensor(result, "smoothing_factor")
+    got, problem = student_tensor(result, "smoothing_factor", where)
     if problem is not None:
-        return f"{where}: {problem}"
-    got = got.float()
+        return problem
     if got.shape != (inputs,):
         return (
             f"{where} it returned shape {tuple(got.shape)}, expected ({inputs},): one factor per input "
