@@ -4,11 +4,16 @@ on fresh random tensors, and is compared with ptqlab's reference; the verdict na
 Running untrusted code: ``run_student_code`` executes it in a child process of the *server's* Python, as the
 user who runs the server (a time limit, not a sandbox). Serve the labs to yourself, not to strangers.
 
-The exercises (each ``check_*`` takes the source text and returns a ``Verdict``):
+The exercises (each checker takes the source text and returns a ``Verdict``), one module per lab:
 
-- ``check_affine``      lab 01: choose_qparams (asymmetric min/max), quantize, dequantize from the formulas
-- ``check_scales``      lab 03: symmetric per-channel and per-group scales, max|w| / ((qmax − qmin) / 2)
-- ``check_sensitivity`` lab 05: the one-layer-at-a-time sensitivity loop, drop = baseline − accuracy
+- ``exercises_affine``        lab 01 (and 06): choose_qparams (asymmetric min/max), quantize, dequantize
+- ``exercises_calibration``   lab 02: a percentile calibrator
+- ``exercises_schemes``       lab 03: symmetric per-channel and per-group scales, max|w| / ((qmax − qmin) / 2)
+- ``exercises_full_model``    lab 04: a dynamic int8 Linear (per-row activation scales, exact integer matmul)
+- ``exercises_sensitivity``   lab 05: the one-layer-at-a-time sensitivity loop, drop = baseline − accuracy
+- ``exercises_beyond_rtn``    lab 07: bias correction; ``exercises_smoothquant``: SmoothQuant's factor
+- ``exercises_qat``           lab 08: fake-quant forward and its straight-through-estimator backward
+- ``real_integers_exercise``  lab 09: integer-only requantization
 """
 
 from __future__ import annotations
