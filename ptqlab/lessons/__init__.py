@@ -1,7 +1,8 @@
 """One module per lab: the numbers and the narration the lab shows (labs hold only prose and controls).
 
 affine_map          lab 01
-calibration         lab 02 (calibration_text: goals, recap, self-checks, sentences from the measured values)
+calibration         lab 02 (calibration_text: goals, recap, self-checks, sentences from the measured values;
+                    vendors: TensorRT's and ONNX Runtime's calibrators side by side)
 schemes             lab 03 (schemes_text: its tables and sentences, from the measured values)
 full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; full_model_checks: self-checks;
                     exercises_full_model (+ _mistakes): the dynamic int8 Linear exercise)
@@ -14,10 +15,10 @@ beyond_rtn          lab 07 (beyond_rtn_questions: self-checks and recap; exercis
 real_integers       lab 09 (real_integers_exercise: the requantize exercise; real_integers_questions:
                     self-checks and recap)
 
-Shared by labs 01, 03, 05, 06:
-questions           the self-check questions, every expected answer computed by ptqlab
+Shared by the labs:
+questions           labs 01, 03, 05, 06's self-check questions, every expected answer computed by ptqlab
 exercises           coding exercises: run the student's code in a child process with a time limit, and the
-                    question / exercise views; exercises_affine (lab 01, 06), exercises_calibration (lab 02),
-                    exercises_schemes (lab 03),
-                    exercises_sensitivity (lab 05) check one exercise each
+                    question / exercise views; one exercises_* module per lab checks its exercise
+controls            a control with its "Try this" hint; marimo's progress bar
+models              the labs' trained digits models and their test accuracy
 """
