@@ -72,12 +72,17 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(beyond_rtn, mo):
+def _(beyond_rtn, mo, with_hint):
     granularity_picker = mo.ui.dropdown(beyond_rtn.GRANULARITIES, value="per-channel", label="granularity")
     group_size = mo.ui.slider(
         steps=[16, 32, 64, 128], value=128, label="group size (per-group)", show_value=True
     )
-    mo.hstack([granularity_picker, group_size])
+    mo.vstack(
+        [
+            with_hint(granularity_picker, "switch to **per-group**: does RTN still need rescuing at 2 bits?"),
+            with_hint(group_size, "halve the group: which algorithm's lead over RTN shrinks first?"),
+        ]
+    )
     return granularity_picker, group_size
 
 
@@ -157,11 +162,11 @@ def _(mo):
 
 
 @app.cell
-def _(beyond_rtn, comparison, mo):
+def _(beyond_rtn, comparison, mo, with_hint):
     layer_picker = mo.ui.dropdown(
         beyond_rtn.layer_names(comparison), value=beyond_rtn.layer_names(comparison)[0], label="layer"
     )
-    layer_picker
+    with_hint(layer_picker, "pick the last layer: are AdaRound's flips as many as in the first?")
     return (layer_picker,)
 
 

@@ -65,7 +65,9 @@ def _(mo, real_integers, with_hint):
     mo.vstack(
         [
             with_hint(layer, "compare fc1 (64 inputs) with fc2 (512): how many bits of headroom are left?"),
-            sample,
+            with_hint(
+                sample, "pick another digit: the histogram (all digits) stays, the walkthrough below changes."
+            ),
             with_hint(channel, "find a channel whose ReLU clamp fires (the code equals z_y)."),
         ]
     )
@@ -155,7 +157,11 @@ def _(mo, with_hint):
     int_bits = mo.ui.slider(steps=[4, 8], value=8, label="integer bits", show_value=True)
     kind = mo.ui.dropdown(["weight", "activation"], value="weight", label="tensor (MLP fc2)")
     mo.vstack(
-        [with_hint(fmt, "e5m2 trades a mantissa bit for range: where do its gaps grow?"), int_bits, kind]
+        [
+            with_hint(fmt, "e5m2 trades a mantissa bit for range: where do its gaps grow?"),
+            with_hint(int_bits, "drop to **4 bits**: the integer gap widens; which grid now wins near 0?"),
+            with_hint(kind, "switch to the **activation** (post-ReLU, one-sided): which grid wastes codes?"),
+        ]
     )
     return fmt, int_bits, kind
 
@@ -222,11 +228,22 @@ def _(mo):
 
 
 @app.cell
-def _(mo):
+def _(mo, with_hint):
     wo_model = mo.ui.dropdown(["mlp", "minilm"], value="mlp", label="model")
     wo_batch = mo.ui.slider(steps=[1, 8, 64], value=64, label="batch", show_value=True)
     wo_run = mo.ui.run_button(label="Measure W8A16 / W4A16 vs the engines")
-    mo.hstack([wo_model, wo_batch, wo_run])
+    mo.vstack(
+        [
+            with_hint(
+                wo_model, "**minilm** is large enough for memory traffic to matter: compare it with the MLP."
+            ),
+            with_hint(
+                wo_batch,
+                "batch **1** reads every weight per row (memory-bound): does weight-only gain more there than at **64**?",
+            ),
+            wo_run,
+        ]
+    )
     return wo_batch, wo_model, wo_run
 
 
