@@ -72,15 +72,8 @@ def _inside(grid: torch.Tensor, amax: float) -> list[float]:
     return grid[(grid >= -amax) & (grid <= amax)].tolist()
 
 
-def grids_chart(
-    x: torch.Tensor, float_grid: torch.Tensor, int_grid: torch.Tensor, labels: tuple[str, str], title: str
-) -> Chart:
-    """Left: the tensor's histogram with both grids as rugs. Right: the gap between neighbouring grid points
-    against position — constant for the integer grid, growing with |x| for the float grid."""
-    amax = float(x.abs().max())
-    points = {labels[0]: _inside(float_grid, amax), labels[1]: _inside(int_grid, amax)}
-    names = [f"{name} grid ({len(p)} pts)" for name, p in points.items()]
-    colors = {"values": "#aaaaaa", names[0]: "#9467bd", names[1]: "#2ca02c"}
+def values_panel(x: torch.Tensor, points: dict[str, list[float]], colors: dict[str, str]) -> dict:
+    """The tensor's histogram (log count) with each grid's points inside ±max|x| as a rug along the top."""
     value = _q("a", "value")
     layers = [
         layer(
@@ -93,27 +86,20 @@ def grids_chart(
             color=series_color(colors, "values", LEGEND_BELOW),
         )
     ]
-    for i, (name, grid) in enumerate(zip(names, points.values(), strict=True)):
+    for i, (name, grid) in enumerate(points.items()):
         top = 4 + 16 * i
         rug = {"type": "rule", "strokeWidth": 0.8}
         ends = {"y": {"value": top}, "y2": {"value": top + 12}}
-        layers.append(
-            layer(
-                rows(a=grid, digits=PLOT_DIGITS),
-                rug,
-                x=value,
-                **ends,
-                color=series_color(colors, name, LEGEND_BELOW),
-            )
-        )
-    values = {
-        "title": "Values and the points each grid can represent",
-        "width": PANEL_WIDTH,
-        "height": PANEL_HEIGHT,
-        "layer": layers,
-    }
+        data = rows(a=grid, digits=PLOT_DIGITS)
+        layers.append(layer(data, rug, x=value, **ends, color=series_color(colors, name, LEGEND_BELOW)))
+    title = "Values and the points each grid can represent"
+    return {"title": title, "width": PANEL_WIDTH, "height": PANEL_HEIGHT, "layer": layers}
+
+
+def spacing_panel(grids: dict[str, torch.Tensor], amax: float, colors: dict[str, str]) -> dict:
+    """The gap from each grid point in [0, amax] to the one below it (log axis)."""
     steps = []
-    for name, grid in zip(names, (float_grid, int_grid), strict=True):
+    for name, grid in grids.items():
         g = torch.sort(grid[(grid >= 0) & (grid <= amax)]).values
         if len(g) > 1:
             data = rows(a=g[1:].tolist(), gap=g.diff().tolist(), digits=PLOT_DIGITS)
@@ -122,17 +108,22 @@ def grids_chart(
             steps.append(
                 layer(data, mark, x=_q("a", "value"), y=gap, color=series_color(colors, name, LEGEND_BELOW))
             )
-    spacing = {
-        "title": "Spacing between neighbouring grid points (x ≥ 0)",
-        "width": PANEL_WIDTH,
-        "height": PANEL_HEIGHT,
-        "layer": steps,
-    }
+    title = "Spacing between neighbouring grid points (x ≥ 0)"
+    return {"title": title, "width": PANEL_WIDTH, "height": PANEL_HEIGHT, "layer": steps}
+
+
+def grids_chart(
+    x: torch.Tensor, float_grid: torch.Tensor, int_grid: torch.Tensor, labels: tuple[str, str], title: str
+) -> Chart:
+    """Left: the tensor's histogram with both grids as rugs. Right: the gap between neighbouring grid points
+    against position — constant for the integer grid, growing with |x| for the float grid."""
+    amax = float(x.abs().max())
+    inside = {labels[0]: _inside(float_grid, amax), labels[1]: _inside(int_grid, amax)}
+    names = [f"{name} grid ({len(p)} pts)" for name, p in inside.items()]
+    colors = {"values": "#aaaaaa", names[0]: "#9467bd", names[1]: "#2ca02c"}
+    points = dict(zip(names, inside.values(), strict=True))
+    grids = dict(zip(names, (float_grid, int_grid), strict=True))
+    panels = [values_panel(x, points, colors), spacing_panel(grids, amax, colors)]
     return Chart(
-        {
-            "title": title,
-            "hconcat": [values, spacing],
-            "spacing": 40,
-            "resolve": {"scale": {"x": "independent"}},
-        }
+        {"title": title, "hconcat": panels, "spacing": 40, "resolve": {"scale": {"x": "independent"}}}
     )
