@@ -142,10 +142,9 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(body, cc, mo, n_batches, outlier_percent, outlier_size):
+def _(body, cc, n_batches, outlier_percent, outlier_size):
     setting = cc.data_setting(body.value, outlier_size.value, outlier_percent.value, n_batches.value)
-    with mo.status.spinner(title="Observing the calibration stream…"):
-        stats, x_eval, calibration_ms = cc.timed_data(setting)
+    stats, x_eval, calibration_ms = cc.timed_data(setting)  # ~20 ms, cached per setting
     return calibration_ms, setting, stats, x_eval
 
 
@@ -207,9 +206,10 @@ def _(mo):
     From the same histogram, for many thresholds at once: each bin's values are rounded to that
     range's actual grid (its scale, zero point and $2^{bits}$ levels), and values outside the grid are
     clipped to its edge. Widening the range trades clipping error (red) for rounding error (blue).
-    The circles are where each calibrator landed (rings of different sizes, so picks at the same
-    threshold stay visible). **mse** searches this same error for its range, so it sits at the minimum
-    of the black curve, up to the histogram's resolution (the table's SQNR is measured on fresh data).
+    The circles are where each calibrator landed; the legend gives each one's threshold (picks at the
+    same threshold draw on top of each other). **mse** searches this same error for its range, so it
+    sits at the minimum of the black curve, up to the histogram's resolution (the table's SQNR is
+    measured on fresh data).
     """)
     return
 

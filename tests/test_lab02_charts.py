@@ -85,12 +85,12 @@ def test_error_curve_chart_draws_the_curve_and_the_picks_on_it(symmetric):
     results = oc.compare_observers(stats, x_eval, spec)
     curve = oc.error_curve(stats, spec)
     chart = json.loads(pc.error_curve_chart(curve, results, symmetric).to_json())
-    lines = [layer["data"]["values"] for layer in chart["layer"][:3]]
-    picks = chart["layer"][3]["data"]["values"]
+    data = chart["layer"][0]["data"]["values"]
+    lines = [[r for r in data if r["series"] == name] for name in (pc.ROUNDING, pc.CLIPPING, pc.TOTAL)]
+    picks = chart["layer"][1]["data"]["values"]
     total = (curve.rounding + curve.clipping).numpy()
     floor = max(float(total.min()) * 1e-3, 1e-30)
-    assert sum(len(v) for v in lines) <= 3 * pc.CURVE_POINTS
-    assert [r["series"] for r in lines[2]] == ["total"] * len(lines[2])
+    assert sum(len(v) for v in lines) == len(data) <= 3 * pc.CURVE_POINTS
     assert [r["error"] for r in lines[2]] == [number(max(v, floor)) for v in total]
     assert [r["t"] for r in lines[0]] == [number(t) for t in curve.thresholds]
     t = curve.thresholds.numpy()
@@ -99,7 +99,7 @@ def test_error_curve_chart_draws_the_curve_and_the_picks_on_it(symmetric):
         assert row["series"] == r.name and row["t"] == number(at)
         assert row["error"] == number(max(float(np.interp(at, t, total)), floor))
         assert row["label"] == f"{r.name}: {'T' if symmetric else 'hi'} = {at:.4g}"
-    legend = chart["layer"][3]["encoding"]["color"]["legend"]["labelExpr"]
+    legend = chart["layer"][1]["encoding"]["color"]["legend"]["labelExpr"]
     assert all(row["label"] in legend for row in picks)
 
 

@@ -33,7 +33,6 @@ CURVE_POINTS = 512
 DATA = "calibration data"
 ROUNDING, CLIPPING, TOTAL = "rounding (inside the grid)", "clipping (outside)", "total"
 ROW_HEIGHT = 18
-RING_SIZES = [260, 190, 130, 85, 50, 25]  # picks at the same threshold draw as concentric rings
 
 
 def _fmt_db(db: float) -> str:
@@ -115,19 +114,9 @@ def ranges_panel(results: list[ObserverResult], domain: list) -> dict:
     y = {"field": "label", "type": "nominal", "sort": labels, "title": None}
     x = _q("lo", "activation value x (grid covers [(qmin − zp)·s, (qmax − zp)·s])", domain=domain, nice=False)
     color = _color(results, legend=False)
-    layers = [
-        _layer(
-            data,
-            {"type": "rule", "strokeWidth": 3},
-            x=x,
-            x2={"field": "hi"},
-            y=y,
-            color=color,
-            strokeDash={**_dash(results), "legend": None},
-        ),
-        _layer(data, {"type": "tick", "thickness": 2}, x=x, y=y, color=color),
-        _layer(data, {"type": "tick", "thickness": 2}, x={**x, "field": "hi"}, y=y, color=color),
-    ]
+    rule = {"type": "rule", "strokeWidth": 4, "strokeCap": "butt"}
+    dash = {**_dash(results), "legend": None}
+    layers = [_layer(data, rule, x=x, x2={"field": "hi"}, y=y, color=color, strokeDash=dash)]
     return {"width": WIDTH, "height": ROW_HEIGHT * len(results), "layer": layers}
 
 
@@ -188,24 +177,21 @@ def error_curve_chart(curve: ThresholdError, results: list[ObserverResult], symm
     )
     x = _q("t", x_title)
     y = {**_q("error", "squared error per value (log)", type="log"), "axis": {"format": "~e"}}
+    line_dash = {
+        "field": "series",
+        "type": "nominal",
+        "scale": {"domain": [ROUNDING, CLIPPING, TOTAL], "range": [[5, 3], [5, 3], [1, 0]]},
+        "legend": None,
+    }
     layers = [
-        _layer(
-            [r for r in lines if r["series"] == name],
-            {"type": "line", "strokeWidth": 1.8 if name == TOTAL else 1.2, "strokeDash": dash},
-            x=x,
-            y=y,
-            color=color,
-        )
-        for name, dash in ((ROUNDING, [5, 3]), (CLIPPING, [5, 3]), (TOTAL, [1, 0]))
+        _layer(lines, {"type": "line", "strokeWidth": 1.5}, x=x, y=y, color=color, strokeDash=line_dash)
     ]
     tooltip = [
         {"field": "label", "type": "nominal"},
         {"field": "error", "type": "quantitative", "format": ".3g"},
     ]
-    point = {"type": "point", "filled": False, "strokeWidth": 2.2}
-    rings = {"domain": [r.name for r in results], "range": RING_SIZES[: len(results)]}
-    size = {"field": "series", "type": "nominal", "scale": rings, "legend": None}
-    layers.append(_layer(marks, point, x=x, y=y, color=color, size=size, tooltip=tooltip))
+    point = {"type": "point", "filled": False, "size": 110, "strokeWidth": 2.2}
+    layers.append(_layer(marks, point, x=x, y=y, color=color, tooltip=tooltip))
     title = "Quantization error of the actual grid versus the threshold, from the histogram"
     return Chart({"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers})
 
