@@ -187,7 +187,7 @@ def _(calibration_ms, mo, search_ms, x_eval):
     mo.md(
         f"SQNR is measured on {x_eval.numel():,} fresh values from the same mixture (not the calibration set). "
         f"Searches + evaluation: {search_ms:.0f} ms; observing the stream: {calibration_ms:.0f} ms "
-        "(both cached per setting: moving back to a setting costs nothing)."
+        "(both cached: moving back to a setting you have seen costs about nothing)."
     )
     return
 
