@@ -16,12 +16,11 @@ def _():
     from ptqlab.lessons import calibration_text as ct
     from ptqlab.lessons import exercises as ex
     from ptqlab.lessons import exercises_calibration as ec
-    from ptqlab.lessons import vendors
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import calibration as pc
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, cc, ct, ec, ex, mo, oc, pc, vendors, with_hint
+    return ClippingExplorer, cc, ct, ec, ex, mo, oc, pc, with_hint
 
 
 @app.cell(hide_code=True)
@@ -221,8 +220,7 @@ def _(curve, pc, results, symmetric):
 
 
 @app.cell
-def _(cc, mo, p, setting, spec, vendors):
-    _answers = cc.vendor_answers(setting, spec, float(p.value))
+def _(cc, mo, p, setting, spec):
     mo.vstack(
         [
             mo.md("## The vendors' answers on the same sample"),
@@ -231,8 +229,7 @@ def _(cc, mo, p, setting, spec, vendors):
                 "`ort_percentile`, checked against ORT itself within one bin), each observing the "
                 "evaluation sample below, scored on the same grid:"
             ),
-            mo.md(vendors.vendors_markdown(_answers)),
-            mo.md(vendors.why_they_differ(_answers)),
+            cc.lazy_vendors_view(setting, spec, float(p.value)),
         ]
     )
     return

@@ -108,3 +108,15 @@ def test_curve_is_subsampled_to_the_chart_budget():
     curve = oc.error_curve(stats, oc.lab_grid(4, True), points=2000)
     data, _ = pc.curve_rows(curve)
     assert len(data) <= 3 * pc.CURVE_POINTS and data[0]["t"] == number(curve.thresholds[0])
+
+
+def test_vendors_view_shows_the_vendor_answers():
+    setting = cc.data_setting("gaussian", 20.0, 0.01, 8)
+    spec = oc.lab_grid(4, True)
+    _, x_eval = cc.data(setting)
+    answers = vendors.vendor_answers(x_eval, spec, 99.99)
+    text = cc.vendors_view(setting, spec, 99.99).text
+    assert (
+        all(f"{a.result.sqnr_db:.2f}" in text for a in answers) and "Same name, different histogram" in text
+    )
+    assert cc.lazy_vendors_view(setting, spec, 99.99).text  # rendered once scrolled into view (mo.lazy)

@@ -5,6 +5,7 @@ cached on what it depends on, so that a slider only recomputes what it moved.
     results = comparison(setting, spec, p)      # == compare_observers(*synthetic_calibration(*setting), spec, p)
     curve = curve_for(setting, spec)            # == error_curve(stats, spec): p does not move it
     answers = vendor_answers(setting, spec, p)  # == vendors.vendor_answers(x_eval, spec, p)
+    view = lazy_vendors_view(setting, spec, p)  # their table, computed once scrolled into view
 
 Three caches, keyed on hashable arguments (``functools.lru_cache``):
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import functools
 import time
 
+import marimo as mo
 import torch
 
 from ptqlab.core.spec import QuantSpec
@@ -33,7 +35,7 @@ from ptqlab.lessons.calibration import (
     score_range,
     synthetic_calibration,
 )
-from ptqlab.lessons.vendors import VendorAnswer, vendor_rows
+from ptqlab.lessons.vendors import VendorAnswer, vendor_rows, vendors_markdown, why_they_differ
 from ptqlab.observers import PER_TENSOR, Observer, make_observer
 from ptqlab.observers.threshold_error import ThresholdError
 
@@ -147,3 +149,15 @@ def vendor_answers(setting: DataSetting, spec: QuantSpec, p: float) -> list[Vend
         lo, hi = _vendor_range(setting, name, key, spec if searches else None)
         out.append(VendorAnswer(library, method, settings, score(setting, spec, name, lo, hi)))
     return out
+
+
+def vendors_view(setting: DataSetting, spec: QuantSpec, p: float):
+    """The vendors' table and why they differ, for this setting (markdown, from ``vendor_answers``)."""
+    answers = vendor_answers(setting, spec, p)
+    return mo.vstack([mo.md(vendors_markdown(answers)), mo.md(why_they_differ(answers))])
+
+
+def lazy_vendors_view(setting: DataSetting, spec: QuantSpec, p: float):
+    """``vendors_view`` computed when the page scrolls it into view (``mo.lazy``): ONNX Runtime's entropy
+    window search (~0.3 s per data setting) then never competes with the charts above it for the CPU."""
+    return mo.lazy(functools.partial(vendors_view, setting, spec, float(p)), show_loading_indicator=True)
