@@ -259,7 +259,9 @@ def _(explorer, mo):
     sets the range for both sides: pull **both** handles in. Can you beat every calibrator?
     """
             ),
-            explorer,
+            mo.lazy(
+                explorer
+            ),  # drawn once scrolled into view: moving a slider above does not rebuild it off-screen
         ]
     )
     return
