@@ -117,7 +117,8 @@ def ranges_panel(results: list[ObserverResult], domain: list) -> dict:
     rule = {"type": "rule", "strokeWidth": 4, "strokeCap": "butt"}
     dash = {**_dash(results), "legend": None}
     layers = [_layer(data, rule, x=x, x2={"field": "hi"}, y=y, color=color, strokeDash=dash)]
-    return {"width": WIDTH, "height": ROW_HEIGHT * len(results), "layer": layers}
+    title = "Each calibrator's grid, named with its SQNR on the fresh evaluation values"
+    return {"title": title, "width": WIDTH, "height": ROW_HEIGHT * len(results), "layer": layers}
 
 
 def ranges_chart(stats: CalibrationStats, results: list[ObserverResult]) -> Chart:
@@ -128,7 +129,7 @@ def ranges_chart(stats: CalibrationStats, results: list[ObserverResult]) -> Char
     bars = display_histogram(stats)
     domain = _domain(bars, results)
     panels = [histogram_panel(stats, results, domain, bars), ranges_panel(results, domain)]
-    return Chart({"vconcat": panels, "spacing": 6})
+    return Chart({"vconcat": panels, "spacing": 10})
 
 
 def pick(r: ObserverResult, symmetric: bool) -> float:
