@@ -18,8 +18,9 @@ def _():
     from ptqlab.lessons.controls import with_hint
     from ptqlab.lessons.models import LABELS
     from ptqlab.plots import schemes as plots_schemes
+    from ptqlab.plots import schemes_charts
 
-    return LABELS, es, ex, mo, plots_schemes, questions, schemes, text, with_hint
+    return LABELS, es, ex, mo, plots_schemes, questions, schemes, schemes_charts, text, with_hint
 
 
 @app.cell(hide_code=True)
@@ -134,8 +135,8 @@ def _(
 
 
 @app.cell
-def _(bits, fold_switch, group_size, layer_picker, model_picker, plots_schemes, symmetric):
-    plots_schemes.granularity_image(
+def _(bits, fold_switch, group_size, layer_picker, model_picker, schemes_charts, symmetric):
+    schemes_charts.lab_granularity_chart(
         model_picker.value,
         fold_switch.value,
         layer_picker.value,
@@ -218,8 +219,8 @@ def _(act_bits, mo, text):
 
 
 @app.cell
-def _(act_bits, plots_schemes):
-    plots_schemes.activation_image(act_bits.value)
+def _(act_bits, schemes_charts):
+    schemes_charts.lab_activation_chart(act_bits.value)
     return
 
 

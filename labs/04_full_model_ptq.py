@@ -13,6 +13,7 @@ def _():
 
     from ptqlab.backends import RECIPES
     from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_full_model as efm
     from ptqlab.lessons import full_model_checks as fc
     from ptqlab.lessons import full_model_text as ft
     from ptqlab.lessons.controls import with_hint
@@ -30,6 +31,7 @@ def _():
     return (
         OBSERVERS,
         RECIPES,
+        efm,
         ex,
         fc,
         ft,
@@ -309,6 +311,25 @@ def _(ex, fc):
 @app.cell
 def _(ex, lab04_answers, lab04_questions, mo):
     mo.vstack([mo.md("## Self-check"), ex.questions_view(lab04_questions, lab04_answers)])
+    return
+
+
+@app.cell
+def _(efm, mo):
+    editor = mo.ui.code_editor(value=efm.DYNAMIC_STARTER, language="python", min_height=320)
+    check_button = mo.ui.run_button(label="Check my code")
+    return check_button, editor
+
+
+@app.cell
+def _(check_button, editor, efm, ex, result):
+    ex.exercise_view(
+        efm.exercise_prompt(result.rows),
+        editor,
+        check_button,
+        ex.checked(check_button.value, efm.check_dynamic_linear, editor.value),
+        efm.DYNAMIC_SOLUTION,
+    )
     return
 
 

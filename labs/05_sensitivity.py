@@ -11,6 +11,7 @@ def _():
     # isort: split
     import marimo as mo
 
+    from ptqlab.lessons import calibration_selection as selection
     from ptqlab.lessons import exercises as ex
     from ptqlab.lessons import exercises_sensitivity as esens
     from ptqlab.lessons import questions
@@ -19,7 +20,7 @@ def _():
     from ptqlab.lessons.models import LABELS
     from ptqlab.plots import sensitivity as plots_sensitivity
 
-    return LABELS, esens, ex, lesson, mo, plots_sensitivity, questions, with_hint
+    return LABELS, esens, ex, lesson, mo, plots_sensitivity, questions, selection, with_hint
 
 
 @app.cell(hide_code=True)
@@ -41,8 +42,9 @@ def _(mo):
     **Mixed precision** then gives the bits to the layers that need them. A greedy allocation starts
     with every layer at 8 bits and repeatedly lowers, by one step of {8, 6, 4, 3, 2}, the layer whose
     lowering costs the least accuracy per byte saved — measured for real each time, not assumed additive.
-    The sizes count every parameter: weight codes plus one fp32 scale and zero point per block; biases
-    (BatchNorm is folded into them first) stay fp32.
+    The sizes count every parameter: weight codes plus one fp16 scale per block (per channel or per
+    tensor, as chosen below: the scale width int8/int4 engines store; the symmetric grid's zero point is
+    the constant 0, not stored); biases (BatchNorm is folded into them first) stay fp32.
 
     *Caveat:* the accuracy here is the 360-image digits test set (one image = 0.28 points). A real
     pipeline would choose the allocation on a separate validation set and report the test set once.
@@ -113,7 +115,7 @@ def _(budget, granularity_picker, lesson, mo, model_picker):
 
 @app.cell
 def _(budget, granularity_picker, model_picker, plots_sensitivity):
-    plots_sensitivity.mixed_precision_image(model_picker.value, granularity_picker.value, budget.value)
+    plots_sensitivity.lab_mixed_precision_chart(model_picker.value, granularity_picker.value, budget.value)
     return
 
 
@@ -139,6 +141,35 @@ def _(lesson, mo, plots_sensitivity):
                 lesson.lab_calibration_points(), "digits CNN, W8A4: accuracy vs calibration set"
             ),
             mo.md(lesson.calibration_note(lesson.lab_calibration_points())),
+        ]
+    )
+    return
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Where selection does matter: a pool with a few glitched images
+
+    Real calibration pools are rarely clean: a preprocessing bug or a sensor glitch leaves a few inputs far
+    outside the normal range. Below, the same study on a pool in which a few training images are
+    **overexposed** (every pixel multiplied; the share and factor are in the figure's title). Before you
+    look: which selection method do you expect to pick the glitched images most often, and why?
+    """)
+    return
+
+
+@app.cell
+def _(lesson, mo, plots_sensitivity, selection):
+    _clean = lesson.lab_calibration_points()
+    _minmax = selection.lab_glitch_points("minmax")
+    _percentile = selection.lab_glitch_points("percentile")
+    _picks = selection.lab_glitch_picks()
+    mo.vstack(
+        [
+            plots_sensitivity.calibration_figure(_minmax, selection.glitch_figure_title()),
+            mo.md(selection.glitch_table(_clean, _minmax, _percentile, _picks)),
+            mo.md(selection.glitch_note(_clean, _minmax, _percentile, _picks)),
         ]
     )
     return
@@ -206,6 +237,7 @@ def _(mo):
       assuming drops add up.
     - On a small test set one image is a fixed step of accuracy: a "gain" of one image is noise.
     - A flat result can be the right result: the calibration-set study is a negative control on digits.
+      A few glitched images in the pool make selection matter: min/max stretches to fit any one of them.
 
     Next, lab 06: drag the range yourself and watch rounding and clipping trade off.
     """)

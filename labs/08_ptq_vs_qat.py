@@ -11,16 +11,22 @@ def _():
     # isort: split
     import marimo as mo
 
+    from ptqlab.lessons import exercises as ex
+    from ptqlab.lessons import exercises_qat as eqat
     from ptqlab.lessons import ptq_vs_qat, training_dynamics
+    from ptqlab.lessons import ptq_vs_qat_questions as qq
     from ptqlab.lessons.controls import with_hint
     from ptqlab.lessons.ptq_vs_qat_decision import DATA_CHOICES, recommend, tutorial_check
     from ptqlab.plots import ptq_vs_qat as plots_ptq_vs_qat
 
     return (
         DATA_CHOICES,
+        eqat,
+        ex,
         mo,
         plots_ptq_vs_qat,
         ptq_vs_qat,
+        qq,
         recommend,
         training_dynamics,
         tutorial_check,
@@ -36,7 +42,8 @@ def _(mo):
     **Goals.** By the end you can (1) read a measured PTQ-vs-QAT table — accuracy, time to deploy, data
     needed, backward passes — instead of a rule of thumb; (2) choose a method from your own constraints;
     (3) say, with the spread across seeds, whether weight averaging (LAWA) or an LR cooldown makes a model
-    survive round-to-nearest better.
+    survive round-to-nearest better; (4) write the straight-through estimator's gradient and check it
+    against torch's autograd.
 
     **The two routes.** *Post-training quantization* rounds a trained model's weights,
     $\hat W = s\,\mathrm{clamp}(\mathrm{round}(W/s), q_\min, q_\max)$, after a few forward passes to
@@ -231,6 +238,49 @@ def _(mo):
 @app.cell
 def _(comparison, mo, ptq_vs_qat):
     mo.accordion(ptq_vs_qat.self_check(comparison))
+    return
+
+
+@app.cell
+def _(comparison, ex, model_picker, qq):
+    lab08_questions = qq.lab08_questions(comparison, model_picker.value)
+    lab08_answers = ex.answer_controls(lab08_questions)
+    return lab08_answers, lab08_questions
+
+
+@app.cell
+def _(ex, lab08_answers, lab08_questions, mo):
+    mo.vstack([mo.md("### Check yourself"), ex.questions_view(lab08_questions, lab08_answers)])
+    return
+
+
+@app.cell
+def _(eqat, mo):
+    editor = mo.ui.code_editor(value=eqat.STE_STARTER, language="python", min_height=240)
+    check_button = mo.ui.run_button(label="Check my code")
+    return check_button, editor
+
+
+@app.cell
+def _(check_button, editor, eqat, ex):
+    ex.exercise_view(
+        "## Coding exercise: the straight-through estimator\n\n"
+        "QAT's forward pass rounds; its backward pass needs a gradient through that rounding. Write fake "
+        "quantization and the gradient the STE gives it: `grad_out` where the code `round(x / scale) + "
+        "zero_point` lands in `[qmin, qmax]`, 0 where the clamp cut it off. **Check my code** runs both in a "
+        "separate process (3 s limit) and compares them with torch's `fake_quantize_per_tensor_affine` and "
+        "its autograd on fresh values, some exactly on qmin, qmax and the half-step ties beside them.",
+        editor,
+        check_button,
+        ex.checked(check_button.value, eqat.check_ste, editor.value),
+        eqat.STE_SOLUTION,
+    )
+    return
+
+
+@app.cell
+def _(comparison, mo, qq):
+    mo.md(qq.recap_markdown(comparison))
     return
 
 

@@ -73,16 +73,15 @@ def _(mo, real_integers, with_hint):
 
 
 @app.cell
-def _(channel, layer, mo, plots, real_integers, sample):
-    _walk = real_integers.layer_walkthrough(layer.value, sample.value)
-    mo.vstack(
-        [
-            plots.accumulator_figure(
-                _walk["acc"], _walk["worst_case"], f"digits MLP {layer.value}: int32 accumulators"
-            ),
-            mo.md(real_integers.walkthrough_markdown(_walk, channel.value)),
-        ]
-    )
+def _(layer, plots, real_integers, sample):
+    walk = real_integers.layer_walkthrough(layer.value, sample.value)
+    plots.accumulator_chart(walk["acc"], walk["worst_case"], f"digits MLP {layer.value}: int32 accumulators")
+    return (walk,)
+
+
+@app.cell
+def _(channel, mo, real_integers, walk):
+    mo.md(real_integers.walkthrough_markdown(walk, channel.value))
     return
 
 
@@ -166,7 +165,7 @@ def _(fmt, int_bits, kind, mo, plots, real_integers):
     _x, _fg, _ig = real_integers.grids(kind.value, fmt.value, int_bits.value)
     mo.vstack(
         [
-            plots.grids_figure(_x, _fg, _ig, (fmt.value, f"int{int_bits.value}"), f"MLP fc2 {kind.value}"),
+            plots.grids_chart(_x, _fg, _ig, (fmt.value, f"int{int_bits.value}"), f"MLP fc2 {kind.value}"),
             mo.md(
                 "**Round-trip error, same tensors** (fp8 and int scaled to the tensor's absmax):\n\n"
                 + real_integers.format_error_markdown()

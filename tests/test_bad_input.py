@@ -270,3 +270,18 @@ def test_manual_quantizer_rejects_a_fractional_zero_point():
     codes, scale, _ = mq.quantize_tensor(X)
     with pytest.raises(TypeError, match=r"^zero_point must be an integer, got -68.5"):
         mq.dequantize_tensor(codes, scale, -68.5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_single_non_finite_value_is_found_at_every_position(dtype, bad):
+    """checks.all_finite uses one min/max pass: NaN and ±Inf are caught in every SIMD lane and in the tail."""
+    from ptqlab.core.checks import all_finite, float_tensor
+
+    for i in range(67):
+        x = torch.randn(67, dtype=dtype)
+        x[i] = bad
+        assert not all_finite(x)
+        with pytest.raises(ValueError, match="non-finite"):
+            float_tensor(x)
+    assert all_finite(torch.randn(67, dtype=dtype))

@@ -111,3 +111,31 @@ def test_lab09_recap_states_the_measured_numbers():
     assert f"{real_integers.layer_walkthrough('fc2', 0)['headroom_bits']:.1f} bits of headroom" in text
     book = real_integers.codebook_accuracy(2)
     assert f"{book['k-means']:.2%} with k-means centroids vs {book['linear']:.2%}" in text
+
+
+def test_lab09_charts_plot_what_was_computed():
+    """The accumulator histogram counts every accumulator once; the headroom bars are log₂ of the three bounds;
+    the grid rugs hold each grid's points inside ±max|x|."""
+    import json
+    import math
+
+    from ptqlab.core.fixed_point import INT32_MAX
+    from ptqlab.lessons import real_integers
+    from ptqlab.plots import real_integers as plots
+
+    walk = real_integers.layer_walkthrough("fc2", 0)
+    spec = json.loads(plots.accumulator_chart(walk["acc"], walk["worst_case"], "t").to_json())
+    histogram, headroom = spec["hconcat"]
+    assert sum(r["count"] for r in histogram["layer"][0]["data"]["values"]) == walk["acc"].numel()
+    bars = headroom["layer"][0]["data"]["values"]
+    observed = float(walk["acc"].double().abs().max())
+    want = [math.log2(observed), math.log2(walk["worst_case"]), math.log2(INT32_MAX)]
+    assert [b["bits"] for b in bars] == pytest.approx(want, rel=1e-6)
+    x, float_grid, int_grid = real_integers.grids("weight", "fp8_e4m3", 8)
+    spec = json.loads(plots.grids_chart(x, float_grid, int_grid, ("fp8_e4m3", "int8"), "t").to_json())
+    values, spacing = spec["hconcat"]
+    amax = float(x.abs().max())
+    rugs = {layer["encoding"]["color"]["datum"]: layer["data"]["values"] for layer in values["layer"][1:]}
+    inside = int(((int_grid >= -amax) & (int_grid <= amax)).sum())
+    assert len(rugs[f"int8 grid ({inside} pts)"]) == inside
+    assert all(layer["mark"]["interpolate"] == "step-before" for layer in spacing["layer"])

@@ -40,3 +40,7 @@ def test_tick_axis_labels_each_tick():
     )
     with pytest.raises(ValueError, match="3 ticks but 2 labels"):
         vega.tick_axis("t", [1, 2, 3], ["a", "b"])
+
+
+def test_plot_digits_round_floats_but_never_counts():
+    assert vega.rows(x=[1.23456789], n=[123456789], digits=vega.PLOT_DIGITS) == [{"x": 1.235, "n": 123456789}]

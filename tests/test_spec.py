@@ -86,9 +86,13 @@ def test_block_rule(granularity, shape, block, qshape):
 
 def test_bits_per_element_counts_the_qparams():
     x_shape = (128, 256)
-    assert QuantSpec(bits=8).bits_per_element(x_shape) == pytest.approx(8 + 64 / (128 * 256))
-    assert QuantSpec(bits=4, granularity=PerGroup(32)).bits_per_element(x_shape) == pytest.approx(4 + 64 / 32)
-    assert QuantSpec(bits=4, granularity=PerGroup(32)).bits_per_element(x_shape, qparam_bits=16) == 4.5
+    # symmetric: one fp16 scale per block, no zero point (it is the constant 0)
+    assert QuantSpec(bits=8).bits_per_element(x_shape) == pytest.approx(8 + 16 / (128 * 256))
+    assert QuantSpec(bits=4, granularity=PerGroup(32)).bits_per_element(x_shape) == 4.5  # llama.cpp's Q4_0
+    # asymmetric: a zero point of the same width too; fp32 metadata doubles it
+    asym = QuantSpec(bits=4, symmetric=False, granularity=PerGroup(32))
+    assert asym.bits_per_element(x_shape) == 5.0 and asym.bits_per_element(x_shape, scale_bits=32) == 6.0
+    assert QuantSpec(bits=4, granularity=PerGroup(32)).bits_per_element(x_shape, qparam_bits=64) == 6.0
 
 
 def test_spec_is_immutable_and_with_makes_a_copy():

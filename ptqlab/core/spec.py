@@ -82,6 +82,9 @@ def _normalise_axis(axis: int, ndim: int, name: str) -> int:
     return axis % ndim
 
 
+SCALE_BITS = 16  # a block's scale as engines store it: fp16 (llama.cpp, ORT) or bf16 (torchao int4)
+
+
 @dataclass(frozen=True)
 class QuantSpec:
     """An integer grid: ``bits`` wide, signed or unsigned, symmetric or asymmetric, optionally narrow.
@@ -145,8 +148,16 @@ class QuantSpec:
         """Shape of the scale / zero_point tensors for a tensor of ``shape`` (one entry per block)."""
         return tuple(n // b for n, b in zip(shape, self.block_shape(shape), strict=True))
 
-    def bits_per_element(self, shape: tuple[int, ...], qparam_bits: int = 32 + 32) -> float:
-        """Storage cost in bits per element, counting each block's scale and zero point."""
+    def bits_per_element(
+        self, shape: tuple[int, ...], qparam_bits: int | None = None, *, scale_bits: int = SCALE_BITS
+    ) -> float:
+        """Storage cost in bits per element: b + blocks · per-block metadata / elements.
+
+        Per block: one scale of ``scale_bits`` (16: the fp16/bf16 scales int8/int4 engines store; 32 for
+        fp32), plus a zero point of the same width when the grid is asymmetric (a symmetric grid's zero point
+        is a constant, not stored). ``qparam_bits`` overrides the per-block total."""
+        if qparam_bits is None:
+            qparam_bits = scale_bits * (1 if self.symmetric else 2)
         n = math.prod(shape)
         return self.bits + math.prod(self.qparams_shape(shape)) * qparam_bits / max(n, 1)
 

@@ -3,10 +3,12 @@
 affine_map          lab 01
 calibration         lab 02 (calibration_text: goals, recap, self-checks, sentences from the measured values)
 schemes             lab 03 (schemes_text: its tables and sentences, from the measured values)
-full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; full_model_checks: self-checks)
-sensitivity         lab 05
+full_model          lab 04 (full_model_text: goals, recap, diagram, sentences; full_model_checks: self-checks;
+                    exercises_full_model (+ _mistakes): the dynamic int8 Linear exercise)
+sensitivity         lab 05 (calibration_selection: where calibration-set selection matters, a glitched pool)
 direct_manipulation lab 06
-ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics)
+ptq_vs_qat          lab 08 (+ ptq_vs_qat_decision, training_dynamics; ptq_vs_qat_questions: self-checks, recap;
+                    exercises_qat: the straight-through-estimator exercise)
 beyond_rtn          lab 07 (beyond_rtn_questions: self-checks and recap; exercises_beyond_rtn: bias
                     correction, exercises_smoothquant: SmoothQuant's factor, the coding exercises)
 real_integers       lab 09 (real_integers_exercise: the requantize exercise; real_integers_questions:

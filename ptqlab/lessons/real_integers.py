@@ -221,6 +221,7 @@ def grids(kind: str, fmt: str, int_bits: int) -> tuple[torch.Tensor, torch.Tenso
 # ---- codebooks ----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
 def codebook_markdown(bits: int) -> str:
     w = lab_tensor("weight")
     book = kmeans_quantize(w, bits)

@@ -48,38 +48,42 @@ class SchemeResult(NamedTuple):
     scales: torch.Tensor  # (C_out, blocks per row): the scale each block uses
     channel_sqnr_db: torch.Tensor  # (C_out,)
     sqnr_db: float
-    bits_per_element: float  # codes + one fp32 scale and one int32 zero point per block
+    bits_per_element: float  # codes + one fp16 scale per block (+ an fp16 zero point if asymmetric)
 
 
-def channel_sqnr_db(w: torch.Tensor, w_hat: torch.Tensor) -> torch.Tensor:
-    signal = (w.double() ** 2).sum(1)
-    noise = ((w.double() - w_hat.double()) ** 2).sum(1).clamp_min(1e-30)
-    return (10 * torch.log10(signal.clamp_min(1e-30) / noise)).float()
+def _row_sqnr(signal: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(per-row SQNR in dB as float32, the whole matrix's SQNR in dB from the same sums)."""
+    per_row = (10 * torch.log10(signal.clamp_min(1e-30) / noise.clamp_min(1e-30))).float()
+    total_noise = float(noise.sum())
+    total = (
+        math.inf if total_noise == 0.0 else 10 * math.log10(max(float(signal.sum()), 1e-300) / total_noise)
+    )
+    return per_row, total
 
 
 def compare_granularities(
     weight: torch.Tensor, bits: int = 4, group_size: int = 32, symmetric: bool = True
 ) -> dict[str, SchemeResult]:
     """Fake-quantize ``weight`` per tensor, per output channel and per group of ``group_size`` inputs
-    (shrunk to a divisor of K if needed) with min/max ranges; report scales and errors."""
+    (shrunk to a divisor of K if needed) with min/max ranges; report scales and errors.
+
+    The SQNRs come from one float64 pass per granularity: per row 10·log10(Σw²/Σ(w−ŵ)²), and the whole
+    matrix's from the same sums (what ``core.metrics.sqnr_db`` gives, to float64 rounding)."""
     w = as_matrix(weight)
     c, k = w.shape
     g = fitting_group_size(k, group_size)
     grains = {"per-tensor": PerTensor(), "per-channel": PerChannel(0), "per-group": PerGroup(g, axis=1)}
+    w64 = w.double()
+    signal = w64.square().sum(1)
     results = {}
     for name, grain in grains.items():
         spec = QuantSpec(bits=bits, symmetric=symmetric, granularity=grain)
         qp = qparams_for(w, spec)
         w_hat = fake_quantize(w, qp, spec)
         scales = qp.scale.reshape(-1, 1).expand(c, 1) if qp.scale.numel() == 1 else qp.scale.reshape(c, -1)
+        per_row, total = _row_sqnr(signal, (w64 - w_hat.double()).square_().sum(1))
         results[name] = SchemeResult(
-            spec,
-            qp,
-            w_hat,
-            scales,
-            channel_sqnr_db(w, w_hat),
-            sqnr_db(w, w_hat),
-            spec.bits_per_element(tuple(w.shape)),
+            spec, qp, w_hat, scales, per_row, total, spec.bits_per_element(tuple(w.shape))
         )
     return results
 
@@ -203,10 +207,23 @@ def lab_post_relu() -> torch.Tensor:
     return capture(lab_model("mlp"), digits_split().x_test, "fc2")
 
 
+ACT_SLIDER_BITS = tuple(range(2, 9))  # lab 03's activation-bits slider
+
+
 @functools.cache
-def lab_activation_accuracy(bits: int) -> tuple[dict[str, float], float]:
-    """(accuracy per activation scheme at A``bits``, fp32 accuracy) of the digits MLP, 256 calibration images."""
+def lab_activation_accuracies() -> dict[int, dict[str, float]]:
+    """Accuracy per activation scheme of the digits MLP (256 calibration images) at every bit width of the
+    slider, computed together on first use (~0.1 s each) so that moving the slider only looks them up."""
     data = digits_split()
     model = lab_model("mlp")
-    quantized = activation_accuracy(model, data.x_train[:256], data.x_test, data.y_test, bits)
-    return quantized, digits_test_accuracy(model)
+    return {
+        b: activation_accuracy(model, data.x_train[:256], data.x_test, data.y_test, b)
+        for b in ACT_SLIDER_BITS
+    }
+
+
+def lab_activation_accuracy(bits: int) -> tuple[dict[str, float], float]:
+    """(accuracy per activation scheme at A``bits``, fp32 accuracy) of the digits MLP, 256 calibration images."""
+    if bits not in ACT_SLIDER_BITS:
+        raise ValueError(f"bits must be one of {ACT_SLIDER_BITS}, got {bits!r}")
+    return lab_activation_accuracies()[bits], digits_test_accuracy(lab_model("mlp"))

@@ -7,8 +7,6 @@ int4 CPU kernels keep bf16/fp16 scales) and, for asymmetric blocks only, a zero 
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ptqlab.core.affine import choose_qparams
@@ -33,8 +31,7 @@ def bits_per_weight(spec: QuantSpec, shape: tuple[int, ...], metadata: str = "fp
     """b + blocks · (scale bits + zero-point bits if asymmetric) / elements."""
     if metadata not in METADATA_BITS:
         raise ValueError(f"metadata must be one of {sorted(METADATA_BITS)}, got {metadata!r}")
-    per_block = METADATA_BITS[metadata] * (1 if spec.symmetric else 2)
-    return spec.bits + math.prod(spec.qparams_shape(shape)) * per_block / max(math.prod(shape), 1)
+    return spec.bits_per_element(shape, scale_bits=METADATA_BITS[metadata])
 
 
 def granularity_markdown(

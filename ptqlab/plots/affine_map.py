@@ -15,7 +15,7 @@ import math
 
 from ptqlab.core.spec import QuantSpec
 from ptqlab.lessons.affine_map import AffineCurve, affine_curve, fmt
-from ptqlab.plots.vega import HEIGHT, WIDTH, Chart, color_scale, number, rows, tick_axis
+from ptqlab.plots.vega import HEIGHT, WIDTH, Chart, color_scale, layer, number, rows, tick_axis
 
 EXACT_STEPS = 256  # codes drawn one by one; beyond, a step is about a pixel of a WIDTH-pixel panel
 MAX_DECADES = 3  # log ticks per side of the error axis
@@ -103,10 +103,6 @@ def error_axis(half_step: float, biggest: float) -> dict:
     )
 
 
-def _layer(data: list[dict], mark: dict, **encoding) -> dict:
-    return {"data": {"values": data}, "mark": mark, "encoding": encoding}
-
-
 def _x(domain: list, title: str | None = None, field: str = "x") -> dict:
     scale = {"domain": domain, "nice": False, "zero": False}
     return {"field": field, "type": "quantitative", "scale": scale, "title": title}
@@ -115,7 +111,7 @@ def _x(domain: list, title: str | None = None, field: str = "x") -> dict:
 def _spans(curve: AffineCurve, domain: list, color: dict) -> dict:
     """The clipping region, x outside [grid_lo, grid_hi], shaded over the panel's whole height."""
     data = rows(a=[domain[0], curve.grid_hi], b=[curve.grid_lo, domain[1]], series=[CLIPPED, CLIPPED])
-    return _layer(
+    return layer(
         data, {"type": "rect", "opacity": 0.12}, x=_x(domain, field="a"), x2={"field": "b"}, color=color
     )
 
@@ -143,15 +139,15 @@ def staircase_panel(curve: AffineCurve, domain: list) -> dict:
     line = {"type": "line", "strokeWidth": 1.6}
     layers = [
         _spans(curve, domain, color),
-        _layer(
+        layer(
             rows(x=domain, y=domain, series=[IDENTITY] * 2),
             {**line, "strokeDash": [5, 4], "strokeWidth": 1},
             x=_x(domain),
             y=y,
             color=color,
         ),
-        _layer(rows(x=xs, y=ys, series=[STAIRCASE] * len(xs)), line, x=_x(domain), y=y, color=color),
-        _layer(
+        layer(rows(x=xs, y=ys, series=[STAIRCASE] * len(xs)), line, x=_x(domain), y=y, color=color),
+        layer(
             rows(x=[curve.lo, curve.hi], series=[REQUESTED] * 2),
             {"type": "rule", "strokeDash": [2, 3]},
             x=_x(domain),
@@ -162,7 +158,7 @@ def staircase_panel(curve: AffineCurve, domain: list) -> dict:
         _, grid = thresholds(curve)
         points = rows(x=grid, y=grid, series=[GRID] * len(grid))
         layers.append(
-            _layer(points, {"type": "point", "filled": True, "size": 18}, x=_x(domain), y=y, color=color)
+            layer(points, {"type": "point", "filled": True, "size": 18}, x=_x(domain), y=y, color=color)
         )
     title = f"The staircase x → x̂ — {_caption(curve)}; requested range [{fmt(curve.lo)}, {fmt(curve.hi)}]"
     return {"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers}
@@ -190,10 +186,8 @@ def error_panel(curve: AffineCurve, domain: list) -> dict:
     x = _x(domain, "input x (real value)")
     layers = [
         _spans(curve, domain, color),
-        _layer(
-            lines, {"type": "line", "strokeWidth": 1.3}, x=x, y=y, color=color, detail={"field": "series"}
-        ),
-        _layer(
+        layer(lines, {"type": "line", "strokeWidth": 1.3}, x=x, y=y, color=color, detail={"field": "series"}),
+        layer(
             rows(y=[-half, half]),
             {"type": "rule", "strokeDash": [4, 3], "color": "black", "strokeWidth": 0.7},
             y={**y, "field": "y"},
@@ -201,7 +195,7 @@ def error_panel(curve: AffineCurve, domain: list) -> dict:
     ]
     if bands:
         layers.insert(
-            1, _layer(bands, {"type": "area", "opacity": 0.5}, x=x, y=y, y2={"field": "lower"}, color=color)
+            1, layer(bands, {"type": "area", "opacity": 0.5}, x=x, y=y, y2={"field": "lower"}, color=color)
         )
     title = "The error x̂ − x (linear within ±s/2, log beyond; MSE of a uniform x over this axis)"
     return {"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers}

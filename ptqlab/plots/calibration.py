@@ -16,7 +16,7 @@ import torch
 
 from ptqlab.lessons.calibration import CalibrationStats, ObserverResult
 from ptqlab.observers.threshold_error import ThresholdError
-from ptqlab.plots.vega import HEIGHT, WIDTH, Chart, color_scale, number, rows
+from ptqlab.plots.vega import HEIGHT, WIDTH, Chart, color_scale, layer, number, rows
 
 COLORS = {  # none is the curves' blue (rounding), red (clipping) or black (total)
     "minmax": "#8c564b",
@@ -37,10 +37,6 @@ ROW_HEIGHT = 18
 
 def _fmt_db(db: float) -> str:
     return "∞ dB" if db == float("inf") else f"{db:.1f} dB"
-
-
-def _layer(data: list[dict], mark: dict, **encoding) -> dict:
-    return {"data": {"values": data}, "mark": mark, "encoding": encoding}
 
 
 def _q(field: str, title: str | None = None, **scale) -> dict:
@@ -91,8 +87,8 @@ def histogram_panel(stats: CalibrationStats, results: list[ObserverResult], doma
         series=[r.name for r in results for _ in range(2)],
     )
     layers = [
-        _layer(bars, {"type": "rect", "color": "#c7c7c7"}, x=x, x2={"field": "b"}, y=y, y2={"field": "base"}),
-        _layer(
+        layer(bars, {"type": "rect", "color": "#c7c7c7"}, x=x, x2={"field": "b"}, y=y, y2={"field": "base"}),
+        layer(
             ends,
             {"type": "rule", "strokeWidth": 1.8},
             x={**x, "field": "x"},
@@ -116,7 +112,7 @@ def ranges_panel(results: list[ObserverResult], domain: list) -> dict:
     color = _color(results, legend=False)
     rule = {"type": "rule", "strokeWidth": 4, "strokeCap": "butt"}
     dash = {**_dash(results), "legend": None}
-    layers = [_layer(data, rule, x=x, x2={"field": "hi"}, y=y, color=color, strokeDash=dash)]
+    layers = [layer(data, rule, x=x, x2={"field": "hi"}, y=y, color=color, strokeDash=dash)]
     title = "Each calibrator's grid, named with its SQNR on the fresh evaluation values"
     return {"title": title, "width": WIDTH, "height": ROW_HEIGHT * len(results), "layer": layers}
 
@@ -184,15 +180,13 @@ def error_curve_chart(curve: ThresholdError, results: list[ObserverResult], symm
         "scale": {"domain": [ROUNDING, CLIPPING, TOTAL], "range": [[5, 3], [5, 3], [1, 0]]},
         "legend": None,
     }
-    layers = [
-        _layer(lines, {"type": "line", "strokeWidth": 1.5}, x=x, y=y, color=color, strokeDash=line_dash)
-    ]
+    layers = [layer(lines, {"type": "line", "strokeWidth": 1.5}, x=x, y=y, color=color, strokeDash=line_dash)]
     tooltip = [
         {"field": "label", "type": "nominal"},
         {"field": "error", "type": "quantitative", "format": ".3g"},
     ]
     point = {"type": "point", "filled": False, "size": 110, "strokeWidth": 2.2}
-    layers.append(_layer(marks, point, x=x, y=y, color=color, tooltip=tooltip))
+    layers.append(layer(marks, point, x=x, y=y, color=color, tooltip=tooltip))
     title = "Quantization error of the actual grid versus the threshold, from the histogram"
     return Chart({"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers})
 

@@ -1,71 +1,129 @@
-"""Lab 09's figures: the int32 accumulator and its headroom, float-format grids against integer grids."""
+"""Lab 09's slider figures, drawn by the browser (``plots.vega``): the int32 accumulator and its headroom,
+float-format grids against integer grids."""
 
 from __future__ import annotations
 
 import math
 
 import torch
-from matplotlib.figure import Figure
 
 from ptqlab.core.fixed_point import INT32_MAX
-from ptqlab.plots.figure import labelled, new_figure
+from ptqlab.plots.vega import PLOT_DIGITS, Chart, histogram_rows, layer, rows, series_color
+
+PANEL_WIDTH, PANEL_HEIGHT = 430, 210
+HEADROOM_COLORS = {
+    "largest |acc| seen": "#1f77b4",
+    "worst case K·max x_q·128": "#ff7f0e",
+    "int32 limit 2³¹−1": "#d62728",
+}
 
 
-def accumulator_figure(acc: torch.Tensor, worst_case: int, title: str) -> Figure:
-    """Left: histogram of every int32 accumulator value on the test set. Right: bits each bound needs."""
-    fig, (ax_hist, ax_bits) = new_figure(1, 2, width=11, height=3.4)
-    values = acc.reshape(-1).double()
-    ax_hist.hist(values.numpy(), bins=120, color="tab:blue", alpha=0.8)
-    ax_hist.set_yscale("log")
-    labelled(
-        ax_hist, title="int32 accumulator values (all outputs, all test digits)", xlabel="acc", ylabel="count"
-    )
-    observed = max(float(values.abs().max()), 1.0)
-    names = ["largest |acc| seen", "worst case K·max x_q·128", "int32 limit 2³¹−1"]
+def _q(field: str, title: str | None, **extra) -> dict:
+    return {"field": field, "type": "quantitative", "title": title, **extra}
+
+
+def headroom_rows(acc: torch.Tensor, worst_case: int) -> list[dict]:
+    """Bits of magnitude, log₂|value|, of the largest accumulator seen, the worst case and int32's limit."""
+    observed = max(float(acc.detach().double().abs().max()), 1.0)
     bits = [math.log2(observed), math.log2(max(worst_case, 1)), math.log2(INT32_MAX)]
-    ax_bits.barh(names, bits, color=["tab:blue", "tab:orange", "tab:red"])
-    for i, b in enumerate(bits):
-        ax_bits.text(b, i, f" {b:.1f} bits", va="center", fontsize=9)
-    ax_bits.set_xlim(0, 36)
-    labelled(ax_bits, title="Headroom: bits of magnitude", xlabel="log₂ |value|")
-    fig.suptitle(title)
-    return fig
+    return rows(name=list(HEADROOM_COLORS), bits=bits, label=[f"{b:.1f} bits" for b in bits])
 
 
-def grids_figure(
+def accumulator_chart(acc: torch.Tensor, worst_case: int, title: str) -> Chart:
+    """Left: histogram of every int32 accumulator value (log count). Right: bits each bound needs."""
+    histogram = {
+        "title": "int32 accumulator values (all outputs, all test digits)",
+        "width": PANEL_WIDTH,
+        "height": PANEL_HEIGHT,
+        "layer": [
+            layer(
+                histogram_rows(acc, 120),
+                {"type": "rect", "color": "#1f77b4", "opacity": 0.8},
+                x=_q("a", "accumulator value acc (integer)"),
+                x2={"field": "b"},
+                y=_q("count", "count (log)", scale={"type": "log"}),
+                y2={"datum": 0.5},
+            )
+        ],
+    }
+    y = {"field": "name", "type": "nominal", "title": None, "sort": None}
+    x = _q("bits", "log₂ |value| (bits of magnitude)", scale={"domain": [0, 36]})
+    color = {
+        "field": "name",
+        "type": "nominal",
+        "scale": {"domain": list(HEADROOM_COLORS), "range": list(HEADROOM_COLORS.values())},
+        "legend": None,
+    }
+    data = headroom_rows(acc, worst_case)
+    headroom = {
+        "title": "Headroom: bits of magnitude",
+        "width": PANEL_WIDTH - 120,
+        "height": PANEL_HEIGHT,
+        "layer": [
+            layer(data, {"type": "bar"}, x=x, y=y, color=color),
+            layer(data, {"type": "text", "align": "left", "dx": 4}, x=x, y=y, text={"field": "label"}),
+        ],
+    }
+    return Chart({"title": title, "hconcat": [histogram, headroom], "spacing": 40})
+
+
+def _inside(grid: torch.Tensor, amax: float) -> list[float]:
+    return grid[(grid >= -amax) & (grid <= amax)].tolist()
+
+
+def grids_chart(
     x: torch.Tensor, float_grid: torch.Tensor, int_grid: torch.Tensor, labels: tuple[str, str], title: str
-) -> Figure:
+) -> Chart:
     """Left: the tensor's histogram with both grids as rugs. Right: the gap between neighbouring grid points
     against position — constant for the integer grid, growing with |x| for the float grid."""
-    fig, (ax_hist, ax_step) = new_figure(1, 2, width=11, height=3.6)
     amax = float(x.abs().max())
-    ax_hist.hist(x.numpy(), bins=150, color="0.7", label="values")
-    top = ax_hist.get_ylim()[1]
-    fg = float_grid[(float_grid >= -amax) & (float_grid <= amax)].numpy()
-    ig = int_grid[(int_grid >= -amax) & (int_grid <= amax)].numpy()
-    ax_hist.vlines(
-        fg, top * 0.9, top, color="tab:purple", linewidth=0.6, label=f"{labels[0]} grid ({len(fg)} pts)"
-    )
-    ax_hist.vlines(
-        ig,
-        top * 0.78,
-        top * 0.88,
-        color="tab:green",
-        linewidth=0.8,
-        label=f"{labels[1]} grid ({len(ig)} pts)",
-    )
-    labelled(
-        ax_hist,
-        title="Values and the points each grid can represent",
-        xlabel="value",
-        ylabel="count",
-        legend="lower left",
-    )
-    for grid, color, name in ((float_grid, "tab:purple", labels[0]), (int_grid, "tab:green", labels[1])):
+    points = {labels[0]: _inside(float_grid, amax), labels[1]: _inside(int_grid, amax)}
+    names = [f"{name} grid ({len(p)} pts)" for name, p in points.items()]
+    colors = {"values": "#aaaaaa", names[0]: "#9467bd", names[1]: "#2ca02c"}
+    value = _q("a", "value")
+    layers = [
+        layer(
+            histogram_rows(x, 150),
+            {"type": "rect", "opacity": 0.8},
+            x=value,
+            x2={"field": "b"},
+            y=_q("count", "count (log)", scale={"type": "log"}),
+            y2={"datum": 0.5},
+            color=series_color(colors, "values"),
+        )
+    ]
+    for i, (name, grid) in enumerate(zip(names, points.values(), strict=True)):
+        top = 4 + 16 * i
+        rug = {"type": "rule", "strokeWidth": 0.8}
+        ends = {"y": {"value": top}, "y2": {"value": top + 12}}
+        layers.append(
+            layer(rows(a=grid, digits=PLOT_DIGITS), rug, x=value, **ends, color=series_color(colors, name))
+        )
+    values = {
+        "title": "Values and the points each grid can represent",
+        "width": PANEL_WIDTH,
+        "height": PANEL_HEIGHT,
+        "layer": layers,
+    }
+    steps = []
+    for name, grid in zip(names, (float_grid, int_grid), strict=True):
         g = torch.sort(grid[(grid >= 0) & (grid <= amax)]).values
         if len(g) > 1:
-            ax_step.step(g[1:].numpy(), g.diff().numpy(), where="pre", color=color, label=name)
-    ax_step.set_yscale("log")
-    labelled(ax_step, title="Spacing between neighbouring grid points (x ≥ 0)", xlabel="value", ylabel="gap")
-    fig.suptitle(title)
-    return fig
+            data = rows(a=g[1:].tolist(), gap=g.diff().tolist(), digits=PLOT_DIGITS)
+            mark = {"type": "line", "interpolate": "step-before"}
+            gap = _q("gap", "gap to the next point below", scale={"type": "log"})
+            steps.append(layer(data, mark, x=_q("a", "value"), y=gap, color=series_color(colors, name)))
+    spacing = {
+        "title": "Spacing between neighbouring grid points (x ≥ 0)",
+        "width": PANEL_WIDTH,
+        "height": PANEL_HEIGHT,
+        "layer": steps,
+    }
+    return Chart(
+        {
+            "title": title,
+            "hconcat": [values, spacing],
+            "spacing": 40,
+            "resolve": {"scale": {"x": "independent"}},
+        }
+    )

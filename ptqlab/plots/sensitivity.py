@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from ptqlab.lessons.models import LABELS
 from ptqlab.lessons.sensitivity import calibration_spread, lab_mixed_precision, lab_sensitivity
+from ptqlab.plots import vega
 from ptqlab.plots.figure import new_figure
 from ptqlab.plots.raster import image
 from ptqlab.ptq.sensitivity import MixedPrecisionPoint, MixedPrecisionResult, SensitivityReport
@@ -32,52 +33,66 @@ def sensitivity_figure(report: SensitivityReport, title: str) -> Figure:
     return fig
 
 
-def _kb_and_percent(points) -> tuple[list[float], list[float]]:
-    """A mixed-precision plot's coordinates: sizes in KiB and metrics in percent."""
-    return [p.size_bytes / 1024 for p in points], [100 * p.metric for p in points]
+def _kb_and_percent(points) -> list[dict]:
+    """A mixed-precision chart's rows: size in KiB and metric in percent."""
+    return vega.rows(kib=[p.size_bytes / 1024 for p in points], pct=[100 * p.metric for p in points])
 
 
-def mixed_precision_figure(
+_KIB = {
+    "field": "kib",
+    "type": "quantitative",
+    "title": "model size (KiB, all parameters)",
+    "scale": {"zero": False},
+}
+_PCT = {"field": "pct", "type": "quantitative", "title": "test accuracy (%)", "scale": {"zero": False}}
+
+
+def _series(colors: dict[str, str], series: str, data: list[dict], mark: dict, **encoding) -> dict:
+    return vega.layer(data, mark, **encoding, color=vega.series_color(colors, series))
+
+
+def mixed_precision_chart(
     result: MixedPrecisionResult, chosen: MixedPrecisionPoint | None, budget_bytes: float, title: str
-) -> Figure:
-    """Size vs accuracy: every configuration measured, the greedy path, the Pareto front and the pick."""
-    fig, (ax,) = new_figure(width=9, height=4.8, layout=None)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.11)
-    ax.scatter(
-        *_kb_and_percent(result.explored),
-        s=12,
-        color="lightgrey",
-        label="configurations measured",
-    )
-    ax.plot(
-        *_kb_and_percent(result.path),
-        "-o",
-        markersize=3,
-        color="tab:blue",
-        linewidth=1,
-        label="greedy path",
-    )
-    front = result.pareto()
-    ax.step(
-        *_kb_and_percent(front),
-        where="post",
-        color="tab:green",
-        linewidth=1.5,
-        label="Pareto front",
-    )
-    ax.plot(
-        *_kb_and_percent(result.uniform),
-        "ks",
-        markersize=5,
-        label="same bits everywhere (" + ", ".join(f"W{b}" for b in result.choices) + ")",
-    )
-    ax.axvline(budget_bytes / 1024, color="tab:red", linestyle="--", linewidth=1, label="size budget")
+) -> vega.Chart:
+    """Size vs accuracy, drawn by the browser: every configuration measured, the greedy path, the Pareto front,
+    uniform bit widths, the budget and the configuration chosen for it."""
+    uniform = "same bits everywhere (" + ", ".join(f"W{b}" for b in result.choices) + ")"
+    marks = {
+        "configurations measured": (
+            "#bbbbbb",
+            result.explored,
+            {"type": "point", "filled": True, "size": 16},
+        ),
+        "greedy path": ("#1f77b4", result.path, {"type": "line", "point": {"size": 14}, "strokeWidth": 1}),
+        "Pareto front": (
+            "#2ca02c",
+            result.pareto(),
+            {"type": "line", "interpolate": "step-after", "strokeWidth": 1.5},
+        ),
+        uniform: ("black", result.uniform, {"type": "point", "shape": "square", "filled": True, "size": 40}),
+    }
     if chosen is not None:
-        ax.plot(*_kb_and_percent([chosen]), "*", markersize=16, color="tab:red", label="chosen")
-    ax.axhline(100 * result.float_metric, color="black", linewidth=0.6, label="fp32 accuracy")
-    ax.set(title=title, xlabel="model size (KiB, all parameters)", ylabel="test accuracy (%)")
-    ax.legend(fontsize=8, loc="lower right")
-    return fig
+        marks["chosen"] = (
+            "#d62728",
+            [chosen],
+            {"type": "point", "shape": "diamond", "filled": True, "size": 220},
+        )
+    colors = {name: color for name, (color, _, _) in marks.items()} | {
+        "size budget": "#d62728",
+        "fp32 accuracy": "black",
+    }
+    layers = [
+        _series(colors, name, _kb_and_percent(points), mark, x=_KIB, y=_PCT)
+        for name, (_, points, mark) in marks.items()
+    ]
+    budget = vega.rows(kib=[budget_bytes / 1024])
+    layers.insert(
+        -1 if chosen is not None else len(layers),
+        _series(colors, "size budget", budget, {"type": "rule", "strokeDash": [5, 4]}, x=_KIB),
+    )
+    fp32 = vega.rows(pct=[100 * result.float_metric])
+    layers.append(_series(colors, "fp32 accuracy", fp32, {"type": "rule", "strokeWidth": 0.7}, y=_PCT))
+    return vega.Chart({"title": title, "width": vega.WIDTH, "height": 300, "layer": layers})
 
 
 def calibration_figure(points, title: str) -> Figure:
@@ -104,7 +119,7 @@ def calibration_figure(points, title: str) -> Figure:
     return fig
 
 
-# ---- lab 05's slider-driven figures as screen-resolution PNGs, cached per setting ---------------------------
+# ---- lab 05's figures for its controls, cached per setting ---------------------------
 
 
 @functools.lru_cache(maxsize=8)
@@ -115,10 +130,8 @@ def sensitivity_image(name: str, granularity: str):
 
 
 @functools.lru_cache(maxsize=256)
-def mixed_precision_image(name: str, granularity: str, budget_kib: float):
-    """``mixed_precision_figure`` with the configuration chosen for ``budget_kib``."""
+def lab_mixed_precision_chart(name: str, granularity: str, budget_kib: float) -> vega.Chart:
+    """``mixed_precision_chart`` with the configuration chosen for ``budget_kib`` (cached per setting)."""
     result = lab_mixed_precision(name, granularity)
     title = f"{LABELS[name]}: size vs accuracy ({granularity})"
-    return image(
-        mixed_precision_figure(result, result.for_budget(budget_kib * 1024), budget_kib * 1024, title)
-    )
+    return mixed_precision_chart(result, result.for_budget(budget_kib * 1024), budget_kib * 1024, title)

@@ -16,6 +16,8 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 
+import torch
+
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 MIME = "application/vnd.vegalite.v5+json"
 SIGNIFICANT_DIGITS = 7  # float32 data: 7 digits reproduce every value the lab computed
@@ -37,27 +39,63 @@ CONFIG = {
 }
 
 
-def number(value: float) -> float | None:
-    """``value`` as a JSON number with ``SIGNIFICANT_DIGITS`` digits; None (a gap) when not finite."""
+PLOT_DIGITS = 4  # positions on a few hundred pixels: 4 digits are exact to a tenth of a pixel
+
+
+def number(value: float, digits: int = SIGNIFICANT_DIGITS) -> float | None:
+    """``value`` as a JSON number with ``digits`` significant digits; None (a gap) when not finite."""
     value = float(value)
     if not math.isfinite(value):
         return None
-    return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return float(f"{value:.{digits}g}")
 
 
-def rows(**columns: Iterable) -> list[dict]:
+def rows(*, digits: int = SIGNIFICANT_DIGITS, **columns: Iterable) -> list[dict]:
     """Column-wise data as Vega's row records: ``rows(x=[0, 1], y=[2, 3]) == [{"x": 0, "y": 2}, …]``.
 
-    Numbers go through ``number``; strings and None are kept; every column must have the same length.
+    Floats go through ``number`` (``digits`` significant digits: ``PLOT_DIGITS`` for large data that is
+    only drawn); ints (counts), strings and None are kept exactly; every column must have the same length.
     """
     names = list(columns)
     values = [list(c) for c in columns.values()]
     if len({len(v) for v in values}) > 1:
         raise ValueError(f"columns {names} have different lengths {[len(v) for v in values]}")
     convert = [
-        [v if v is None or isinstance(v, str | bool) else number(v) for v in column] for column in values
+        [v if v is None or isinstance(v, str | int) else number(v, digits) for v in column]
+        for column in values
     ]
     return [dict(zip(names, row, strict=True)) for row in zip(*convert, strict=True)]
+
+
+def histogram_rows(values: torch.Tensor, bins: int) -> list[dict]:
+    """Histogram bars: rows (a = bin start, b = bin end, count) over ``bins`` equal bins spanning [min, max].
+    Empty bins are left out (a log count axis has no 0); counts are exact ints."""
+    v = values.detach().flatten().double()
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts = torch.histc(v, bins=bins, min=lo, max=hi)
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    keep = counts > 0
+    return rows(
+        a=edges[:-1][keep].tolist(),
+        b=edges[1:][keep].tolist(),
+        count=counts[keep].long().tolist(),
+        digits=PLOT_DIGITS,
+    )
+
+
+def layer(data: list[dict], mark: dict | str, **encoding) -> dict:
+    """One layer of a layered chart with its own data and encodings (never inherited: a rule or rect layer
+    that inherited a y field its data lacks would vanish)."""
+    return {"data": {"values": data}, "mark": mark, "encoding": encoding}
+
+
+def series_color(colors: dict[str, str], series: str, legend: dict | None = None) -> dict:
+    """A layer's colour: the constant ``series`` on the scale ``colors`` shares among a chart's layers, so one
+    legend names every series without repeating its name in every data row."""
+    encoding = {"datum": series, "type": "nominal", "scale": color_scale(colors), "title": None}
+    return encoding if legend is None else {**encoding, "legend": legend}
 
 
 def tick_axis(title: str, ticks: Sequence[float], labels: Sequence[str], **axis) -> dict:

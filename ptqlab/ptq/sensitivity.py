@@ -10,8 +10,9 @@ whose lowering costs the least metric per byte saved,
 measuring each candidate for real (no additivity assumption), until every layer sits at the narrowest
 choice. The visited configurations trace a size-vs-metric path; ``for_budget`` picks the best one that fits.
 
-Model size counts every parameter: quantized weights at ``spec.bits_per_element`` (codes + one 32-bit scale
-and zero point per block), everything else (biases, BatchNorm, embeddings) as fp32.
+Model size counts every parameter: quantized weights at ``spec.bits_per_element`` (codes + one fp16 scale per
+block, and an fp16 zero point if the grid is asymmetric), everything else (biases, BatchNorm, embeddings) as
+fp32.
 """
 
 from __future__ import annotations
