@@ -43,6 +43,8 @@ def test_cached_observers_check_their_spec_and_keep_the_names():
     assert list(obs) == list(PER_TENSOR) and all(o.batches == 8 for o in obs.values())
     with pytest.raises(TypeError, match="spec must be a QuantSpec"):
         obs["l2"].range_for(4)
+    obs["l2"].reset()  # rebuilt from its own config: still the cached l2
+    assert obs["l2"].name == "l2" and obs["l2"].batches == 8
     plain = oc.observers(cc.data(setting)[0], 99.99)
     assert [float(v) for v in obs["minmax"].range()] == [float(v) for v in plain["minmax"].range()]
 

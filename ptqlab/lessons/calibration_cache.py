@@ -110,6 +110,9 @@ class CachedRanges(Observer):
         self.setting, self.name, self.p = setting, name, float(p)
         self.batches = observers(data(setting)[0], self.p)[name].batches
 
+    def _config(self) -> dict:
+        return {"setting": self.setting, "name": self.name, "p": self.p}
+
     def range_for(self, spec: QuantSpec) -> tuple:
         if not isinstance(spec, QuantSpec):
             raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
