@@ -143,7 +143,7 @@ def _(mo, with_hint):
 @app.cell
 def _(body, cc, n_batches, outlier_percent, outlier_size):
     setting = cc.data_setting(body.value, outlier_size.value, outlier_percent.value, n_batches.value)
-    stats, x_eval, calibration_ms = cc.timed_data(setting)  # ~20 ms, cached per setting
+    stats, x_eval, calibration_ms = cc.timed_data(setting)  # cached per data setting
     return calibration_ms, setting, stats, x_eval
 
 
