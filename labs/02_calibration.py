@@ -12,15 +12,15 @@ def _():
     import marimo as mo
 
     from ptqlab.lessons import calibration as oc
+    from ptqlab.lessons import calibration_cache as cc
     from ptqlab.lessons import calibration_text as ct
     from ptqlab.lessons import exercises as ex
     from ptqlab.lessons import exercises_calibration as ec
-    from ptqlab.lessons import vendors
     from ptqlab.lessons.controls import with_hint
     from ptqlab.plots import calibration as pc
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, ct, ec, ex, mo, oc, pc, vendors, with_hint
+    return ClippingExplorer, cc, ct, ec, ex, mo, oc, pc, with_hint
 
 
 @app.cell(hide_code=True)
@@ -141,65 +141,32 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(body, mo, n_batches, oc, outlier_percent, outlier_size):
-    with mo.status.spinner(title="Observing the calibration stream…"):
-        stats, x_eval, calibration_ms = oc.timed_calibration(
-            body.value, outlier_size.value, outlier_percent.value, n_batches.value
-        )
-    return calibration_ms, stats, x_eval
+def _(body, cc, n_batches, outlier_percent, outlier_size):
+    setting = cc.data_setting(body.value, outlier_size.value, outlier_percent.value, n_batches.value)
+    stats, x_eval, calibration_ms = cc.timed_data(setting)  # cached per data setting
+    return calibration_ms, setting, stats, x_eval
 
 
 @app.cell
-def _(bits, mode, oc, p, stats, x_eval):
+def _(bits, mode, oc):
     symmetric = mode.value.startswith("symmetric")
     spec = oc.lab_grid(bits.value, symmetric)
-    results, curve, search_ms = oc.timed_comparison(stats, x_eval, spec, p.value)
-    return curve, results, search_ms, spec, symmetric
+    return spec, symmetric
 
 
 @app.cell
-def _(calibration_ms, mo, pc, results, search_ms, spec, stats, x_eval):
-    mo.vstack(
-        [
-            mo.md(f"## Every calibrator on the same data — `{spec}`"),
-            pc.ranges_figure(stats, results),
-            mo.md(
-                f"SQNR is measured on {x_eval.numel():,} fresh values from the same mixture (not the calibration set). "
-                f"Searches + evaluation: {search_ms:.0f} ms; observing the stream: {calibration_ms:.0f} ms "
-                "(cached per data setting)."
-            ),
-        ]
-    )
-    return
-
-
-@app.cell
-def _(curve, mo, pc, results, symmetric):
-    mo.vstack(
-        [
-            mo.md(
-                r"""
-    ## Error versus threshold
-
-    From the same histogram, for many thresholds at once: each bin's values are rounded to that
-    range's actual grid (its scale, zero point and $2^{bits}$ levels), and values outside the grid are
-    clipped to its edge. Widening the range trades clipping error (red) for rounding error (blue).
-    The circles are where each calibrator landed. **mse** searches this same error for its range, so
-    it sits at the minimum of the black curve, up to the histogram's resolution (the table's SQNR is
-    measured on fresh data).
-    """
-            ),
-            pc.error_curve_figure(curve, results, symmetric),
-        ]
-    )
-    return
+def _(cc, p, setting, spec):
+    # each calibrator's range is cached per (data, grid) — p only re-runs the percentile — and each score
+    results, search_ms = cc.timed_comparison(setting, spec, float(p.value))
+    return results, search_ms
 
 
 @app.cell
 def _(ct, mo, pc, results, spec):
     mo.vstack(
         [
-            mo.md("## Measured error per calibrator (best SQNR in bold)"),
+            mo.md(f"## Every calibrator on the same data — `{spec}`"),
+            mo.md("### Measured error per calibrator (best SQNR in bold)"),
             mo.md(pc.calibrators_markdown(results)),
             mo.md(ct.minmax_clip_note(results, spec)),
             mo.md(ct.ceiling_note(results, spec)),
@@ -209,8 +176,51 @@ def _(ct, mo, pc, results, spec):
 
 
 @app.cell
-def _(mo, p, spec, vendors, x_eval):
-    _answers = vendors.vendor_answers(x_eval, spec, float(p.value))
+def _(pc, results, stats):
+    pc.ranges_chart(stats, results)
+    return
+
+
+@app.cell
+def _(calibration_ms, mo, search_ms, x_eval):
+    mo.md(
+        f"SQNR is measured on {x_eval.numel():,} fresh values from the same mixture (not the calibration set). "
+        f"Searches + evaluation: {search_ms:.0f} ms; observing the stream: {calibration_ms:.0f} ms "
+        "(both cached: moving back to a setting you have seen costs about nothing)."
+    )
+    return
+
+
+@app.cell
+def _(cc, setting, spec):
+    curve = cc.curve_for(setting, spec)  # the histogram's error curve: p does not move it
+    return (curve,)
+
+
+@app.cell(hide_code=True)
+def _(mo):
+    mo.md(r"""
+    ## Error versus threshold
+
+    From the same histogram, for many thresholds at once: each bin's values are rounded to that
+    range's actual grid (its scale, zero point and $2^{bits}$ levels), and values outside the grid are
+    clipped to its edge. Widening the range trades clipping error (red) for rounding error (blue).
+    The circles are where each calibrator landed; the legend gives each one's threshold (picks at the
+    same threshold draw on top of each other). **mse** searches this same error for its range, so it
+    sits at the minimum of the black curve, up to the histogram's resolution (the table's SQNR is
+    measured on fresh data).
+    """)
+    return
+
+
+@app.cell
+def _(curve, pc, results, symmetric):
+    pc.error_curve_chart(curve, results, symmetric)
+    return
+
+
+@app.cell
+def _(cc, mo, p, setting, spec):
     mo.vstack(
         [
             mo.md("## The vendors' answers on the same sample"),
@@ -219,18 +229,17 @@ def _(mo, p, spec, vendors, x_eval):
                 "`ort_percentile`, checked against ORT itself within one bin), each observing the "
                 "evaluation sample below, scored on the same grid:"
             ),
-            mo.md(vendors.vendors_markdown(_answers)),
-            mo.md(vendors.why_they_differ(_answers)),
+            cc.lazy_vendors_view(setting, spec, float(p.value)),
         ]
     )
     return
 
 
 @app.cell
-def _(ClippingExplorer, mo, oc, p, spec, stats, x_eval):
-    # rebuilt only when the data, the grid or p change; the markers are the table's ranges
+def _(ClippingExplorer, cc, mo, p, setting, spec, x_eval):
+    # rebuilt only when the data, the grid or p change; the markers are the table's (cached) ranges
     explorer = mo.ui.anywidget(
-        ClippingExplorer(x_eval, spec=spec, observers=oc.observers(stats, float(p.value)))
+        ClippingExplorer(x_eval, spec=spec, observers=cc.cached_observers(setting, float(p.value)))
     )
     return (explorer,)
 
@@ -250,17 +259,19 @@ def _(explorer, mo):
     sets the range for both sides: pull **both** handles in. Can you beat every calibrator?
     """
             ),
-            explorer,
+            mo.lazy(
+                explorer
+            ),  # drawn once scrolled into view: moving a slider above does not rebuild it off-screen
         ]
     )
     return
 
 
 @app.cell
-def _(explorer, mo, oc, p, results, spec, stats, x_eval):
+def _(cc, explorer, mo, oc, p, results, setting, spec, x_eval):
     _spec = explorer.widget.current_spec  # the lab's grid, with the bits typed in the widget
     _mine = oc.score_range("your range", explorer.value["lo"], explorer.value["hi"], x_eval, _spec)
-    _rivals = results if _spec == spec else oc.compare_observers(stats, x_eval, _spec, p=float(p.value))
+    _rivals = results if _spec == spec else cc.comparison(setting, _spec, float(p.value))
     mo.md(oc.verdict_markdown(_mine, _rivals, _spec))
     return
 

@@ -197,8 +197,11 @@ def test_lab02_survives_slider_extremes(body, size, share, batches, bits, p, gri
         "p": p,
         "mode": grid,
     }
-    results = run_with_values("02_calibration", values).defs["results"]
+    _, outputs, defs = run_with_values("02_calibration", values)
+    results = defs["results"]
     assert {r.name for r in results} >= {"minmax", "percentile", "entropy", "mse", "l2"}
+    charts = [o for o in outputs if isinstance(o, Chart)]  # ranges and error curve, drawn by the browser
+    assert len(charts) == 2 and all(c.to_json() for c in charts)  # strict JSON at every extreme
     for r in results:
         assert r.grid_lo <= 0.0 <= r.grid_hi and r.grid_lo < r.grid_hi
         assert not math.isnan(r.sqnr_db)

@@ -1,4 +1,4 @@
-"""Lab 02's computations (compare_observers, error_curve, the mixture), its figures, and the benchmark."""
+"""Lab 02's computations (compare_observers, error_curve, the mixture), its charts, and the benchmark."""
 
 import math
 
@@ -94,8 +94,8 @@ def test_slider_extremes_are_finite(bits, symmetric, p, setting):
     if p == 100.0 and symmetric:
         by_name = {r.name: r for r in results}
         assert by_name["percentile"].hi == pytest.approx(max(-by_name["minmax"].lo, by_name["minmax"].hi))
-    pc.ranges_figure(stats, results)
-    pc.error_curve_figure(curve, results, symmetric)
+    pc.ranges_chart(stats, results).to_json()  # strict JSON: no NaN/inf slips into the chart's data
+    pc.error_curve_chart(curve, results, symmetric).to_json()
     assert "|" in pc.calibrators_markdown(results)
 
 
@@ -149,19 +149,24 @@ def test_error_curve_reads_the_measured_error(body, bits, symmetric):
     assert checked >= 2
 
 
-def test_figures_are_labelled():
+def test_charts_are_labelled():
     stats, x_eval = oc.synthetic_calibration("gaussian", 20.0, 0.0001, 8)
     results = oc.compare_observers(stats, x_eval, QuantSpec(bits=4))
-    fig = pc.ranges_figure(stats, results)
-    ax = fig.axes[0]
-    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(lbl.startswith("mse:") and "SQNR" in lbl for lbl in labels)
-    ax = pc.error_curve_figure(oc.error_curve(stats, QuantSpec(bits=4)), results, True).axes[0]
-    assert "threshold" in ax.get_xlabel() and ax.get_ylabel()
-    assert {"rounding (inside the grid)", "clipping (outside)", "total", "mse"} <= {
-        t.get_text() for t in ax.get_legend().get_texts()
-    }
+    hist, strip = pc.ranges_chart(stats, results).spec["vconcat"]
+    assert (
+        hist["title"]
+        and hist["layer"][0]["encoding"]["y"]["title"]
+        and strip["layer"][0]["encoding"]["x"]["title"]
+    )
+    labels = strip["layer"][0]["encoding"]["y"]["sort"]
+    assert any(lbl.startswith("mse · ") and lbl.endswith("dB") for lbl in labels)
+    curve = pc.error_curve_chart(oc.error_curve(stats, QuantSpec(bits=4)), results, True).spec
+    assert (
+        "threshold" in curve["layer"][0]["encoding"]["x"]["title"]
+        and curve["layer"][0]["encoding"]["y"]["title"]
+    )
+    domain = curve["layer"][0]["encoding"]["color"]["scale"]["domain"]
+    assert {"rounding (inside the grid)", "clipping (outside)", "total", "mse"} <= set(domain)
 
 
 def test_bench_runs_and_prints_a_table(capsys):

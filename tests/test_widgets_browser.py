@@ -101,6 +101,15 @@ def test_lab02_explorer_scores_the_dragged_range_against_the_best_calibrator(bro
         page, errors = open_page(browser, url, 1100, 1400, ready="#ptq-lab02-sqnr", timeout_ms=90_000)
         widget = page.locator(".ptq-clipping")
         hi = widget.locator(".ptq-handle-hi .ptq-hit")
+        heading = page.get_by_role("heading", name="Your turn: pick the range by hand")
+
+        def explorer_drawn() -> (
+            bool
+        ):  # drawn once in view (mo.lazy); the vendors' table above may push it down
+            heading.scroll_into_view_if_needed()
+            return hi.count() > 0
+
+        wait_until(explorer_drawn, timeout_s=30, what="the explorer, drawn once scrolled into view")
         hi.wait_for(timeout=30_000)
         # every calibrator of the table is a marker button
         buttons = widget.locator(".ptq-marker-button")

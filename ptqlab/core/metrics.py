@@ -54,7 +54,10 @@ def _common_scale(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch
 
 def sqnr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """10·log10(Σx² / Σ(x - x̂)²) in dB; +inf for an exact copy, -inf if x is all zeros but x̂ is not."""
-    a, b = _pair(x, x_hat)
+    return _sqnr_db(*_pair(x, x_hat))
+
+
+def _sqnr_db(a: torch.Tensor, b: torch.Tensor) -> float:
     if bool(torch.equal(a, b)):
         return math.inf
     a, b = _common_scale(a, b)
@@ -68,7 +71,10 @@ def sqnr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
 
 def cosine_similarity(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     """<x, x̂> / (‖x‖·‖x̂‖); 1.0 when both are all zeros, 0.0 when exactly one is."""
-    a, b = _pair(x, x_hat)
+    return _cosine(*_pair(x, x_hat))
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a / max(float(a.abs().max()), 1e-300), b / max(float(b.abs().max()), 1e-300)
     aa, bb = float((a * a).sum()), float((b * b).sum())
     if aa == 0.0 and bb == 0.0:
@@ -114,6 +120,6 @@ def error_split(x: torch.Tensor, qparams: QParams, spec: QuantSpec) -> ErrorSpli
         clipped_fraction=float(outside.sum()) / n,
         max_rounding_error=float(err[inside].max()) if bool(inside.any()) else 0.0,
         max_clipping_error=float(err[outside].max()) if bool(outside.any()) else 0.0,
-        sqnr_db=sqnr_db(x, x_hat),
-        cosine=cosine_similarity(x, x_hat),
+        sqnr_db=_sqnr_db(a, b),  # the same pair: x and x̂ are checked and converted once
+        cosine=_cosine(a, b),
     )

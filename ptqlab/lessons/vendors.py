@@ -23,9 +23,9 @@ class VendorAnswer:
     result: ObserverResult
 
 
-def vendor_answers(x: torch.Tensor, spec: QuantSpec, p: float = 99.99) -> list[VendorAnswer]:
-    """Each library's calibrator on ``x``, its range scored (SQNR, MSE) on ``spec``'s grid."""
-    rows = [
+def vendor_rows(p: float = 99.99) -> list[tuple[str, str, str, str, dict]]:
+    """(library, method, settings, observer name, observer kwargs) of each vendor's calibrator."""
+    return [
         ("TensorRT (ptqlab entropy)", "entropy", "|x|, 2048 bins, 128 levels, (i + ½)·w", "entropy", {}),
         ("ONNX Runtime", "entropy", "ORT defaults: 128 bins, 128 quantized", "ort_entropy", {}),
         (
@@ -40,8 +40,12 @@ def vendor_answers(x: torch.Tensor, spec: QuantSpec, p: float = 99.99) -> list[V
         ("ONNX Runtime", "percentile", "ORT default p = 99.999", "ort_percentile", {}),
         ("everyone", "min/max", "running min and max", "minmax", {}),
     ]
+
+
+def vendor_answers(x: torch.Tensor, spec: QuantSpec, p: float = 99.99) -> list[VendorAnswer]:
+    """Each library's calibrator on ``x``, its range scored (SQNR, MSE) on ``spec``'s grid."""
     out = []
-    for library, method, settings, name, kw in rows:
+    for library, method, settings, name, kw in vendor_rows(p):
         obs = make_observer(name, **kw)
         obs.observe(x)
         lo, hi = (float(v) for v in obs.range_for(spec))
