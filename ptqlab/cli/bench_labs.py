@@ -38,7 +38,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-background-networking",
 ]
-DEFAULT_LABS = ("01_affine_map", "02_calibration", "03_schemes", "05_sensitivity", "06_direct_manipulation")
+DEFAULT_LABS = (
+    "01_affine_map",
+    "02_calibration",
+    "03_schemes",
+    "05_sensitivity",
+    "06_direct_manipulation",
+    "09_real_integers",
+)
 QUIET_MS = 300
 LAST_OUTPUT = "Write your code above"  # rendered near the end of every lab with an ``exercise_view``
 LOAD_QUIET_MS = 4000  # the first run of a lab trains/loads models: wait for it to finish
