@@ -24,3 +24,15 @@ def test_other_torchao_warnings_still_pass(caplog):
         "Failed to load /x/torchao/_C_cpu_kernels.so: a real problem",
         "something else entirely",
     ]
+
+
+def test_torch_ao_runs_without_its_two_expected_warnings():
+    """The x86 engine's reduce_range and quantized-tensor deprecation warnings are dropped; others still show."""
+    code = (
+        "import warnings, torch; from torch import nn; import ptqlab.backends\n"
+        "m = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(8, 4)), {nn.Linear}, dtype=torch.qint8)\n"
+        "m(torch.randn(2, 8)); warnings.warn('a real warning from ptqlab')\n"
+    )
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "quant_min and quant_max" not in err and "quantized tensor creation" not in err, err
+    assert "a real warning from ptqlab" in err

@@ -14,7 +14,7 @@ from ptqlab.backends.eager_static import AO_STATIC
 from ptqlab.backends.onnxruntime import ORT_RECIPES
 from ptqlab.backends.pt2e import PT2E_X86, compile_frozen, compiler_available
 from ptqlab.backends.pt2e_smoothquant import PT2E_X86_SQ
-from ptqlab.backends.quiet import silence_torchao_import_noise
+from ptqlab.backends.quiet import silence_torch_ao_deprecations, silence_torchao_import_noise
 from ptqlab.backends.smoothquant import AO_DYNAMIC_SQ
 from ptqlab.backends.torch_ao import AO_DYNAMIC, BF16, FP32
 from ptqlab.backends.torchao_recipes import (
@@ -25,6 +25,7 @@ from ptqlab.backends.torchao_recipes import (
 )
 
 silence_torchao_import_noise()  # recipes import torchao lazily, so this runs before the first import
+silence_torch_ao_deprecations()
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
