@@ -15,7 +15,7 @@ import math
 
 from ptqlab.core.spec import QuantSpec
 from ptqlab.lessons.affine_map import AffineCurve, affine_curve, fmt
-from ptqlab.plots.vega import HEIGHT, WIDTH, Chart, color_scale, layer, number, rows, tick_axis
+from ptqlab.plots.vega import Chart, color_scale, layer, number, panel, quantitative, rows, tick_axis
 
 EXACT_STEPS = 256  # codes drawn one by one; beyond, a step is about a pixel of a WIDTH-pixel panel
 MAX_DECADES = 3  # log ticks per side of the error axis
@@ -104,8 +104,7 @@ def error_axis(half_step: float, biggest: float) -> dict:
 
 
 def _x(domain: list, title: str | None = None, field: str = "x") -> dict:
-    scale = {"domain": domain, "nice": False, "zero": False}
-    return {"field": field, "type": "quantitative", "scale": scale, "title": title}
+    return quantitative(field, title, scale={"domain": domain, "nice": False, "zero": False})
 
 
 def _spans(curve: AffineCurve, domain: list, color: dict) -> dict:
@@ -161,7 +160,7 @@ def staircase_panel(curve: AffineCurve, domain: list) -> dict:
             layer(points, {"type": "point", "filled": True, "size": 18}, x=_x(domain), y=y, color=color)
         )
     title = f"The staircase x → x̂ — {_caption(curve)}; requested range [{fmt(curve.lo)}, {fmt(curve.hi)}]"
-    return {"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers}
+    return panel(title, layers)
 
 
 def error_panel(curve: AffineCurve, domain: list) -> dict:
@@ -198,7 +197,7 @@ def error_panel(curve: AffineCurve, domain: list) -> dict:
             1, layer(bands, {"type": "area", "opacity": 0.5}, x=x, y=y, y2={"field": "lower"}, color=color)
         )
     title = "The error x̂ − x (linear within ±s/2, log beyond; MSE of a uniform x over this axis)"
-    return {"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers}
+    return panel(title, layers)
 
 
 def affine_map_chart(curve: AffineCurve) -> Chart:

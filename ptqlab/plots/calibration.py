@@ -16,7 +16,7 @@ import torch
 
 from ptqlab.lessons.calibration import CalibrationStats, ObserverResult
 from ptqlab.observers.threshold_error import ThresholdError
-from ptqlab.plots.vega import HEIGHT, WIDTH, Chart, color_scale, layer, number, rows
+from ptqlab.plots.vega import Chart, color_scale, layer, number, panel, quantitative, rows
 
 COLORS = {  # none is the curves' blue (rounding), red (clipping) or black (total)
     "minmax": "#8c564b",
@@ -37,10 +37,6 @@ ROW_HEIGHT = 18
 
 def _fmt_db(db: float) -> str:
     return "∞ dB" if db == float("inf") else f"{db:.1f} dB"
-
-
-def _q(field: str, title: str | None = None, **scale) -> dict:
-    return {"field": field, "type": "quantitative", "title": title, "scale": {"zero": False, **scale}}
 
 
 def display_histogram(stats: CalibrationStats, display_bins: int = DISPLAY_BINS) -> list[dict]:
@@ -80,8 +76,8 @@ def _dash(results: list[ObserverResult]) -> dict:
 
 def histogram_panel(stats: CalibrationStats, results: list[ObserverResult], domain: list, bars: list) -> dict:
     """The calibration histogram (log counts) with each calibrator's grid ends as vertical rules."""
-    x = _q("a", None, domain=domain, nice=False)
-    y = _q("count", "count per bin (log)", type="log")
+    x = quantitative("a", None, scale={"zero": False, "domain": domain, "nice": False})
+    y = quantitative("count", "count per bin (log)", scale={"zero": False, "type": "log"})
     ends = rows(
         x=[v for r in results for v in (r.grid_lo, r.grid_hi)],
         series=[r.name for r in results for _ in range(2)],
@@ -98,7 +94,7 @@ def histogram_panel(stats: CalibrationStats, results: list[ObserverResult], doma
     ]
     total = round(float(stats.histogram.hist.total()))  # re-binning splits counts: 32767.9999… is 32,768
     title = f"Calibration data ({total:,} values, grey) and the range each calibrator's grid covers"
-    return {"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers}
+    return panel(title, layers)
 
 
 def ranges_panel(results: list[ObserverResult], domain: list) -> dict:
@@ -108,13 +104,17 @@ def ranges_panel(results: list[ObserverResult], domain: list) -> dict:
     for row, r in zip(data, results, strict=True):
         row["series"] = r.name
     y = {"field": "label", "type": "nominal", "sort": labels, "title": None}
-    x = _q("lo", "activation value x (grid covers [(qmin − zp)·s, (qmax − zp)·s])", domain=domain, nice=False)
+    x = quantitative(
+        "lo",
+        "activation value x (grid covers [(qmin − zp)·s, (qmax − zp)·s])",
+        scale={"zero": False, "domain": domain, "nice": False},
+    )
     color = _color(results, legend=False)
     rule = {"type": "rule", "strokeWidth": 4, "strokeCap": "butt"}
     dash = {**_dash(results), "legend": None}
     layers = [layer(data, rule, x=x, x2={"field": "hi"}, y=y, color=color, strokeDash=dash)]
     title = "Each calibrator's grid, named with its SQNR on the fresh evaluation values"
-    return {"title": title, "width": WIDTH, "height": ROW_HEIGHT * len(results), "layer": layers}
+    return panel(title, layers, height=ROW_HEIGHT * len(results))
 
 
 def ranges_chart(stats: CalibrationStats, results: list[ObserverResult]) -> Chart:
@@ -172,8 +172,10 @@ def error_curve_chart(curve: ThresholdError, results: list[ObserverResult], symm
         if symmetric
         else "upper end of the range hi (lo fixed at the MSE optimum)"
     )
-    x = _q("t", x_title)
-    y = {**_q("error", "squared error per value (log)", type="log"), "axis": {"format": "~e"}}
+    x = quantitative("t", x_title, scale={"zero": False})
+    y = quantitative(
+        "error", "squared error per value (log)", scale={"zero": False, "type": "log"}, axis={"format": "~e"}
+    )
     line_dash = {
         "field": "series",
         "type": "nominal",
@@ -188,7 +190,7 @@ def error_curve_chart(curve: ThresholdError, results: list[ObserverResult], symm
     point = {"type": "point", "filled": False, "size": 110, "strokeWidth": 2.2}
     layers.append(layer(marks, point, x=x, y=y, color=color, tooltip=tooltip))
     title = "Quantization error of the actual grid versus the threshold, from the histogram"
-    return Chart({"title": title, "width": WIDTH, "height": HEIGHT, "layer": layers})
+    return Chart(panel(title, layers))
 
 
 def _legend_names(names: dict[str, str]) -> str:

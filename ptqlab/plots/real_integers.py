@@ -8,7 +8,17 @@ import math
 import torch
 
 from ptqlab.core.fixed_point import INT32_MAX
-from ptqlab.plots.vega import PLOT_DIGITS, Chart, histogram_rows, layer, rows, series_color
+from ptqlab.plots.vega import (
+    PLOT_DIGITS,
+    Chart,
+    color_scale,
+    histogram_rows,
+    layer,
+    panel,
+    quantitative,
+    rows,
+    series_color,
+)
 
 PANEL_WIDTH, PANEL_HEIGHT = 400, 210
 LEGEND_BELOW = {"orient": "bottom", "direction": "horizontal", "title": None}
@@ -17,10 +27,6 @@ HEADROOM_COLORS = {
     "worst case K·max x_q·128": "#ff7f0e",
     "int32 limit 2³¹−1": "#d62728",
 }
-
-
-def _q(field: str, title: str | None, **extra) -> dict:
-    return {"field": field, "type": "quantitative", "title": title, **extra}
 
 
 def headroom_rows(acc: torch.Tensor, worst_case: int) -> list[dict]:
@@ -32,39 +38,26 @@ def headroom_rows(acc: torch.Tensor, worst_case: int) -> list[dict]:
 
 def accumulator_chart(acc: torch.Tensor, worst_case: int, title: str) -> Chart:
     """Left: histogram of every int32 accumulator value (log count). Right: bits each bound needs."""
-    histogram = {
-        "title": "int32 accumulator values (all outputs, all test digits)",
-        "width": PANEL_WIDTH,
-        "height": PANEL_HEIGHT,
-        "layer": [
-            layer(
-                histogram_rows(acc, 120),
-                {"type": "rect", "color": "#1f77b4", "opacity": 0.8},
-                x=_q("a", "accumulator value acc (integer)"),
-                x2={"field": "b"},
-                y=_q("count", "count (log)", scale={"type": "log"}),
-                y2={"datum": 0.5},
-            )
-        ],
-    }
+    bars = layer(
+        histogram_rows(acc, 120),
+        {"type": "rect", "color": "#1f77b4", "opacity": 0.8},
+        x=quantitative("a", "accumulator value acc (integer)"),
+        x2={"field": "b"},
+        y=quantitative("count", "count (log)", scale={"type": "log"}),
+        y2={"datum": 0.5},
+    )
+    histogram = panel(
+        "int32 accumulator values (all outputs, all test digits)", [bars], PANEL_WIDTH, PANEL_HEIGHT
+    )
     y = {"field": "name", "type": "nominal", "title": None, "sort": None}
-    x = _q("bits", "log₂ |value| (bits of magnitude)", scale={"domain": [0, 36]})
-    color = {
-        "field": "name",
-        "type": "nominal",
-        "scale": {"domain": list(HEADROOM_COLORS), "range": list(HEADROOM_COLORS.values())},
-        "legend": None,
-    }
+    x = quantitative("bits", "log₂ |value| (bits of magnitude)", scale={"domain": [0, 36]})
+    color = {"field": "name", "type": "nominal", "scale": color_scale(HEADROOM_COLORS), "legend": None}
     data = headroom_rows(acc, worst_case)
-    headroom = {
-        "title": "Headroom: bits of magnitude",
-        "width": PANEL_WIDTH - 120,
-        "height": PANEL_HEIGHT,
-        "layer": [
-            layer(data, {"type": "bar"}, x=x, y=y, color=color),
-            layer(data, {"type": "text", "align": "left", "dx": 4}, x=x, y=y, text={"field": "label"}),
-        ],
-    }
+    layers = [
+        layer(data, {"type": "bar"}, x=x, y=y, color=color),
+        layer(data, {"type": "text", "align": "left", "dx": 4}, x=x, y=y, text={"field": "label"}),
+    ]
+    headroom = panel("Headroom: bits of magnitude", layers, PANEL_WIDTH - 120, PANEL_HEIGHT)
     return Chart({"title": title, "hconcat": [histogram, headroom], "spacing": 40})
 
 
@@ -74,14 +67,14 @@ def _inside(grid: torch.Tensor, amax: float) -> list[float]:
 
 def values_panel(x: torch.Tensor, points: dict[str, list[float]], colors: dict[str, str]) -> dict:
     """The tensor's histogram (log count) with each grid's points inside ±max|x| as a rug along the top."""
-    value = _q("a", "value")
+    value = quantitative("a", "value")
     layers = [
         layer(
             histogram_rows(x, 150),
             {"type": "rect", "opacity": 0.8},
             x=value,
             x2={"field": "b"},
-            y=_q("count", "count (log)", scale={"type": "log"}),
+            y=quantitative("count", "count (log)", scale={"type": "log"}),
             y2={"datum": 0.5},
             color=series_color(colors, "values", LEGEND_BELOW),
         )
@@ -93,7 +86,7 @@ def values_panel(x: torch.Tensor, points: dict[str, list[float]], colors: dict[s
         data = rows(a=grid, digits=PLOT_DIGITS)
         layers.append(layer(data, rug, x=value, **ends, color=series_color(colors, name, LEGEND_BELOW)))
     title = "Values and the points each grid can represent"
-    return {"title": title, "width": PANEL_WIDTH, "height": PANEL_HEIGHT, "layer": layers}
+    return panel(title, layers, PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def spacing_panel(grids: dict[str, torch.Tensor], amax: float, colors: dict[str, str]) -> dict:
@@ -104,12 +97,18 @@ def spacing_panel(grids: dict[str, torch.Tensor], amax: float, colors: dict[str,
         if len(g) > 1:
             data = rows(a=g[1:].tolist(), gap=g.diff().tolist(), digits=PLOT_DIGITS)
             mark = {"type": "line", "interpolate": "step-before"}
-            gap = _q("gap", "gap to the next point below", scale={"type": "log"})
+            gap = quantitative("gap", "gap to the next point below", scale={"type": "log"})
             steps.append(
-                layer(data, mark, x=_q("a", "value"), y=gap, color=series_color(colors, name, LEGEND_BELOW))
+                layer(
+                    data,
+                    mark,
+                    x=quantitative("a", "value"),
+                    y=gap,
+                    color=series_color(colors, name, LEGEND_BELOW),
+                )
             )
     title = "Spacing between neighbouring grid points (x ≥ 0)"
-    return {"title": title, "width": PANEL_WIDTH, "height": PANEL_HEIGHT, "layer": steps}
+    return panel(title, steps, PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def grids_chart(

@@ -20,15 +20,20 @@ from ptqlab.lessons.schemes import (
     lab_post_relu,
     lab_weight_matrices,
 )
-from ptqlab.plots.vega import PLOT_DIGITS, Chart, histogram_rows, layer, rows, series_color
+from ptqlab.plots.vega import (
+    PLOT_DIGITS,
+    Chart,
+    histogram_rows,
+    layer,
+    panel,
+    quantitative,
+    rows,
+    series_color,
+)
 
 COLORS = {"per-tensor": "#d62728", "per-channel": "#1f77b4", "per-group": "#2ca02c"}
 PANEL_WIDTH, PANEL_HEIGHT = 430, 190
 HISTOGRAM_BINS = 80
-
-
-def _q(field: str, title: str | None = None, **extra) -> dict:
-    return {"field": field, "type": "quantitative", "title": title, **extra}
 
 
 def _colored(layers: list[tuple[str, dict]], colors: dict[str, str]) -> list[dict]:
@@ -39,34 +44,34 @@ def _colored(layers: list[tuple[str, dict]], colors: dict[str, str]) -> list[dic
     return [one for _, one in layers]
 
 
-def _panel(title: str, layers: list[dict]) -> dict:
-    return {"title": title, "width": PANEL_WIDTH, "height": PANEL_HEIGHT, "layer": layers}
-
-
 def ranges_panel(w: torch.Tensor) -> dict:
     """Each output channel's [min, max] as a vertical bar, and the per-tensor range ±max|W|."""
     amax = float(w.abs().max())
     bar, edge = "channel [min, max]", "per-tensor range ±max|W|"
     colors = {bar: COLORS["per-channel"], edge: COLORS["per-tensor"]}
     bars = rows(c=range(w.shape[0]), lo=w.amin(1).tolist(), hi=w.amax(1).tolist(), digits=PLOT_DIGITS)
-    x = _q("c", "output channel")
+    x = quantitative("c", "output channel")
     layers = [
         (
             bar,
             layer(
-                bars, {"type": "rule", "strokeWidth": 1}, x=x, y=_q("lo", "weight value"), y2={"field": "hi"}
+                bars,
+                {"type": "rule", "strokeWidth": 1},
+                x=x,
+                y=quantitative("lo", "weight value"),
+                y2={"field": "hi"},
             ),
         ),
-        (edge, layer(rows(y=[-amax, amax]), {"type": "rule", "strokeDash": [5, 4]}, y=_q("y"))),
+        (edge, layer(rows(y=[-amax, amax]), {"type": "rule", "strokeDash": [5, 4]}, y=quantitative("y"))),
     ]
-    return _panel("Weight range of every output channel", _colored(layers, colors))
+    return panel("Weight range of every output channel", _colored(layers, colors), PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def scales_panel(results: dict[str, SchemeResult]) -> dict:
     """The scale each granularity picks per channel (log axis): one line, a dot per channel, a min–max band."""
     layers, colors = [], {}
-    y = _q("s", "scale (weight units / step)", scale={"type": "log"})
-    x = _q("c", "output channel")
+    y = quantitative("s", "scale (weight units / step)", scale={"type": "log"})
+    x = quantitative("c", "output channel")
     for name, r in results.items():
         s, channels = r.scales, range(r.scales.shape[0])
         label = f"{name} (min–max over groups)" if name == "per-group" else name
@@ -83,20 +88,23 @@ def scales_panel(results: dict[str, SchemeResult]) -> dict:
         else:
             data = rows(c=channels, s=s[:, 0].tolist(), digits=PLOT_DIGITS)
             layers.append((label, layer(data, {"type": "point", "filled": True, "size": 10}, x=x, y=y)))
-    return _panel("Scale chosen (one integer step)", _colored(layers, colors))
+    return panel("Scale chosen (one integer step)", _colored(layers, colors), PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def channel_error_panel(results: dict[str, SchemeResult]) -> dict:
     """Per-channel SQNR of each granularity, its overall SQNR in the legend."""
     layers, colors = [], {}
     mark = {"type": "point", "filled": True, "size": 10}
-    x, y = _q("c", "output channel"), _q("db", "SQNR (dB, higher is better)", scale={"zero": False})
+    x, y = (
+        quantitative("c", "output channel"),
+        quantitative("db", "SQNR (dB, higher is better)", scale={"zero": False}),
+    )
     for name, r in results.items():
         label = f"{name}: {r.sqnr_db:.1f} dB overall"
         colors[label] = COLORS[name]
         sqnr = r.channel_sqnr_db.tolist()
         layers.append((label, layer(rows(c=range(len(sqnr)), db=sqnr, digits=PLOT_DIGITS), mark, x=x, y=y)))
-    return _panel("Error per channel", _colored(layers, colors))
+    return panel("Error per channel", _colored(layers, colors), PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def widest_vs_typical_panel(w: torch.Tensor, results: dict[str, SchemeResult]) -> dict:
@@ -104,7 +112,7 @@ def widest_vs_typical_panel(w: torch.Tensor, results: dict[str, SchemeResult]) -
     amax_c = w.abs().amax(1)
     widest, typical = int(amax_c.argmax()), int(amax_c.argsort()[len(amax_c) // 2])
     layers, colors = [], {}
-    x, y = _q("a", "weight value"), _q("count", "count (log)", scale={"type": "log"})
+    x, y = quantitative("a", "weight value"), quantitative("count", "count (log)", scale={"type": "log"})
     for c, color in ((widest, "#ff7f0e"), (typical, "#9467bd")):
         label = f"channel {c} (max|w| = {float(amax_c[c]):.3g})"
         colors[label] = color
@@ -117,7 +125,7 @@ def widest_vs_typical_panel(w: torch.Tensor, results: dict[str, SchemeResult]) -
         colors[label] = COLORS["per-tensor"]
         grid = rows(a=integer_grid(results["per-tensor"].qparams, spec).tolist())
         layers.append((label, layer(grid, {"type": "rule", "strokeWidth": 0.7}, x=x)))
-    return _panel("Widest vs typical channel", _colored(layers, colors))
+    return panel("Widest vs typical channel", _colored(layers, colors), PANEL_WIDTH, PANEL_HEIGHT)
 
 
 def granularity_chart(w: torch.Tensor, results: dict[str, SchemeResult], title: str) -> Chart:
@@ -143,7 +151,7 @@ def activation_chart(act: torch.Tensor, results: dict[str, ActSchemeResult], tit
     """Histogram of a post-ReLU activation, each scheme's representable values as a row of ticks below it."""
     values = "activation values"
     colors = {values: "#7f7f7f"}
-    x, y = _q("a", "activation value"), _q("count", "count (log)", scale={"type": "log"})
+    x, y = quantitative("a", "activation value"), quantitative("count", "count (log)", scale={"type": "log"})
     mark = {"type": "rect", "opacity": 0.7}
     layers = [(values, layer(histogram_rows(act, 120), mark, x=x, x2={"field": "b"}, y=y, y2={"datum": 0.5}))]
     for i, (name, r) in enumerate(results.items()):
@@ -154,7 +162,7 @@ def activation_chart(act: torch.Tensor, results: dict[str, ActSchemeResult], tit
         mark = {"type": "rule", "strokeWidth": 1.2}
         layers.append((label, layer(ticks, mark, x=x, y={"value": top}, y2={"value": top + 16})))
     layers = _colored(layers, colors)
-    return Chart({"title": title, "width": 2 * PANEL_WIDTH, "height": 2 * PANEL_HEIGHT, "layer": layers})
+    return Chart(panel(title, layers, 2 * PANEL_WIDTH, 2 * PANEL_HEIGHT))
 
 
 @functools.lru_cache(maxsize=128)

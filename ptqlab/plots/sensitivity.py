@@ -38,13 +38,8 @@ def _kb_and_percent(points) -> list[dict]:
     return vega.rows(kib=[p.size_bytes / 1024 for p in points], pct=[100 * p.metric for p in points])
 
 
-_KIB = {
-    "field": "kib",
-    "type": "quantitative",
-    "title": "model size (KiB, all parameters)",
-    "scale": {"zero": False},
-}
-_PCT = {"field": "pct", "type": "quantitative", "title": "test accuracy (%)", "scale": {"zero": False}}
+_KIB = vega.quantitative("kib", "model size (KiB, all parameters)", scale={"zero": False})
+_PCT = vega.quantitative("pct", "test accuracy (%)", scale={"zero": False})
 
 
 def _series(colors: dict[str, str], series: str, data: list[dict], mark: dict, **encoding) -> dict:
@@ -92,7 +87,7 @@ def mixed_precision_chart(
     )
     fp32 = vega.rows(pct=[100 * result.float_metric])
     layers.append(_series(colors, "fp32 accuracy", fp32, {"type": "rule", "strokeWidth": 0.7}, y=_PCT))
-    return vega.Chart({"title": title, "width": vega.WIDTH, "height": 300, "layer": layers})
+    return vega.Chart(vega.panel(title, layers, height=300))
 
 
 def calibration_figure(points, title: str) -> Figure:

@@ -85,6 +85,16 @@ def histogram_rows(values: torch.Tensor, bins: int) -> list[dict]:
     )
 
 
+def quantitative(field: str, title: str | None = None, **extra) -> dict:
+    """A quantitative encoding of ``field`` with axis ``title`` (None: none); ``extra`` adds e.g. ``scale``."""
+    return {"field": field, "type": "quantitative", "title": title, **extra}
+
+
+def panel(title: str, layers: list[dict], width: int = WIDTH, height: int = HEIGHT) -> dict:
+    """One titled view of ``width`` × ``height`` pixels made of ``layers`` (a chart, or a concat's part)."""
+    return {"title": title, "width": width, "height": height, "layer": layers}
+
+
 def layer(data: list[dict], mark: dict | str, **encoding) -> dict:
     """One layer of a layered chart with its own data and encodings (never inherited: a rule or rect layer
     that inherited a y field its data lacks would vanish)."""
