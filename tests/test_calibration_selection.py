@@ -45,3 +45,34 @@ def test_table_and_note_read_the_measurements():
     assert "**stratified** keeps 96.0 %" in note and "**kmeans** drops to 84.0 %" in note
     assert "0 of 9 stratified sets, 9 of 9 kmeans sets" in note
     assert f"{100 * (1 - 0.98**64):.0f} % at n = 64" in note
+
+
+def test_glitch_picks_count_the_sets_holding_a_glitched_sample():
+    points = [
+        CalibrationPoint("random", 4, 0, 0.9, (1, 2, 3, 4)),
+        CalibrationPoint("random", 4, 1, 0.9, (5, 6, 7, 8)),
+        CalibrationPoint("kmeans", 4, 0, 0.8, (7, 9, 10, 11)),
+    ]
+    assert cs.glitch_picks(points, torch.tensor([3, 7])) == {("random", 4): 2, ("kmeans", 4): 1}
+    assert cs.glitch_picks(points, torch.tensor([99])) == {("random", 4): 0, ("kmeans", 4): 0}
+
+
+def test_a_second_observer_reuses_the_recorded_sets(monkeypatch):
+    """``same_sets_as`` calibrates with the samples recorded on the earlier points; nothing is selected again."""
+    from ptqlab.lessons.models import lab_model
+    from ptqlab.models import digits_split
+
+    data = digits_split()
+    kwargs = dict(sizes=(4,), methods=("random", "kmeans"), seeds=(0,))
+    args = (lab_model("mlp"), data.x_train[:200], data.y_train[:200], data.x_test, data.y_test)
+    first = sensitivity.accuracy_vs_calibration(*args, **kwargs)
+    assert [len(p.indices) for p in first] == [4, 4]
+
+    def no_selection(*_, **__):
+        raise AssertionError("selected again")
+
+    monkeypatch.setattr(sensitivity, "select_calibration", no_selection)
+    monkeypatch.setattr(sensitivity, "penultimate_features", no_selection)
+    again = sensitivity.accuracy_vs_calibration(*args, **kwargs, same_sets_as=first)
+    assert [p.indices for p in again] == [p.indices for p in first]
+    assert [p.accuracy for p in again] == [p.accuracy for p in first]  # same sets, same observer: same result

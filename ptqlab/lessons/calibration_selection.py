@@ -27,7 +27,6 @@ from ptqlab.lessons.sensitivity import (
     test_images,
 )
 from ptqlab.models import digits_split
-from ptqlab.ptq.calibrate import penultimate_features, select_calibration
 
 GLITCH_SHARE = 0.02  # of the pool
 GLITCH_GAIN = 6.0  # an overexposed image: every pixel × 6
@@ -61,7 +60,8 @@ def lab_glitched_pool() -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.cache
 def lab_glitch_points(observer: str) -> list[CalibrationPoint]:
-    """The negative control's study (digits CNN, W8 per-channel, A4 asymmetric) on the glitched pool."""
+    """The negative control's study (digits CNN, W8 per-channel, A4 asymmetric) on the glitched pool; every
+    observer calibrates with the same sample sets (selected once, for min/max)."""
     if observer not in OBSERVERS:
         raise ValueError(f"observer must be one of {sorted(OBSERVERS)}, got {observer!r}")
     data = digits_split()
@@ -79,25 +79,22 @@ def lab_glitch_points(observer: str) -> list[CalibrationPoint]:
         observer=observer,
         observer_kwargs=OBSERVERS[observer],
         progress=marimo_progress(f"Calibrating {len(SIZES) * len(SEEDS) * len(METHODS)} CNNs ({observer})"),
+        same_sets_as=() if observer == "minmax" else lab_glitch_points("minmax"),
     )
 
 
-@functools.cache
-def lab_glitch_picks() -> dict[tuple[str, int], int]:
-    """(method, n) -> how many of the ``len(SEEDS)`` calibration sets hold at least one glitched image (the
-    same selections ``lab_glitch_points`` calibrated with)."""
-    data = digits_split()
-    pool, glitched = lab_glitched_pool()
-    features = penultimate_features(lab_model("cnn"), pool)
+def glitch_picks(points: Sequence[CalibrationPoint], glitched: torch.Tensor) -> dict[tuple[str, int], int]:
+    """(method, n) -> how many of the points' calibration sets hold at least one ``glitched`` sample."""
     bad = set(glitched.tolist())
-    picks = {}
-    for method in METHODS:
-        for n in SIZES:
-            sets = [
-                select_calibration(pool, data.y_train, n, method, features=features, seed=s) for s in SEEDS
-            ]
-            picks[(method, n)] = sum(bool(bad & set(idx.tolist())) for idx in sets)
+    picks: dict[tuple[str, int], int] = {}
+    for p in points:
+        picks[(p.method, p.size)] = picks.get((p.method, p.size), 0) + bool(bad & set(p.indices))
     return picks
+
+
+def lab_glitch_picks() -> dict[tuple[str, int], int]:
+    """``glitch_picks`` of the sets ``lab_glitch_points`` calibrated with."""
+    return glitch_picks(lab_glitch_points("minmax"), lab_glitched_pool()[1])
 
 
 def _cell(spread: dict[str, dict[int, tuple[float, float, float]]], method: str, n: int) -> str:

@@ -34,6 +34,7 @@ class CalibrationPoint(NamedTuple):
     size: int
     seed: int
     accuracy: float
+    indices: tuple[int, ...] = ()  # the pool samples it was calibrated with
 
 
 def accuracy_vs_calibration(
@@ -52,15 +53,24 @@ def accuracy_vs_calibration(
     observer_kwargs: dict | None = None,
     fold_bn: bool = True,
     progress: Progress = None,
+    same_sets_as: Sequence[CalibrationPoint] = (),
 ) -> list[CalibrationPoint]:
-    """One accuracy per (method, size, seed). k-means runs on the model's penultimate features."""
+    """One accuracy per (method, size, seed). k-means runs on the model's penultimate features.
+
+    ``same_sets_as``: points of an earlier run on the same pool (another observer, say); each job reuses the
+    samples recorded there for its (method, size, seed) instead of selecting them again."""
     if not sizes or not methods or not seeds:
         raise ValueError("sizes, methods and seeds must each be non-empty")
-    features = penultimate_features(model, x_pool) if "kmeans" in methods else None
     jobs = [(m, n, s) for m in methods for n in sizes for s in seeds]
+    known = {(p.method, p.size, p.seed): p.indices for p in same_sets_as if p.indices}
+    needs_features = any(m == "kmeans" and (m, n, s) not in known for m, n, s in jobs)
+    features = penultimate_features(model, x_pool) if needs_features else None
     points = []
     for method, n, seed in track(jobs, progress, desc="calibration sets"):
-        idx = select_calibration(x_pool, y_pool, n, method, features=features, seed=seed)
+        if (method, n, seed) in known:
+            idx = torch.tensor(known[(method, n, seed)])
+        else:
+            idx = select_calibration(x_pool, y_pool, n, method, features=features, seed=seed)
         quantized = simulate(
             model,
             weight_spec,
@@ -70,7 +80,8 @@ def accuracy_vs_calibration(
             observer_kwargs=observer_kwargs,
             fold_bn=fold_bn,
         )
-        points.append(CalibrationPoint(method, n, seed, evaluate_accuracy(quantized, x_test, y_test)))
+        accuracy = evaluate_accuracy(quantized, x_test, y_test)
+        points.append(CalibrationPoint(method, n, seed, accuracy, tuple(idx.tolist())))
     return points
 
 
