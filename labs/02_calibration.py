@@ -338,9 +338,8 @@ def _(ex, lab02_answers, lab02_questions, mo):
 
 
 @app.cell
-def _(ec, mo):
-    percentile_editor = mo.ui.code_editor(value=ec.PERCENTILE_STARTER, language="python", min_height=200)
-    percentile_button = mo.ui.run_button(label="Check my code")
+def _(ec, ex):
+    percentile_editor, percentile_button = ex.exercise_controls(ec.PERCENTILE_STARTER, min_height=200)
     return percentile_button, percentile_editor
 
 

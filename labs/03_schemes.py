@@ -246,9 +246,8 @@ def _(ex, lab03_answers, lab03_questions):
 
 
 @app.cell
-def _(es, mo):
-    editor = mo.ui.code_editor(value=es.SCALES_STARTER, language="python", min_height=260)
-    check_button = mo.ui.run_button(label="Check my code")
+def _(es, ex):
+    editor, check_button = ex.exercise_controls(es.SCALES_STARTER, min_height=260)
     return check_button, editor
 
 

@@ -315,9 +315,8 @@ def _(ex, lab04_answers, lab04_questions, mo):
 
 
 @app.cell
-def _(efm, mo):
-    editor = mo.ui.code_editor(value=efm.DYNAMIC_STARTER, language="python", min_height=320)
-    check_button = mo.ui.run_button(label="Check my code")
+def _(efm, ex):
+    editor, check_button = ex.exercise_controls(efm.DYNAMIC_STARTER, min_height=320)
     return check_button, editor
 
 

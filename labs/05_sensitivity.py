@@ -197,9 +197,8 @@ def _(ex, lab05_answers, lab05_questions):
 
 
 @app.cell
-def _(esens, mo):
-    editor = mo.ui.code_editor(value=esens.SENSITIVITY_STARTER, language="python", min_height=220)
-    check_button = mo.ui.run_button(label="Check my code")
+def _(esens, ex):
+    editor, check_button = ex.exercise_controls(esens.SENSITIVITY_STARTER, min_height=220)
     return check_button, editor
 
 

@@ -149,9 +149,8 @@ def _(ex, lab06_answers, lab06_questions):
 
 
 @app.cell
-def _(ea, mo):
-    editor = mo.ui.code_editor(value=ea.AFFINE_STARTER, language="python", min_height=320)
-    check_button = mo.ui.run_button(label="Check my code")
+def _(ea, ex):
+    editor, check_button = ex.exercise_controls(ea.AFFINE_STARTER, min_height=320)
     return check_button, editor
 
 

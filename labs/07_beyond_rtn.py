@@ -198,9 +198,8 @@ def _(ex, lab07_answers, lab07_questions):
 
 
 @app.cell
-def _(ebias, mo):
-    bias_editor = mo.ui.code_editor(value=ebias.BIAS_STARTER, language="python", min_height=180)
-    bias_button = mo.ui.run_button(label="Check my code")
+def _(ebias, ex):
+    bias_editor, bias_button = ex.exercise_controls(ebias.BIAS_STARTER, min_height=180)
     return bias_button, bias_editor
 
 
@@ -223,9 +222,8 @@ def _(bias_button, bias_editor, ebias, ex):
 
 
 @app.cell
-def _(esmooth, mo):
-    smooth_editor = mo.ui.code_editor(value=esmooth.SMOOTH_STARTER, language="python", min_height=160)
-    smooth_button = mo.ui.run_button(label="Check my code")
+def _(esmooth, ex):
+    smooth_editor, smooth_button = ex.exercise_controls(esmooth.SMOOTH_STARTER, min_height=160)
     return smooth_button, smooth_editor
 
 

@@ -255,9 +255,8 @@ def _(ex, lab08_answers, lab08_questions, mo):
 
 
 @app.cell
-def _(eqat, mo):
-    editor = mo.ui.code_editor(value=eqat.STE_STARTER, language="python", min_height=240)
-    check_button = mo.ui.run_button(label="Check my code")
+def _(eqat, ex):
+    editor, check_button = ex.exercise_controls(eqat.STE_STARTER, min_height=240)
     return check_button, editor
 
 

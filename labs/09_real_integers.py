@@ -289,9 +289,8 @@ def _(mo):
 
 
 @app.cell
-def _(exercise, mo):
-    editor = mo.ui.code_editor(value=exercise.STARTER, language="python", min_height=160)
-    check_button = mo.ui.run_button(label="Check my code")
+def _(ex, exercise, mo):
+    editor, check_button = ex.exercise_controls(exercise.STARTER, min_height=160)
     mo.vstack([editor, check_button])
     return check_button, editor
 

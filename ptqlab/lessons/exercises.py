@@ -204,12 +204,23 @@ def question_view(prompt: str, control, feedback: tuple[bool | None, str], answe
     )
 
 
+CHECK_LABEL = "Check my code"
+
+
+def exercise_controls(starter: str, min_height: int):
+    """(the code editor holding ``starter``, the button that checks it), the two controls of an exercise."""
+    import marimo as mo
+
+    editor = mo.ui.code_editor(value=starter, language="python", min_height=min_height)
+    return editor, mo.ui.run_button(label=CHECK_LABEL)
+
+
 def exercise_view(prompt: str, editor, button, verdict: Verdict | None, solution: str):
     """A coding exercise: the task, the editor, the check button, the verdict, a reference solution behind a
     reveal. ``verdict`` is None until the button is pressed."""
     import marimo as mo
 
-    shown = verdict or Verdict(None, "Write your code above, then press **Check my code**.")
+    shown = verdict or Verdict(None, f"Write your code above, then press **{CHECK_LABEL}**.")
     return mo.vstack(
         [
             mo.md(prompt),
