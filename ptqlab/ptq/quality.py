@@ -28,7 +28,7 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
         raise ValueError("x is a meta tensor (shape only, no data)")
     if x.dim() == 0 or len(x) == 0:
         raise ValueError(f"x must be a non-empty batch of inputs, got shape {tuple(x.shape)}")
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+    if x.is_floating_point() and not checks.all_finite(x):
         checks.float_tensor(x, "x")  # raises, counting the NaN/Inf
     y = class_labels(y, len(x), "y")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
