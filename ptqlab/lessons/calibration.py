@@ -13,7 +13,6 @@ runs the searches and quantizes ``x_eval``: cheap enough to rerun on every slide
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 
 import torch
@@ -225,27 +224,6 @@ TIE_DB = 0.005  # SQNR differences below this print as "a tie" (the table shows 
 def lab_grid(bits: int, symmetric: bool) -> QuantSpec:
     """The lab's grid: signed symmetric int, or unsigned asymmetric uint."""
     return QuantSpec(bits=int(bits), signed=symmetric, symmetric=symmetric)
-
-
-def timed_calibration(
-    body: str, outlier_size: float, outlier_percent: float, n_batches: int
-) -> tuple[CalibrationStats, torch.Tensor, float]:
-    """``synthetic_calibration`` for the lab's sliders (share in %), with its wall time in ms."""
-    start = time.perf_counter()
-    stats, x_eval = synthetic_calibration(
-        body, float(outlier_size), float(outlier_percent) / 100, int(n_batches)
-    )
-    return stats, x_eval, (time.perf_counter() - start) * 1e3
-
-
-def timed_comparison(
-    stats: CalibrationStats, x_eval: torch.Tensor, spec: QuantSpec, p: float
-) -> tuple[list[ObserverResult], ThresholdError, float]:
-    """Every calibrator's range and error on ``x_eval``, the error curve, and the time both took (ms)."""
-    start = time.perf_counter()
-    results = compare_observers(stats, x_eval, spec, p=float(p))
-    curve = error_curve(stats, spec)
-    return results, curve, (time.perf_counter() - start) * 1e3
 
 
 def verdict_markdown(mine: ObserverResult, rivals: list[ObserverResult], spec: QuantSpec) -> str:

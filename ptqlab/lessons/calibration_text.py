@@ -5,7 +5,8 @@ from ``ptqlab.lessons.calibration`` (the lab's own measurement), never typed in.
 from __future__ import annotations
 
 from ptqlab.core.spec import QuantSpec
-from ptqlab.lessons.calibration import ObserverResult, best, lab_grid, timed_calibration, timed_comparison
+from ptqlab.lessons.calibration import ObserverResult, best, lab_grid
+from ptqlab.lessons.calibration_cache import comparison, data_setting
 from ptqlab.lessons.exercises import Question
 
 DEFAULT_DATA = (
@@ -46,8 +47,9 @@ def pct(fraction: float) -> str:
 
 
 def _measured(body: str, size: float, share: float, bits: int, symmetric: bool) -> list[ObserverResult]:
-    stats, x_eval, _ = timed_calibration(body, size, share, DEFAULT_DATA[3])
-    return timed_comparison(stats, x_eval, lab_grid(bits, symmetric), DEFAULT_P)[0]
+    """The table the lab shows for these sliders (share in %), from the lab's own cache."""
+    setting = data_setting(body, size, share, DEFAULT_DATA[3])
+    return comparison(setting, lab_grid(bits, symmetric), DEFAULT_P)
 
 
 def relu_numbers(share: float) -> tuple[float, float, float]:
