@@ -12,14 +12,21 @@ def _():
     import marimo as mo
     import torch
 
-    from ptqlab.lessons import affine_map as la
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_affine as ea
-    from ptqlab.lessons import questions
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.plots import affine_map as plots
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.affine_map import exercise, figures, numbers, questions, text
 
-    return ea, ex, la, mo, plots, questions, torch, with_hint
+    return (
+        exercise,
+        figures,
+        labkit,
+        mo,
+        numbers,
+        questions,
+        text,
+        torch,
+        with_hint,
+    )
 
 
 @app.cell(hide_code=True)
@@ -90,9 +97,9 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(la, mo, with_hint):
+def _(mo, text, with_hint):
     symmetric = mo.ui.switch(value=False, label="symmetric (zero point fixed at the middle code)")
-    with_hint(symmetric, la.symmetric_hint())
+    with_hint(symmetric, text.symmetric_hint())
     return (symmetric,)
 
 
@@ -108,37 +115,39 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(bits, hi, la, lo, mo, signed, symmetric):
-    spec = la.per_tensor_spec(bits.value, signed.value, symmetric.value)
-    _problem = la.range_problem(lo.value, hi.value)
+def _(bits, hi, lo, mo, numbers, signed, symmetric):
+    spec = numbers.per_tensor_spec(bits.value, signed.value, symmetric.value)
+    _problem = numbers.range_problem(lo.value, hi.value)
     mo.stop(_problem is not None, mo.callout(mo.md(_problem or ""), kind="warn"))
-    curve = la.affine_curve(spec, lo.value, hi.value)
+    curve = numbers.lab_curve(spec, lo.value, hi.value)
     return curve, spec
 
 
 @app.cell
-def _(curve, la, mo, spec):
+def _(curve, mo, numbers, spec, text):
     mo.vstack(
         [
             mo.md(f"## The quantization parameters of `{spec}`"),
             mo.hstack(
                 [
-                    mo.stat(la.fmt(curve.scale), label="scale", caption="real units per integer step"),
+                    mo.stat(numbers.fmt(curve.scale), label="scale", caption="real units per integer step"),
                     mo.stat(str(curve.zero_point), label="zero point", caption="the code of 0.0"),
                     mo.stat(f"[{spec.qmin}, {spec.qmax}]", label="integer range", caption="qmin, qmax"),
                     mo.stat(f"{spec.levels:,}", label="codes", caption=f"2^{spec.bits}"),
                 ],
                 widths="equal",
             ),
-            mo.md(la.qparams_markdown(curve)),
+            mo.md(text.qparams_markdown(curve)),
         ]
     )
     return
 
 
 @app.cell
-def _(curve, la, mo):
-    mo.accordion({"The integer grid (code → real value)": mo.md(la.grid_markdown(curve.qparams, curve.spec))})
+def _(curve, mo, text):
+    mo.accordion(
+        {"The integer grid (code → real value)": mo.md(text.grid_markdown(curve.qparams, curve.spec))}
+    )
     return
 
 
@@ -157,8 +166,8 @@ def _(mo):
 
 
 @app.cell
-def _(curve, plots):
-    plots.affine_chart(curve.spec, curve.lo, curve.hi)
+def _(curve, figures):
+    figures.affine_map_chart(curve)
     return
 
 
@@ -173,9 +182,9 @@ def _(mo):
 
 
 @app.cell
-def _(curve, la, mo, torch):
-    _example = torch.tensor(la.EXAMPLE_VALUES)
-    mo.md(la.worked_example_markdown(la.worked_example(_example, curve.spec, curve.qparams)))
+def _(curve, mo, numbers, text, torch):
+    _example = torch.tensor(numbers.EXAMPLE_VALUES)
+    mo.md(text.worked_example_markdown(numbers.worked_example(_example, curve.spec, curve.qparams)))
     return
 
 
@@ -195,75 +204,33 @@ def _(mo):
 
 
 @app.cell
-def _(curve, la, mo):
-    mo.md(la.symmetric_conventions_markdown(curve.spec, curve.lo, curve.hi))
+def _(curve, mo, text):
+    mo.md(text.symmetric_conventions_markdown(curve.spec, curve.lo, curve.hi))
     return
 
 
 @app.cell
 def _(mo):
-    answer = mo.ui.text(placeholder="an integer code", label="your answer")
-    return (answer,)
+    code_answer = mo.ui.text(placeholder="an integer code", label="your answer")
+    return (code_answer,)
 
 
 @app.cell
-def _(answer, curve, la, mo):
-    _probe = 1.3
-    _correct, _feedback = la.check_code_answer(answer.value, la.code_of(_probe, curve.spec, curve.qparams))
-    _kind = {True: "success", False: "danger", None: "neutral"}[_correct]
-    mo.vstack(
-        [
-            mo.md(
-                f"## Self-check\n\nWith the current settings (scale = {la.fmt(curve.scale)}, zero point = "
-                f"{curve.zero_point}, codes {curve.spec.qmin} … {curve.spec.qmax}), which integer code does "
-                f"**x = {_probe}** get? Work it out by hand, then type it. Change the settings and try again."
-            ),
-            answer,
-            mo.callout(mo.md(_feedback), kind=_kind),
-        ]
-    )
-    return
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ### More self-checks
-    """)
+def _(code_answer, curve, labkit, questions):
+    labkit.question_block(questions.code_question(curve), code_answer)
     return
 
 
 @app.cell
-def _(ex, questions):
-    lab01_questions = questions.lab01_questions()
-    lab01_answers = ex.answer_controls(lab01_questions)
-    return lab01_answers, lab01_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab01_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab01_answers, lab01_questions):
-    ex.questions_view(lab01_questions, lab01_answers)
-    return
-
-
-@app.cell
-def _(ea, ex):
-    editor, check_button = ex.exercise_controls(ea.AFFINE_STARTER, min_height=320)
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, ea, editor, ex):
-    ex.exercise_view(
-        "## Coding exercise: the affine map from the formulas\n\n"
-        "Write `choose_qparams` (asymmetric min/max), `quantize` and `dequantize` with `torch` (already "
-        "imported). **Check my code** runs them in a separate process (3 s limit) on fresh random ranges "
-        "and tensors and compares every value with ptqlab; it names the first thing that differs.",
-        editor,
-        check_button,
-        ex.checked(check_button.value, ea.check_affine, editor.value),
-        ea.AFFINE_SOLUTION,
-    )
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 

@@ -11,16 +11,23 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import calibration as oc
-    from ptqlab.lessons import calibration_cache as cc
-    from ptqlab.lessons import calibration_text as ct
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_calibration as ec
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.plots import calibration as pc
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.calibration import cache, exercise, figures, numbers, questions, text
     from ptqlab.widgets import ClippingExplorer
 
-    return ClippingExplorer, cc, ct, ec, ex, mo, oc, pc, with_hint
+    return (
+        ClippingExplorer,
+        cache,
+        exercise,
+        figures,
+        labkit,
+        mo,
+        numbers,
+        questions,
+        text,
+        with_hint,
+    )
 
 
 @app.cell(hide_code=True)
@@ -51,8 +58,8 @@ def _(mo):
 
 
 @app.cell
-def _(ct, mo):
-    mo.md(ct.GOALS)
+def _(mo, text):
+    mo.md(text.GOALS)
     return
 
 
@@ -104,11 +111,11 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(ct, mo, with_hint):
+def _(mo, text, with_hint):
     bits = mo.ui.slider(2, 16, value=4, label="bits", show_value=True, full_width=True)
     with_hint(
         bits,
-        ct.bits_hint(),
+        text.bits_hint(),
     )
     return (bits,)
 
@@ -141,43 +148,43 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(body, cc, n_batches, outlier_percent, outlier_size):
-    setting = cc.data_setting(body.value, outlier_size.value, outlier_percent.value, n_batches.value)
-    stats, x_eval, calibration_ms = cc.timed_data(setting)  # cached per data setting
+def _(body, cache, n_batches, outlier_percent, outlier_size):
+    setting = cache.data_setting(body.value, outlier_size.value, outlier_percent.value, n_batches.value)
+    stats, x_eval, calibration_ms = cache.timed_data(setting)  # cached per data setting
     return calibration_ms, setting, stats, x_eval
 
 
 @app.cell
-def _(bits, mode, oc):
+def _(bits, mode, numbers):
     symmetric = mode.value.startswith("symmetric")
-    spec = oc.lab_grid(bits.value, symmetric)
+    spec = numbers.lab_grid(bits.value, symmetric)
     return spec, symmetric
 
 
 @app.cell
-def _(cc, p, setting, spec):
+def _(cache, p, setting, spec):
     # each calibrator's range is cached per (data, grid) — p only re-runs the percentile — and each score
-    results, search_ms = cc.timed_comparison(setting, spec, float(p.value))
+    results, search_ms = cache.timed_comparison(setting, spec, float(p.value))
     return results, search_ms
 
 
 @app.cell
-def _(ct, mo, pc, results, spec):
+def _(figures, mo, results, spec, text):
     mo.vstack(
         [
             mo.md(f"## Every calibrator on the same data — `{spec}`"),
             mo.md("### Measured error per calibrator (best SQNR in bold)"),
-            mo.md(pc.calibrators_markdown(results)),
-            mo.md(ct.minmax_clip_note(results, spec)),
-            mo.md(ct.ceiling_note(results, spec)),
+            mo.md(figures.calibrators_markdown(results)),
+            mo.md(text.minmax_clip_note(results, spec)),
+            mo.md(text.ceiling_note(results, spec)),
         ]
     )
     return
 
 
 @app.cell
-def _(pc, results, stats):
-    pc.ranges_chart(stats, results)
+def _(figures, results, stats):
+    figures.ranges_chart(stats, results)
     return
 
 
@@ -192,8 +199,8 @@ def _(calibration_ms, mo, search_ms, x_eval):
 
 
 @app.cell
-def _(cc, setting, spec):
-    curve = cc.curve_for(setting, spec)  # the histogram's error curve: p does not move it
+def _(cache, setting, spec):
+    curve = cache.curve_for(setting, spec)  # the histogram's error curve: p does not move it
     return (curve,)
 
 
@@ -214,13 +221,13 @@ def _(mo):
 
 
 @app.cell
-def _(curve, pc, results, symmetric):
-    pc.error_curve_chart(curve, results, symmetric)
+def _(curve, figures, results, symmetric):
+    figures.error_curve_chart(curve, results, symmetric)
     return
 
 
 @app.cell
-def _(cc, mo, p, setting, spec):
+def _(cache, mo, p, setting, spec):
     mo.vstack(
         [
             mo.md("## The vendors' answers on the same sample"),
@@ -229,17 +236,17 @@ def _(cc, mo, p, setting, spec):
                 "`ort_percentile`, checked against ORT itself within one bin), each observing the "
                 "evaluation sample below, scored on the same grid:"
             ),
-            cc.lazy_vendors_view(setting, spec, float(p.value)),
+            cache.lazy_vendors_view(setting, spec, float(p.value)),
         ]
     )
     return
 
 
 @app.cell
-def _(ClippingExplorer, cc, mo, p, setting, spec, x_eval):
+def _(ClippingExplorer, cache, mo, p, setting, spec, x_eval):
     # rebuilt only when the data, the grid or p change; the markers are the table's (cached) ranges
     explorer = mo.ui.anywidget(
-        ClippingExplorer(x_eval, spec=spec, observers=cc.cached_observers(setting, float(p.value)))
+        ClippingExplorer(x_eval, spec=spec, observers=cache.cached_observers(setting, float(p.value)))
     )
     return (explorer,)
 
@@ -268,11 +275,11 @@ def _(explorer, mo):
 
 
 @app.cell
-def _(cc, explorer, mo, oc, p, results, setting, spec, x_eval):
+def _(cache, explorer, mo, numbers, p, results, setting, spec, x_eval):
     _spec = explorer.widget.current_spec  # the lab's grid, with the bits typed in the widget
-    _mine = oc.score_range("your range", explorer.value["lo"], explorer.value["hi"], x_eval, _spec)
-    _rivals = results if _spec == spec else cc.comparison(setting, _spec, float(p.value))
-    mo.md(oc.verdict_markdown(_mine, _rivals, _spec))
+    _mine = numbers.score_range("your range", explorer.value["lo"], explorer.value["hi"], x_eval, _spec)
+    _rivals = results if _spec == spec else cache.comparison(setting, _spec, float(p.value))
+    mo.md(numbers.verdict_markdown(_mine, _rivals, _spec))
     return
 
 
@@ -287,8 +294,8 @@ def _(mo):
 
 
 @app.cell
-def _(ct, mo):
-    mo.md(ct.rules_markdown())
+def _(mo, text):
+    mo.md(text.rules_markdown())
     return
 
 
@@ -325,43 +332,21 @@ def _(mo):
 
 
 @app.cell
-def _(ct, ex):
-    lab02_questions = ct.lab02_questions()
-    lab02_answers = ex.answer_controls(lab02_questions)
-    return lab02_answers, lab02_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab02_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab02_answers, lab02_questions, mo):
-    mo.vstack([mo.md("## Self-check"), ex.questions_view(lab02_questions, lab02_answers)])
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 
 @app.cell
-def _(ec, ex):
-    percentile_editor, percentile_button = ex.exercise_controls(ec.PERCENTILE_STARTER, min_height=200)
-    return percentile_button, percentile_editor
-
-
-@app.cell
-def _(ec, ex, percentile_button, percentile_editor):
-    ex.exercise_view(
-        "## Coding exercise: a percentile calibrator\n\n"
-        "Write `percentile_threshold(x, p)`: the p-th percentile of |x| (p in percent, e.g. 99.9), so that the "
-        "symmetric range is [−T, T]. `torch` is imported. The check runs your code in a separate process "
-        "(3 s limit) on fresh random tensors with a heavy negative tail and compares it with the exact "
-        "quantile and with ptqlab's percentile observer.",
-        percentile_editor,
-        percentile_button,
-        ex.checked(percentile_button.value, ec.check_percentile, percentile_editor.value),
-        ec.PERCENTILE_SOLUTION,
-    )
-    return
-
-
-@app.cell
-def _(ct, mo):
-    mo.md(ct.RECAP)
+def _(mo, text):
+    mo.md(text.RECAP)
     return
 
 

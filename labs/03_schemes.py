@@ -11,16 +11,23 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_schemes as es
-    from ptqlab.lessons import questions, schemes
-    from ptqlab.lessons import schemes_text as text
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.lessons.models import LABELS
-    from ptqlab.plots import schemes as plots_schemes
-    from ptqlab.plots import schemes_charts
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.labkit.models import LABELS
+    from ptqlab.lessons.schemes import exercise, figures, folding_figure, numbers, questions, text
 
-    return LABELS, es, ex, mo, plots_schemes, questions, schemes, schemes_charts, text, with_hint
+    return (
+        LABELS,
+        exercise,
+        figures,
+        folding_figure,
+        labkit,
+        mo,
+        numbers,
+        questions,
+        text,
+        with_hint,
+    )
 
 
 @app.cell(hide_code=True)
@@ -53,8 +60,8 @@ def _(mo):
 
 
 @app.cell
-def _(LABELS, mo, schemes, with_hint):
-    model_picker = mo.ui.dropdown(schemes.MODEL_CHOICES, value=LABELS["minilm"], label="model")
+def _(LABELS, mo, numbers, with_hint):
+    model_picker = mo.ui.dropdown(numbers.MODEL_CHOICES, value=LABELS["minilm"], label="model")
     with_hint(
         model_picker,
         "start on **MiniLM** (an outlier channel), then pick **digits CNN** and compare the scales.",
@@ -73,10 +80,10 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(fold_switch, mo, model_picker, schemes, with_hint):
+def _(fold_switch, mo, model_picker, numbers, with_hint):
     layer_picker = mo.ui.dropdown(
-        list(schemes.lab_weight_matrices(model_picker.value, fold_switch.value)),
-        value=schemes.default_layer(model_picker.value, fold_switch.value),
+        list(numbers.lab_weight_matrices(model_picker.value, fold_switch.value)),
+        value=numbers.default_layer(model_picker.value, fold_switch.value),
         label="layer",
     )
     with_hint(layer_picker, "compare an `output.dense` layer with an `attention` one: which has the outlier?")
@@ -120,23 +127,31 @@ def _(
     metadata,
     mo,
     model_picker,
-    schemes,
+    numbers,
     symmetric,
     text,
 ):
     # the table first, in its own cell: it answers before the figure is drawn
     _args = (model_picker.value, fold_switch.value, layer_picker.value)
-    _results = schemes.lab_granularities(
+    _results = numbers.lab_granularities(
         *_args, bits=bits.value, group_size=group_size.value, symmetric=symmetric.value
     )
-    _w = schemes.lab_weight_matrices(model_picker.value, fold_switch.value)[layer_picker.value]
+    _w = numbers.lab_weight_matrices(model_picker.value, fold_switch.value)[layer_picker.value]
     mo.md(text.granularity_markdown(_results, _w.shape[1], group_size.value, metadata.value))
     return
 
 
 @app.cell
-def _(bits, fold_switch, group_size, layer_picker, model_picker, schemes_charts, symmetric):
-    schemes_charts.lab_granularity_chart(
+def _(
+    bits,
+    figures,
+    fold_switch,
+    group_size,
+    layer_picker,
+    model_picker,
+    symmetric,
+):
+    figures.lab_granularity_chart(
         model_picker.value,
         fold_switch.value,
         layer_picker.value,
@@ -162,11 +177,11 @@ def _(mo):
 
 
 @app.cell
-def _(mo, plots_schemes, text):
+def _(folding_figure, mo, text):
     mo.vstack(
         [
-            plots_schemes.folding_image("mlp"),
-            plots_schemes.folding_image("cnn"),
+            folding_figure.folding_image("mlp"),
+            folding_figure.folding_image("cnn"),
             mo.md(text.folding_summary("mlp")),
             mo.md(text.folding_summary("cnn")),
         ]
@@ -219,51 +234,21 @@ def _(act_bits, mo, text):
 
 
 @app.cell
-def _(act_bits, schemes_charts):
-    schemes_charts.lab_activation_chart(act_bits.value)
-    return
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## Self-check
-    """)
+def _(act_bits, figures):
+    figures.lab_activation_chart(act_bits.value)
     return
 
 
 @app.cell
-def _(ex, questions):
-    lab03_questions = questions.lab03_questions()
-    lab03_answers = ex.answer_controls(lab03_questions)
-    return lab03_answers, lab03_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab03_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab03_answers, lab03_questions):
-    ex.questions_view(lab03_questions, lab03_answers)
-    return
-
-
-@app.cell
-def _(es, ex):
-    editor, check_button = ex.exercise_controls(es.SCALES_STARTER, min_height=260)
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, editor, es, ex):
-    ex.exercise_view(
-        "## Coding exercise: per-channel and per-group scales\n\n"
-        "Write the symmetric scales of a weight matrix `w` (C_out, K): one per output channel, and one per "
-        "group of `group_size` consecutive inputs of a row, with ptqlab's divisor (qmax − qmin)/2. "
-        "**Check my code** runs them in a separate process (3 s limit) on fresh random weights with an "
-        "outlier channel and compares them with ptqlab's `qparams_for`.",
-        editor,
-        check_button,
-        ex.checked(check_button.value, es.check_scales, editor.value),
-        es.SCALES_SOLUTION,
-    )
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 

@@ -11,38 +11,22 @@ def _():
     # isort: split
     import marimo as mo
 
+    from ptqlab import labkit
     from ptqlab.backends import RECIPES
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_full_model as efm
-    from ptqlab.lessons import full_model_checks as fc
-    from ptqlab.lessons import full_model_text as ft
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.lessons.full_model import (
-        hardware_markdown,
-        measure_with_progress,
-        measurement_markdown,
-        narrate,
-        quick_measurement,
-        thread_choices,
-    )
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.full_model import exercise, figures, numbers, questions, text
     from ptqlab.observers import OBSERVERS
-    from ptqlab.plots import full_model as plots_bench
 
     return (
         OBSERVERS,
         RECIPES,
-        efm,
-        ex,
-        fc,
-        ft,
-        hardware_markdown,
-        measure_with_progress,
+        exercise,
+        figures,
+        labkit,
         mo,
-        narrate,
-        plots_bench,
-        quick_measurement,
-        measurement_markdown,
-        thread_choices,
+        numbers,
+        questions,
+        text,
         with_hint,
     )
 
@@ -78,17 +62,17 @@ def _(mo):
 
 
 @app.cell
-def _(ft, mo):
+def _(mo, text):
     mo.vstack(
         [
-            mo.md(ft.GOALS),
+            mo.md(text.GOALS),
             mo.md(
                 "## Static, dynamic, weight-only: what is an integer, and when its scale is chosen\n\n"
                 "**Static** fixes the activation scale at calibration time (your calibrator), **dynamic** "
                 "measures it on every batch at run time, **weight-only** never quantizes activations at all: "
                 "it saves bytes, not arithmetic."
             ),
-            ft.diagram_view(),
+            text.diagram_view(),
         ]
     )
     return
@@ -159,8 +143,8 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo, thread_choices, with_hint):
-    _options, _current = thread_choices()
+def _(mo, numbers, with_hint):
+    _options, _current = numbers.thread_choices()
     threads_picker = mo.ui.dropdown(_options, value=_current, label="torch threads")
     with_hint(
         threads_picker,
@@ -203,18 +187,16 @@ def _(mo, with_hint):
 @app.cell
 def _(
     batch_picker,
-    measure_with_progress,
-    mo,
     model_picker,
+    numbers,
     observer_picker,
-    quick_measurement,
     recipe_picker,
     repeats_slider,
     run_button,
     threads_picker,
 ):
     if run_button.value:
-        result = measure_with_progress(
+        result = numbers.measure_with_progress(
             model_picker.value,
             recipe_picker.value,
             batch_picker.value,
@@ -224,13 +206,13 @@ def _(
         )
         origin = "your settings"
     else:
-        result = quick_measurement()
+        result = numbers.quick_measurement()
         origin = "the quick default (digits MLP, batch 64, 5 repeats) — press the button for your settings"
     return origin, result
 
 
 @app.cell
-def _(hardware_markdown, mo, origin, result, measurement_markdown):
+def _(mo, numbers, origin, result):
     mo.md(
         f"""
     ## Measured: {result.title}, batch {result.batch}, {result.repeats} repeats
@@ -240,37 +222,37 @@ def _(hardware_markdown, mo, origin, result, measurement_markdown):
     measured time. Quality is measured on {result.eval_set}, in chunks of the batch size (the last one
     padded with copies of its rows, whose outputs are dropped).*
 
-    {measurement_markdown(result)}
+    {numbers.measurement_markdown(result)}
 
     **Hardware**
 
-    {hardware_markdown(result.facts, result.bandwidth)}
+    {numbers.hardware_markdown(result.facts, result.bandwidth)}
     """
     )
     return
 
 
 @app.cell(hide_code=True)
-def _(mo, narrate, result):
-    mo.md(narrate(result))
+def _(mo, numbers, result):
+    mo.md(numbers.narrate(result))
     return
 
 
 @app.cell
-def _(plots_bench, result):
-    plots_bench.speedup_figure(result.rows, result.model)
+def _(figures, result):
+    figures.speedup_figure(result.rows, result.model)
     return
 
 
 @app.cell
-def _(plots_bench, result):
-    plots_bench.size_quality_figure(result.rows, result.model, result.batch)
+def _(figures, result):
+    figures.size_quality_figure(result.rows, result.model, result.batch)
     return
 
 
 @app.cell
-def _(plots_bench, result):
-    plots_bench.roofline_figure(
+def _(figures, result):
+    figures.roofline_figure(
         result.rows, result.bandwidth, result.model, result.batch, llc_bytes=result.llc_bytes
     )
     return
@@ -296,45 +278,27 @@ def _(mo):
 
 
 @app.cell
-def _(ft, mo, result):
-    mo.md(ft.size_sentence(result.rows))
+def _(mo, result, text):
+    mo.md(text.size_sentence(result.rows))
     return
 
 
 @app.cell
-def _(ex, fc):
-    lab04_questions = fc.lab04_questions()
-    lab04_answers = ex.answer_controls(lab04_questions)
-    return lab04_answers, lab04_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab04_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab04_answers, lab04_questions, mo):
-    mo.vstack([mo.md("## Self-check"), ex.questions_view(lab04_questions, lab04_answers)])
+def _(check_controls, checks, result):
+    checks.view(check_controls, rows=result.rows)
     return
 
 
 @app.cell
-def _(efm, ex):
-    editor, check_button = ex.exercise_controls(efm.DYNAMIC_STARTER, min_height=320)
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, editor, efm, ex, result):
-    ex.exercise_view(
-        efm.exercise_prompt(result.rows),
-        editor,
-        check_button,
-        ex.checked(check_button.value, efm.check_dynamic_linear, editor.value),
-        efm.DYNAMIC_SOLUTION,
-    )
-    return
-
-
-@app.cell
-def _(ft, mo):
-    mo.md(ft.RECAP)
+def _(mo, text):
+    mo.md(text.RECAP)
     return
 
 

@@ -11,16 +11,23 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import calibration_selection as selection
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_sensitivity as esens
-    from ptqlab.lessons import questions
-    from ptqlab.lessons import sensitivity as lesson
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.lessons.models import LABELS
-    from ptqlab.plots import sensitivity as plots_sensitivity
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.labkit.models import LABELS
+    from ptqlab.lessons.sensitivity import exercise, figures, numbers, questions, selection, text
 
-    return LABELS, esens, ex, lesson, mo, plots_sensitivity, questions, selection, with_hint
+    return (
+        LABELS,
+        exercise,
+        figures,
+        labkit,
+        mo,
+        numbers,
+        questions,
+        selection,
+        text,
+        with_hint,
+    )
 
 
 @app.cell(hide_code=True)
@@ -62,22 +69,22 @@ def _(LABELS, mo, with_hint):
 
 
 @app.cell
-def _(lesson, mo, with_hint):
+def _(mo, numbers, with_hint):
     granularity_picker = mo.ui.dropdown(
-        list(lesson.GRANULARITIES), value="per-channel", label="weight scales"
+        list(numbers.GRANULARITIES), value="per-channel", label="weight scales"
     )
     with_hint(granularity_picker, "pick **per-tensor**: which layer's bars grow the most?")
     return (granularity_picker,)
 
 
 @app.cell
-def _(granularity_picker, lesson, mo, model_picker, plots_sensitivity):
+def _(figures, granularity_picker, mo, model_picker, numbers, text):
     mo.vstack(
         [
-            plots_sensitivity.sensitivity_image(model_picker.value, granularity_picker.value),
+            figures.sensitivity_image(model_picker.value, granularity_picker.value),
             mo.md(
-                lesson.sensitivity_note(
-                    lesson.lab_sensitivity(model_picker.value, granularity_picker.value), model_picker.value
+                text.sensitivity_note(
+                    numbers.lab_sensitivity(model_picker.value, granularity_picker.value), model_picker.value
                 )
             ),
         ]
@@ -86,9 +93,9 @@ def _(granularity_picker, lesson, mo, model_picker, plots_sensitivity):
 
 
 @app.cell
-def _(granularity_picker, lesson, mo, model_picker, with_hint):
-    _start, _stop, _value = lesson.budget_slider_range(
-        lesson.lab_mixed_precision(model_picker.value, granularity_picker.value)
+def _(granularity_picker, mo, model_picker, numbers, with_hint):
+    _start, _stop, _value = numbers.budget_slider_range(
+        numbers.lab_mixed_precision(model_picker.value, granularity_picker.value)
     )
     budget = mo.ui.slider(
         start=_start,
@@ -104,18 +111,18 @@ def _(granularity_picker, lesson, mo, model_picker, with_hint):
 
 
 @app.cell
-def _(budget, granularity_picker, lesson, mo, model_picker):
+def _(budget, granularity_picker, mo, model_picker, numbers, text):
     mo.md(
-        lesson.budget_markdown(
-            lesson.lab_mixed_precision(model_picker.value, granularity_picker.value), budget.value
+        text.budget_markdown(
+            numbers.lab_mixed_precision(model_picker.value, granularity_picker.value), budget.value
         )
     )
     return
 
 
 @app.cell
-def _(budget, granularity_picker, model_picker, plots_sensitivity):
-    plots_sensitivity.lab_mixed_precision_chart(model_picker.value, granularity_picker.value, budget.value)
+def _(budget, figures, granularity_picker, model_picker):
+    figures.lab_mixed_precision_chart(model_picker.value, granularity_picker.value, budget.value)
     return
 
 
@@ -134,13 +141,13 @@ def _(mo):
 
 
 @app.cell
-def _(lesson, mo, plots_sensitivity):
+def _(figures, mo, numbers, text):
     mo.vstack(
         [
-            plots_sensitivity.calibration_figure(
-                lesson.lab_calibration_points(), "digits CNN, W8A4: accuracy vs calibration set"
+            figures.calibration_figure(
+                numbers.lab_calibration_points(), "digits CNN, W8A4: accuracy vs calibration set"
             ),
-            mo.md(lesson.calibration_note(lesson.lab_calibration_points())),
+            mo.md(text.calibration_note(numbers.lab_calibration_points())),
         ]
     )
     return
@@ -160,14 +167,14 @@ def _(mo):
 
 
 @app.cell
-def _(lesson, mo, plots_sensitivity, selection):
-    _clean = lesson.lab_calibration_points()
+def _(figures, mo, numbers, selection):
+    _clean = numbers.lab_calibration_points()
     _minmax = selection.lab_glitch_points("minmax")
     _percentile = selection.lab_glitch_points("percentile")
     _picks = selection.lab_glitch_picks()
     mo.vstack(
         [
-            plots_sensitivity.calibration_figure(_minmax, selection.glitch_figure_title()),
+            figures.calibration_figure(_minmax, selection.glitch_figure_title()),
             mo.md(selection.glitch_table(_clean, _minmax, _percentile, _picks)),
             mo.md(selection.glitch_note(_clean, _minmax, _percentile, _picks)),
         ]
@@ -175,52 +182,20 @@ def _(lesson, mo, plots_sensitivity, selection):
     return
 
 
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## Self-check
-    """)
-    return
+@app.cell
+def _(exercise, granularity_picker, labkit, model_picker, questions):
+    checks = labkit.Checks(
+        questions.lab05_questions(model_picker.value, granularity_picker.value), exercise.EXERCISES
+    )
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, granularity_picker, model_picker, questions):
-    lab05_questions = questions.lab05_questions(model_picker.value, granularity_picker.value)
-    lab05_answers = ex.answer_controls(lab05_questions)
-    return lab05_answers, lab05_questions
-
-
-@app.cell
-def _(ex, lab05_answers, lab05_questions):
-    ex.questions_view(lab05_questions, lab05_answers)
-    return
-
-
-@app.cell
-def _(esens, ex):
-    editor, check_button = ex.exercise_controls(esens.SENSITIVITY_STARTER, min_height=220)
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, editor, esens, ex, granularity_picker, lesson, model_picker):
-    ex.exercise_view(
-        "## Coding exercise: the sensitivity loop\n\n"
-        "Write the loop behind the bar chart: quantize one layer at a time (the lab gives you "
-        "`accuracy_with_only(name)`), record the drop from the fp32 baseline, rank the layers. "
-        "**Check my code** runs it in a separate process (3 s limit) on a fresh random table, then on this "
-        "model's measured W2 table.",
-        editor,
-        check_button,
-        ex.checked(
-            check_button.value,
-            esens.check_sensitivity,
-            editor.value,
-            measured=lesson.measured_table(
-                lesson.lab_sensitivity(model_picker.value, granularity_picker.value)
-            ),
-        ),
-        esens.SENSITIVITY_SOLUTION,
+def _(check_controls, checks, granularity_picker, model_picker, numbers, text):
+    checks.view(
+        check_controls,
+        measured=text.measured_table(numbers.lab_sensitivity(model_picker.value, granularity_picker.value)),
     )
     return
 

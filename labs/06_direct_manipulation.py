@@ -11,11 +11,10 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import direct_manipulation as lesson
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_affine as ea
-    from ptqlab.lessons import questions
-    from ptqlab.lessons.controls import with_hint
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.affine_map import exercise  # lab 01's exercise, met again as the staircase
+    from ptqlab.lessons.direct_manipulation import numbers, questions, text
     from ptqlab.observers import PER_TENSOR
     from ptqlab.widgets import AffineStaircase, ClippingExplorer
 
@@ -23,11 +22,12 @@ def _():
         AffineStaircase,
         ClippingExplorer,
         PER_TENSOR,
-        ea,
-        ex,
-        lesson,
+        exercise,
+        labkit,
         mo,
+        numbers,
         questions,
+        text,
         with_hint,
     )
 
@@ -65,15 +65,15 @@ def _(mo):
 
 
 @app.cell
-def _(lesson):
-    x = lesson.heavy_tailed_activations()  # Student-t, 3 degrees of freedom: a few huge values
+def _(numbers):
+    x = numbers.lab_activations()  # Student-t, 3 degrees of freedom: a few huge values
     return (x,)
 
 
 @app.cell
-def _(ClippingExplorer, PER_TENSOR, lesson, mo, x):
+def _(ClippingExplorer, PER_TENSOR, mo, numbers, x):
     # every per-tensor calibrator in ptqlab.observers, each calibrated on x, as a marker
-    explorer = mo.ui.anywidget(ClippingExplorer(x, spec=lesson.EXPLORER_SPEC, observers=PER_TENSOR))
+    explorer = mo.ui.anywidget(ClippingExplorer(x, spec=numbers.EXPLORER_SPEC, observers=PER_TENSOR))
     return (explorer,)
 
 
@@ -94,15 +94,15 @@ def _(explorer, mo, with_hint):
 
 
 @app.cell
-def _(explorer, lesson, mo, x):
+def _(explorer, mo, text, x):
     _spec = explorer.widget.current_spec  # the lab's QuantSpec with the bits typed in the widget
-    mo.md(lesson.thresholds_markdown(x, explorer.value["lo"], explorer.value["hi"], _spec))
+    mo.md(text.thresholds_markdown(x, explorer.value["lo"], explorer.value["hi"], _spec))
     return
 
 
 @app.cell
-def _(AffineStaircase, lesson, mo):
-    staircase = mo.ui.anywidget(AffineStaircase(*lesson.STAIRCASE_DEFAULT))
+def _(AffineStaircase, mo, numbers):
+    staircase = mo.ui.anywidget(AffineStaircase(*numbers.STAIRCASE_DEFAULT))
     return (staircase,)
 
 
@@ -122,50 +122,21 @@ def _(mo, staircase, with_hint):
 
 
 @app.cell
-def _(lesson, mo, staircase):
-    mo.md(lesson.staircase_markdown(staircase.value["stats"], staircase.value["bits"]))
-    return
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## Self-check
-    """)
+def _(mo, staircase, text):
+    mo.md(text.staircase_markdown(staircase.value["stats"], staircase.value["bits"]))
     return
 
 
 @app.cell
-def _(ex, questions):
-    lab06_questions = questions.lab06_questions()
-    lab06_answers = ex.answer_controls(lab06_questions)
-    return lab06_answers, lab06_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab06_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab06_answers, lab06_questions):
-    ex.questions_view(lab06_questions, lab06_answers)
-    return
-
-
-@app.cell
-def _(ea, ex):
-    editor, check_button = ex.exercise_controls(ea.AFFINE_STARTER, min_height=320)
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, ea, editor, ex):
-    ex.exercise_view(
-        "## Coding exercise: the staircase from the formulas (lab 01's)\n\n"
-        "The staircase is `dequantize(quantize(x))`. Write `choose_qparams`, `quantize` and `dequantize`; "
-        "**Check my code** runs them in a separate process (3 s limit) on fresh random ranges and compares "
-        "every value with ptqlab.",
-        editor,
-        check_button,
-        ex.checked(check_button.value, ea.check_affine, editor.value),
-        ea.AFFINE_SOLUTION,
-    )
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 

@@ -11,23 +11,11 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import beyond_rtn, beyond_rtn_questions
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_beyond_rtn as ebias
-    from ptqlab.lessons import exercises_smoothquant as esmooth
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.plots import beyond_rtn as plots_beyond_rtn
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.beyond_rtn import exercise, figures, numbers, questions, text
 
-    return (
-        beyond_rtn,
-        beyond_rtn_questions,
-        ebias,
-        esmooth,
-        ex,
-        mo,
-        plots_beyond_rtn,
-        with_hint,
-    )
+    return exercise, figures, labkit, mo, numbers, questions, text, with_hint
 
 
 @app.cell(hide_code=True)
@@ -58,8 +46,8 @@ def _(mo):
 
 
 @app.cell
-def _(beyond_rtn, mo, with_hint):
-    model_picker = mo.ui.dropdown(beyond_rtn.MODEL_CHOICES, value="digits CNN", label="model")
+def _(mo, numbers, with_hint):
+    model_picker = mo.ui.dropdown(numbers.MODEL_CHOICES, value="digits CNN", label="model")
     with_hint(model_picker, "start with the digits CNN at 2 bits, then MiniLM at 4 bits per-group 128.")
     return (model_picker,)
 
@@ -72,8 +60,8 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(beyond_rtn, mo, with_hint):
-    granularity_picker = mo.ui.dropdown(beyond_rtn.GRANULARITIES, value="per-channel", label="granularity")
+def _(mo, numbers, with_hint):
+    granularity_picker = mo.ui.dropdown(numbers.GRANULARITIES, value="per-channel", label="granularity")
     group_size = mo.ui.slider(
         steps=[16, 32, 64, 128], value=128, label="group size (per-group)", show_value=True
     )
@@ -87,9 +75,9 @@ def _(beyond_rtn, mo, with_hint):
 
 
 @app.cell
-def _(beyond_rtn, mo, with_hint):
+def _(mo, numbers, with_hint):
     algorithm_picker = mo.ui.multiselect(
-        beyond_rtn.ALGORITHM_CHOICES, value=["bias correction", "CLE", "GPTQ", "AWQ"], label="algorithms"
+        numbers.ALGORITHM_CHOICES, value=["bias correction", "CLE", "GPTQ", "AWQ"], label="algorithms"
     )
     with_hint(algorithm_picker, "add AdaRound (slowest: it trains) and compare its runtime with GPTQ's.")
     return (algorithm_picker,)
@@ -111,9 +99,17 @@ def _(mo):
 
 
 @app.cell
-def _(algorithm_picker, beyond_rtn, bits, granularity_picker, group_size, model_picker, run_button):
+def _(
+    algorithm_picker,
+    bits,
+    granularity_picker,
+    group_size,
+    model_picker,
+    numbers,
+    run_button,
+):
     if run_button.value:
-        comparison = beyond_rtn.run(
+        comparison = numbers.run(
             model_picker.value,
             bits.value,
             granularity_picker.value,
@@ -122,28 +118,28 @@ def _(algorithm_picker, beyond_rtn, bits, granularity_picker, group_size, model_
         )
         origin = "your settings"
     else:
-        comparison = beyond_rtn.quick_comparison()
+        comparison = numbers.quick_comparison()
         origin = "the quick default (digits CNN, W2 per-channel) — press the button for your settings"
     return comparison, origin
 
 
 @app.cell
-def _(beyond_rtn, comparison, mo, origin):
+def _(comparison, mo, origin, text):
     mo.md(
         f"""
     ## Measured: {origin}
 
-    {beyond_rtn.comparison_markdown(comparison)}
+    {text.comparison_markdown(comparison)}
 
-    {beyond_rtn.best_markdown(comparison)}
+    {text.best_markdown(comparison)}
     """
     )
     return
 
 
 @app.cell
-def _(comparison, plots_beyond_rtn):
-    plots_beyond_rtn.layer_error_figure(comparison)
+def _(comparison, figures):
+    figures.layer_error_figure(comparison)
     return
 
 
@@ -162,89 +158,36 @@ def _(mo):
 
 
 @app.cell
-def _(beyond_rtn, comparison, mo, with_hint):
+def _(comparison, mo, numbers, with_hint):
     layer_picker = mo.ui.dropdown(
-        beyond_rtn.layer_names(comparison), value=beyond_rtn.layer_names(comparison)[0], label="layer"
+        numbers.layer_names(comparison), value=numbers.layer_names(comparison)[0], label="layer"
     )
     with_hint(layer_picker, "pick the last layer: are AdaRound's flips as many as in the first?")
     return (layer_picker,)
 
 
 @app.cell
-def _(beyond_rtn, comparison, layer_picker, plots_beyond_rtn):
-    plots_beyond_rtn.weights_figure(beyond_rtn.weight_views(comparison, layer_picker.value))
-    return
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## Self-check
-    """)
+def _(comparison, figures, layer_picker, numbers):
+    figures.weights_figure(numbers.weight_views(comparison, layer_picker.value))
     return
 
 
 @app.cell
-def _(beyond_rtn_questions, ex):
-    lab07_questions = beyond_rtn_questions.lab07_questions()
-    lab07_answers = ex.answer_controls(lab07_questions)
-    return lab07_answers, lab07_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab07_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab07_answers, lab07_questions):
-    ex.questions_view(lab07_questions, lab07_answers)
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 
 @app.cell
-def _(ebias, ex):
-    bias_editor, bias_button = ex.exercise_controls(ebias.BIAS_STARTER, min_height=180)
-    return bias_button, bias_editor
-
-
-@app.cell
-def _(bias_button, bias_editor, ebias, ex):
-    ex.exercise_view(
-        "## Coding exercise 1: bias correction\n\n"
-        "The first algorithm of the table above, for one layer whose input is not quantized (so "
-        "E[x̃] = E[x]): after rounding W to W̃, each output channel's mean moves by (W̃ − W)·E[x], and the "
-        "bias takes it back. Write `corrected_bias`. "
-        "**Check my code** runs it in a separate process (3 s limit) on fresh random layers — one square, "
-        "one without a bias — and compares it with ptqlab's bias correction and with the property that the "
-        "corrected layer's mean output equals the float layer's.",
-        bias_editor,
-        bias_button,
-        ex.checked(bias_button.value, ebias.check_bias_correction, bias_editor.value),
-        ebias.BIAS_SOLUTION,
-    )
-    return
-
-
-@app.cell
-def _(esmooth, ex):
-    smooth_editor, smooth_button = ex.exercise_controls(esmooth.SMOOTH_STARTER, min_height=160)
-    return smooth_button, smooth_editor
-
-
-@app.cell
-def _(esmooth, ex, smooth_button, smooth_editor):
-    ex.exercise_view(
-        "## Coding exercise 2: SmoothQuant's factor\n\n"
-        "The formula in the table at the top: write `smoothing_factor`, one s_j per input channel. The lab "
-        "checks it on fresh activations with outlier channels (signed, as in a transformer) at three values "
-        "of α, against ptqlab's SmoothQuant and the identity X Wᵀ = (X / s)(W · s)ᵀ.",
-        smooth_editor,
-        smooth_button,
-        ex.checked(smooth_button.value, esmooth.check_smoothing, smooth_editor.value),
-        esmooth.SMOOTH_SOLUTION,
-    )
-    return
-
-
-@app.cell
-def _(beyond_rtn_questions, comparison, mo):
-    mo.md(beyond_rtn_questions.recap_markdown(comparison))
+def _(comparison, mo, text):
+    mo.md(text.recap_markdown(comparison))
     return
 
 

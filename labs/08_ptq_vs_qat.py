@@ -11,25 +11,22 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import exercises_qat as eqat
-    from ptqlab.lessons import ptq_vs_qat, training_dynamics
-    from ptqlab.lessons import ptq_vs_qat_questions as qq
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.lessons.ptq_vs_qat_decision import DATA_CHOICES, recommend, tutorial_check
-    from ptqlab.plots import ptq_vs_qat as plots_ptq_vs_qat
+    from ptqlab import labkit
+    from ptqlab.bench import dynamics_table, ptq_vs_qat
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.ptq_vs_qat import decision, exercise, figures, numbers, questions, text
 
     return (
-        DATA_CHOICES,
-        eqat,
-        ex,
+        decision,
+        dynamics_table,
+        exercise,
+        figures,
+        labkit,
         mo,
-        plots_ptq_vs_qat,
+        numbers,
         ptq_vs_qat,
-        qq,
-        recommend,
-        training_dynamics,
-        tutorial_check,
+        questions,
+        text,
         with_hint,
     )
 
@@ -79,25 +76,25 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(model_picker, ptq_vs_qat, qat_button):
-    comparison = ptq_vs_qat.lab_comparison(model_picker.value, qat_button.value)
+def _(model_picker, numbers, qat_button):
+    comparison = numbers.lab_comparison(model_picker.value, qat_button.value)
     return (comparison,)
 
 
 @app.cell
-def _(comparison, mo, model_picker, plots_ptq_vs_qat, ptq_vs_qat, tutorial_check):
+def _(comparison, figures, mo, model_picker, ptq_vs_qat):
     mo.vstack(
         [
             mo.md(f"## The measured table — digits {model_picker.value}, fp32 {comparison.fp32:.2%}"),
             mo.md(f"*{comparison.status}* {ptq_vs_qat.registry_note()}"),
             mo.md(ptq_vs_qat.table_markdown(comparison.rows, comparison.fp32)),
-            plots_ptq_vs_qat.comparison_figure(
+            figures.comparison_figure(
                 comparison.rows, comparison.fp32, f"digits {model_picker.value}: PTQ vs QAT"
             ),
             mo.md(
                 "**The tutorial said** PTQ loses 1–3 %, QAT < 1 %, and PTQ struggles at ≤ 4 bits. **Measured:**"
             ),
-            mo.md(tutorial_check(comparison.rows, comparison.fp32)),
+            mo.md(ptq_vs_qat.tutorial_check(comparison.rows, comparison.fp32)),
         ]
     )
     return
@@ -134,9 +131,9 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(DATA_CHOICES, mo, with_hint):
+def _(decision, mo, with_hint):
     data_picker = mo.ui.dropdown(
-        list(DATA_CHOICES), value="the labelled training set (1437 images)", label="data you have"
+        list(decision.DATA_CHOICES), value="the labelled training set (1437 images)", label="data you have"
     )
     with_hint(data_picker, "with only 256 unlabelled images, QAT is out: labels are what it needs.")
     return (data_picker,)
@@ -152,8 +149,16 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(bits_picker, comparison, data_picker, max_drop, mo, recommend, time_budget):
-    _answer = recommend(
+def _(
+    bits_picker,
+    comparison,
+    data_picker,
+    decision,
+    max_drop,
+    mo,
+    time_budget,
+):
+    _answer = decision.recommend(
         comparison.rows,
         comparison.fp32,
         bits=bits_picker.value,
@@ -204,22 +209,30 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(dynamics_button, model_picker, training_dynamics):
-    dynamics = training_dynamics.lab_study(model_picker.value, dynamics_button.value)
+def _(dynamics_button, model_picker, numbers):
+    dynamics = numbers.lab_study(model_picker.value, dynamics_button.value)
     return (dynamics,)
 
 
 @app.cell
-def _(dynamics, granularity_picker, mo, model_picker, plots_ptq_vs_qat, training_dynamics):
-    mo.stop(dynamics is None, mo.md(training_dynamics.not_measured_markdown(model_picker.value)))
+def _(
+    dynamics,
+    dynamics_table,
+    figures,
+    granularity_picker,
+    mo,
+    model_picker,
+    text,
+):
+    mo.stop(dynamics is None, mo.md(text.not_measured_markdown(model_picker.value)))
     mo.vstack(
         [
-            mo.md(training_dynamics.dynamics_markdown(dynamics, granularity_picker.value)),
-            plots_ptq_vs_qat.dynamics_figure(
+            mo.md(dynamics_table.dynamics_markdown(dynamics, granularity_picker.value)),
+            figures.dynamics_figure(
                 dynamics, granularity_picker.value, f"digits {model_picker.value}: RTN accuracy per seed"
             ),
-            mo.md(training_dynamics.lawa_verdict(dynamics, granularity_picker.value)),
-            mo.md(training_dynamics.seconds_markdown(dynamics)),
+            mo.md(dynamics_table.lawa_verdict(dynamics, granularity_picker.value)),
+            mo.md(dynamics_table.seconds_markdown(dynamics)),
         ]
     )
     return
@@ -228,7 +241,7 @@ def _(dynamics, granularity_picker, mo, model_picker, plots_ptq_vs_qat, training
 @app.cell(hide_code=True)
 def _(mo):
     mo.md(r"""
-    ## Self-check
+    ## Predict, then measure
 
     Answer first, then open the measured answer.
     """)
@@ -236,50 +249,27 @@ def _(mo):
 
 
 @app.cell
-def _(comparison, mo, ptq_vs_qat):
-    mo.accordion(ptq_vs_qat.self_check(comparison))
+def _(comparison, mo, numbers):
+    mo.accordion(numbers.self_check(comparison))
     return
 
 
 @app.cell
-def _(comparison, ex, model_picker, qq):
-    lab08_questions = qq.lab08_questions(comparison, model_picker.value)
-    lab08_answers = ex.answer_controls(lab08_questions)
-    return lab08_answers, lab08_questions
+def _(comparison, exercise, labkit, model_picker, questions):
+    checks = labkit.Checks(questions.lab08_questions(comparison, model_picker.value), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab08_answers, lab08_questions, mo):
-    mo.vstack([mo.md("### Check yourself"), ex.questions_view(lab08_questions, lab08_answers)])
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 
 @app.cell
-def _(eqat, ex):
-    editor, check_button = ex.exercise_controls(eqat.STE_STARTER, min_height=240)
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, editor, eqat, ex):
-    ex.exercise_view(
-        "## Coding exercise: the straight-through estimator\n\n"
-        "QAT's forward pass rounds; its backward pass needs a gradient through that rounding. Write fake "
-        "quantization and the gradient the STE gives it: `grad_out` where the code `round(x / scale) + "
-        "zero_point` lands in `[qmin, qmax]`, 0 where the clamp cut it off. **Check my code** runs both in a "
-        "separate process (3 s limit) and compares them with torch's `fake_quantize_per_tensor_affine` and "
-        "its autograd on fresh values, some exactly on qmin, qmax and the half-step ties beside them.",
-        editor,
-        check_button,
-        ex.checked(check_button.value, eqat.check_ste, editor.value),
-        eqat.STE_SOLUTION,
-    )
-    return
-
-
-@app.cell
-def _(comparison, mo, qq):
-    mo.md(qq.recap_markdown(comparison))
+def _(comparison, mo, text):
+    mo.md(text.recap_markdown(comparison))
     return
 
 

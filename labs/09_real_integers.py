@@ -11,13 +11,11 @@ def _():
     # isort: split
     import marimo as mo
 
-    from ptqlab.lessons import exercises as ex
-    from ptqlab.lessons import real_integers, real_integers_questions
-    from ptqlab.lessons import real_integers_exercise as exercise
-    from ptqlab.lessons.controls import with_hint
-    from ptqlab.plots import real_integers as plots
+    from ptqlab import labkit
+    from ptqlab.labkit import with_hint
+    from ptqlab.lessons.real_integers import exercise, figures, numbers, questions, text
 
-    return ex, exercise, mo, plots, real_integers, real_integers_questions, with_hint
+    return exercise, figures, labkit, mo, numbers, questions, text, with_hint
 
 
 @app.cell(hide_code=True)
@@ -58,8 +56,8 @@ def _(mo):
 
 
 @app.cell
-def _(mo, real_integers, with_hint):
-    layer = mo.ui.dropdown(list(real_integers.LAYERS), value="fc2", label="layer")
+def _(mo, numbers, with_hint):
+    layer = mo.ui.dropdown(list(numbers.LAYERS), value="fc2", label="layer")
     sample = mo.ui.slider(0, 359, value=0, label="test digit", show_value=True)
     channel = mo.ui.slider(0, 511, value=0, label="output channel", show_value=True)
     mo.vstack(
@@ -75,21 +73,23 @@ def _(mo, real_integers, with_hint):
 
 
 @app.cell
-def _(layer, plots, real_integers, sample):
-    walk = real_integers.layer_walkthrough(layer.value, sample.value)
-    plots.accumulator_chart(walk["acc"], walk["worst_case"], f"digits MLP {layer.value}: int32 accumulators")
+def _(figures, layer, numbers, sample):
+    walk = numbers.layer_walkthrough(layer.value, sample.value)
+    figures.accumulator_chart(
+        walk["acc"], walk["worst_case"], f"digits MLP {layer.value}: int32 accumulators"
+    )
     return (walk,)
 
 
 @app.cell
-def _(channel, mo, real_integers, walk):
-    mo.md(real_integers.walkthrough_markdown(walk, channel.value))
+def _(channel, mo, text, walk):
+    mo.md(text.walkthrough_markdown(walk, channel.value))
     return
 
 
 @app.cell
-def _(mo, real_integers):
-    mo.md("### The whole MLP in integers\n\n" + real_integers.whole_model_markdown())
+def _(mo, text):
+    mo.md("### The whole MLP in integers\n\n" + text.whole_model_markdown())
     return
 
 
@@ -122,21 +122,18 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(group, mo, pack_bits, real_integers):
+def _(group, mo, pack_bits, text):
     mo.vstack(
         [
-            mo.md(real_integers.packing_markdown(pack_bits.value)),
-            mo.md(
-                "**A packed file on disk.** "
-                + real_integers.packed_file_markdown(pack_bits.value, group.value)
-            ),
+            mo.md(text.packing_markdown(pack_bits.value)),
+            mo.md("**A packed file on disk.** " + text.packed_file_markdown(pack_bits.value, group.value)),
         ]
     )
     return
 
 
 @app.cell(hide_code=True)
-def _(mo, real_integers):
+def _(mo, text):
     mo.md(
         r"""
     ## 3. Float formats against integer grids
@@ -146,7 +143,7 @@ def _(mo, real_integers):
     scale (amax ↦ the format's maximum), as below.
 
     """
-        + real_integers.format_table_markdown()
+        + text.format_table_markdown()
     )
     return
 
@@ -167,14 +164,14 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(fmt, int_bits, kind, mo, plots, real_integers):
-    _x, _fg, _ig = real_integers.grids(kind.value, fmt.value, int_bits.value)
+def _(figures, fmt, int_bits, kind, mo, numbers, text):
+    _x, _fg, _ig = numbers.grids(kind.value, fmt.value, int_bits.value)
     mo.vstack(
         [
-            plots.grids_chart(_x, _fg, _ig, (fmt.value, f"int{int_bits.value}"), f"MLP fc2 {kind.value}"),
+            figures.grids_chart(_x, _fg, _ig, (fmt.value, f"int{int_bits.value}"), f"MLP fc2 {kind.value}"),
             mo.md(
                 "**Round-trip error, same tensors** (fp8 and int scaled to the tensor's absmax):\n\n"
-                + real_integers.format_error_markdown()
+                + text.format_error_markdown()
             ),
         ]
     )
@@ -202,11 +199,11 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(book_bits, mo, real_integers):
+def _(book_bits, mo, text):
     mo.vstack(
         [
-            mo.md(real_integers.codebook_markdown(book_bits.value)),
-            mo.md(real_integers.codebook_accuracy_markdown(book_bits.value)),
+            mo.md(text.codebook_markdown(book_bits.value)),
+            mo.md(text.codebook_accuracy_markdown(book_bits.value)),
         ]
     )
     return
@@ -248,69 +245,28 @@ def _(mo, with_hint):
 
 
 @app.cell
-def _(mo, real_integers, wo_batch, wo_model, wo_run):
+def _(mo, text, wo_batch, wo_model, wo_run):
     mo.stop(not wo_run.value, mo.md("*Press the button to measure (MiniLM takes minutes on a busy CPU).*"))
-    mo.md(real_integers.weight_only_markdown(wo_model.value, wo_batch.value))
-    return
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## 6. Self-check
-    """)
+    mo.md(text.weight_only_markdown(wo_model.value, wo_batch.value))
     return
 
 
 @app.cell
-def _(ex, real_integers_questions):
-    lab09_questions = real_integers_questions.lab09_questions()
-    lab09_answers = ex.answer_controls(lab09_questions)
-    return lab09_answers, lab09_questions
+def _(exercise, labkit, questions):
+    checks = labkit.Checks(questions.lab09_questions(), exercise.EXERCISES)
+    check_controls = checks.controls
+    return check_controls, checks
 
 
 @app.cell
-def _(ex, lab09_answers, lab09_questions):
-    ex.questions_view(lab09_questions, lab09_answers)
-    return
-
-
-@app.cell(hide_code=True)
-def _(mo):
-    mo.md(r"""
-    ## 7. Exercise: write the requantization step
-
-    Complete `requantize` with integers only: multiply, add one half of $2^{n}$, shift right, add the zero
-    point, clamp. The lab runs your function (in the server's Python, in a separate process, 5 s limit) on
-    hundreds of fresh cases — random accumulators, exact ties, both clamps — and tells you the first case
-    it gets wrong.
-    """)
+def _(check_controls, checks):
+    checks.view(check_controls)
     return
 
 
 @app.cell
-def _(ex, exercise, mo):
-    editor, check_button = ex.exercise_controls(exercise.STARTER, min_height=160)
-    mo.vstack([editor, check_button])
-    return check_button, editor
-
-
-@app.cell
-def _(check_button, editor, exercise, mo):
-    mo.stop(not check_button.value, mo.md("*Press **Check my code**.*"))
-    mo.md(exercise.check(editor.value))
-    return
-
-
-@app.cell
-def _(exercise, mo):
-    mo.accordion({"Reveal the reference solution": mo.md(exercise.reference_markdown())})
-    return
-
-
-@app.cell
-def _(mo, real_integers_questions):
-    mo.md(real_integers_questions.recap_markdown())
+def _(mo, text):
+    mo.md(text.recap_markdown())
     return
 
 

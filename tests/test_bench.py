@@ -8,13 +8,13 @@ from torch import nn
 
 from ptqlab.backends.hardware import has_vnni, parse_cpuinfo, should_reduce_range
 from ptqlab.bench import roofline
+from ptqlab.bench.charts import roofline_figure, size_quality_figure, speedup_figure
 from ptqlab.bench.models import BenchModel
 from ptqlab.bench.report import bench_table, evaluate_goals
 from ptqlab.bench.run import BenchRow, run_group
 from ptqlab.bench.size import serialized_bytes
 from ptqlab.bench.timing import percentile, repeats_within_budget, summarize, time_interleaved
 from ptqlab.core.pareto import pareto_front
-from ptqlab.plots.full_model import roofline_figure, size_quality_figure, speedup_figure
 
 
 def test_summary_statistics_are_exact():

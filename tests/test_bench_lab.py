@@ -6,7 +6,7 @@ import pytest
 
 from ptqlab.backends.hardware import hardware_facts
 from ptqlab.bench.run import BenchRow
-from ptqlab.lessons.full_model import (
+from ptqlab.lessons.full_model.numbers import (
     LabMeasurement,
     hardware_markdown,
     measurement_markdown,
@@ -83,7 +83,7 @@ def test_tables_and_progress_total():
 def test_measure_rejects_bad_threads_and_thread_choices_cover_the_current_setting():
     import torch
 
-    from ptqlab.lessons.full_model import measure, thread_choices
+    from ptqlab.lessons.full_model.numbers import measure, thread_choices
 
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):

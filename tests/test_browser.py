@@ -10,7 +10,7 @@ import pytest
 from browser_support import chromium, screenshot, serve_lab
 
 from ptqlab import choose_qparams
-from ptqlab.lessons import affine_map as la
+from ptqlab.lessons.affine_map import numbers as la
 
 pytestmark = pytest.mark.browser
 

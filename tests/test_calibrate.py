@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ptqlab.lessons.sensitivity import accuracy_vs_calibration, calibration_spread
+from ptqlab.lessons.sensitivity.numbers import accuracy_vs_calibration, calibration_spread
 from ptqlab.models import digits_cnn, digits_mlp
 from ptqlab.models.data import digits_split
 from ptqlab.observers import MinMaxObserver

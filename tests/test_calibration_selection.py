@@ -4,9 +4,9 @@ state exactly what was measured."""
 import pytest
 import torch
 
-from ptqlab.lessons import calibration_selection as cs
-from ptqlab.lessons import sensitivity
-from ptqlab.lessons.sensitivity import CalibrationPoint
+from ptqlab.lessons.sensitivity import numbers as sensitivity
+from ptqlab.lessons.sensitivity import selection as cs
+from ptqlab.lessons.sensitivity.numbers import CalibrationPoint
 
 
 def test_with_glitches_scales_exactly_the_chosen_share():
@@ -59,7 +59,7 @@ def test_glitch_picks_count_the_sets_holding_a_glitched_sample():
 
 def test_a_second_observer_reuses_the_recorded_sets(monkeypatch):
     """``same_sets_as`` calibrates with the samples recorded on the earlier points; nothing is selected again."""
-    from ptqlab.lessons.models import lab_model
+    from ptqlab.labkit.models import lab_model
     from ptqlab.models import digits_split
 
     data = digits_split()

@@ -49,7 +49,7 @@ def test_the_wheel_ships_the_labs_and_the_data(tmp_path):
         "ptqlab/widgets/clipping.js",
         "ptqlab/labs/jupyter/affine_staircase.ipynb",
     } <= names
-    assert "ptqlab/lessons/calibration.py" in names and "ptqlab/cli/main.py" in names
+    assert "ptqlab/lessons/calibration/numbers.py" in names and "ptqlab/cli/main.py" in names
 
 
 def test_gallery_command_serves_the_whole_folder_on_localhost():

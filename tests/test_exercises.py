@@ -3,10 +3,10 @@ and an endless loop is stopped by the time limit. Student code runs in a child p
 
 import pytest
 
-from ptqlab.lessons import exercises as ex
-from ptqlab.lessons import exercises_affine as ea
-from ptqlab.lessons import exercises_schemes as es
-from ptqlab.lessons import exercises_sensitivity as esens
+from ptqlab.labkit import exercise, questions, runner
+from ptqlab.lessons.affine_map import exercise as ea
+from ptqlab.lessons.schemes import exercise as es
+from ptqlab.lessons.sensitivity import exercise as esens
 
 AFFINE_ROUND = "torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)"
 AFFINE_MISTAKES = [
@@ -118,21 +118,23 @@ def test_sensitivity_mistakes_are_named(old, new, message):
 
 
 def test_self_check_helpers():
-    assert ex.check_number("", 1.0)[0] is None
-    assert ex.check_number("abc", 1.0)[0] is None
-    assert ex.check_number("0.2334", 0.233333, rel_tol=0.01) == (True, "Correct: 0.233333.")
-    ok, text = ex.check_number("−0.5", 0.25)
+    assert questions.check_number("", 1.0)[0] is None
+    assert questions.check_number("abc", 1.0)[0] is None
+    assert questions.check_number("0.2334", 0.233333, rel_tol=0.01) == (True, "Correct: 0.233333.")
+    ok, text = questions.check_number("−0.5", 0.25)
     assert ok is False and "too low" in text
     why = {"a": "because a", "b": "because b"}
-    assert ex.check_choice(None, "a", why)[0] is None
-    assert ex.check_choice("b", "a", why) == (False, "Not this one. because b")
+    assert questions.check_choice(None, "a", why)[0] is None
+    assert questions.check_choice("b", "a", why) == (False, "Not this one. because b")
     with pytest.raises(ValueError, match="choice 'c'"):
-        ex.check_choice("c", "a", why)
-    assert ex.checked(False, ea.check_affine, "anything") is None  # nothing runs until the button is pressed
+        questions.check_choice("c", "a", why)
+    assert (
+        exercise.checked(False, ea.check_affine, "anything") is None
+    )  # nothing runs until the button is pressed
 
 
 def test_bad_arguments():
     with pytest.raises(TypeError, match="source"):
-        ex.run_student_code(None, [])
+        runner.run_student_code(None, [])
     with pytest.raises(ValueError, match="time_limit_s"):
-        ex.run_student_code("", [], time_limit_s=0)
+        runner.run_student_code("", [], time_limit_s=0)

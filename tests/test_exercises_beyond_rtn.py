@@ -5,11 +5,12 @@ with independent arithmetic, and every expected answer is what ptqlab computes."
 import pytest
 import torch
 
-from ptqlab.lessons import beyond_rtn_questions as bq
-from ptqlab.lessons import exercises as ex
-from ptqlab.lessons import exercises_beyond_rtn as ebias
-from ptqlab.lessons import exercises_smoothquant as esmooth
-from ptqlab.lessons.beyond_rtn import compare
+from ptqlab.labkit import questions as ex
+from ptqlab.lessons.beyond_rtn import exercise as ebias
+from ptqlab.lessons.beyond_rtn import questions as beyond_rtn_questions
+from ptqlab.lessons.beyond_rtn import smoothquant_exercise as esmooth
+from ptqlab.lessons.beyond_rtn import text as beyond_rtn_text
+from ptqlab.lessons.beyond_rtn.numbers import compare
 
 BIAS_MISTAKES = [
     ("bias - shift", "bias + shift", "the sign is flipped"),
@@ -96,27 +97,27 @@ def test_smoothing_oracle_is_the_formula_and_keeps_the_product():
 
 
 def test_lab07_questions_expect_what_ptqlab_computes():
-    gptq, bias, cle, predict = bq.lab07_questions()
-    assert gptq.expected == bq.GPTQ_RIGHT and gptq.expected in gptq.options
+    gptq, bias, cle, predict = beyond_rtn_questions.lab07_questions()
+    assert gptq.expected == beyond_rtn_questions.GPTQ_RIGHT and gptq.expected in gptq.options
     # the numeric one: the tiny layer, by hand (0.30 → 0.25, −0.55 → −0.5 on a grid of 0.25)
     assert bias.expected == pytest.approx(0.10 - ((0.25 - 0.30) * 2.0 + (-0.5 + 0.55) * 1.0), abs=1e-6)
     assert ex.feedback(bias, "0.15")[0] is True and ex.feedback(bias, "0.05")[0] is False
-    assert cle.expected == "CLE" and bq.cle_float_change() < 1e-4
-    rtn, fp32 = bq.rtn_at_8_bits()
+    assert cle.expected == "CLE" and beyond_rtn_questions.cle_float_change() < 1e-4
+    rtn, fp32 = beyond_rtn_questions.rtn_at_8_bits()
     comp = compare("cnn", 8, "per-channel", 128, ())  # the lab's own table at the bits slider's far end
     assert (rtn, fp32) == (comp.rows[0].score, comp.fp32_score)
-    assert predict.expected == bq.gap_band(100 * (fp32 - rtn))
+    assert predict.expected == beyond_rtn_questions.gap_band(100 * (fp32 - rtn))
     assert f"{100 * rtn:.1f} %" in predict.answer
     for q in (gptq, cle, predict):
         assert ex.feedback(q, q.expected)[0] is True
 
 
 def test_lab07_recap_states_the_measured_comparison():
-    from ptqlab.lessons.beyond_rtn import quick_comparison
+    from ptqlab.lessons.beyond_rtn.numbers import quick_comparison
 
     comp = quick_comparison()
-    text = bq.recap_markdown(comp)
+    text = beyond_rtn_text.recap_markdown(comp)
     best = max(comp.rows, key=lambda r: r.score)
     assert f"RTN's test accuracy is {100 * comp.rows[0].score:.1f} %" in text
     assert f"reaches {100 * best.score:.1f} %" in text
-    assert f"plain RTN already gives {100 * bq.rtn_at_8_bits()[0]:.1f} %" in text
+    assert f"plain RTN already gives {100 * beyond_rtn_questions.rtn_at_8_bits()[0]:.1f} %" in text

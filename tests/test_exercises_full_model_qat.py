@@ -6,7 +6,7 @@ torch's fake-quant autograd)."""
 import pytest
 import torch
 
-from ptqlab.lessons import exercises_full_model as efm
+from ptqlab.lessons.full_model import exercise as efm
 
 SOLUTION = efm.DYNAMIC_SOLUTION
 ROUND = "torch.round(x / s_x[:, None])"
@@ -97,8 +97,9 @@ def test_the_prompt_names_the_measured_dynamic_speedups_and_says_what_they_mean(
 
 # ---- lab 08: the straight-through estimator ------------------------------------------------------------
 
-from ptqlab.lessons import exercises_qat as eqat  # noqa: E402
-from ptqlab.lessons import ptq_vs_qat_questions as qq  # noqa: E402
+from ptqlab.lessons.ptq_vs_qat import exercise as eqat  # noqa: E402
+from ptqlab.lessons.ptq_vs_qat import questions as ptq_vs_qat_questions  # noqa: E402
+from ptqlab.lessons.ptq_vs_qat import text as ptq_vs_qat_text  # noqa: E402
 
 STE = eqat.STE_SOLUTION
 MASK = "(q >= qmin) & (q <= qmax)"
@@ -164,7 +165,7 @@ def test_torchs_mask_is_decided_on_the_rounded_code_then_the_zero_point():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_the_solution_equals_torch_on_every_case(seed):
-    from ptqlab.lessons.exercises import execute
+    from ptqlab.labkit.runner import execute
 
     for case in eqat.cases(torch.Generator().manual_seed(seed)):
         status, (forward, backward) = execute(
@@ -176,17 +177,18 @@ def test_the_solution_equals_torch_on_every_case(seed):
 
 
 def test_lab08_ste_questions_are_what_torch_computes():
-    count, boundary = qq.ste_questions()
+    count, boundary = ptq_vs_qat_questions.ste_questions()
     # by hand: 0.74/0.1 = 7.4 -> 7 in, 7.6 -> 8 out, -8.4 -> -8 in, -8.6 -> -9 out
     assert count.expected == 2 and "**2**" in count.answer
-    assert boundary.expected == qq.YES  # 63.6 / 0.5 = 127.2 -> 127, on the grid
+    assert boundary.expected == ptq_vs_qat_questions.YES  # 63.6 / 0.5 = 127.2 -> 127, on the grid
     assert (
-        float(qq.ste_gradient([63.8], scale=0.5, zero_point=0, qmin=-128, qmax=127)[0]) == 0
+        float(ptq_vs_qat_questions.ste_gradient([63.8], scale=0.5, zero_point=0, qmin=-128, qmax=127)[0]) == 0
     )  # 127.6 -> 128
 
 
 def _comparison(*rows):
-    from ptqlab.lessons.ptq_vs_qat import LabComparison, Row
+    from ptqlab.bench.ptq_vs_qat import Row
+    from ptqlab.lessons.ptq_vs_qat.numbers import LabComparison
 
     built = [
         Row("cnn", method, 2, acc, seconds, images, labelled, 0)
@@ -199,10 +201,10 @@ def test_lab08_decision_question_follows_the_measured_rows():
     rtn = ("PTQ RTN", 0.70, 0.05, 256, False)
     qat = ("QAT", 0.985, 12.0, 1437, True)
     algorithm = ("PTQ + gptq", 0.982, 0.8, 256, False)
-    assert qq.decision_key(_comparison(rtn, qat))[0] == "QAT"
-    assert qq.decision_key(_comparison(rtn))[0] == "nothing meets the floor"
-    assert qq.decision_key(_comparison(rtn, qat, algorithm))[0] == "a PTQ algorithm"
-    questions = qq.lab08_questions(_comparison(rtn, qat), "cnn")
+    assert ptq_vs_qat_questions.decision_key(_comparison(rtn, qat))[0] == "QAT"
+    assert ptq_vs_qat_questions.decision_key(_comparison(rtn))[0] == "nothing meets the floor"
+    assert ptq_vs_qat_questions.decision_key(_comparison(rtn, qat, algorithm))[0] == "a PTQ algorithm"
+    questions = ptq_vs_qat_questions.lab08_questions(_comparison(rtn, qat), "cnn")
     assert 3 <= len(questions) <= 5 and questions[-1].expected == "QAT"
     assert "98.50 %" in questions[-1].answer
 
@@ -210,20 +212,22 @@ def test_lab08_decision_question_follows_the_measured_rows():
 def test_lab08_backward_passes_are_what_qat_counts():
     from ptqlab.ptq.qat import QAT_RECIPES, qat_is_cached
 
-    assert qq.qat_backward_passes("cnn") == QAT_RECIPES["cnn"]["epochs"] * 1437
+    assert ptq_vs_qat_questions.qat_backward_passes("cnn") == QAT_RECIPES["cnn"]["epochs"] * 1437
     if qat_is_cached("cnn", 4):  # the measured row, when this machine has it
-        from ptqlab.lessons.ptq_vs_qat import qat_row
+        from ptqlab.bench.ptq_vs_qat import qat_row
 
-        assert qat_row("cnn", 4).backward_passes == qq.qat_backward_passes("cnn")
+        assert qat_row("cnn", 4).backward_passes == ptq_vs_qat_questions.qat_backward_passes("cnn")
 
 
 def test_lab08_recap_numbers_are_the_rows():
-    text = qq.recap_markdown(
+    text = ptq_vs_qat_text.recap_markdown(
         _comparison(("PTQ RTN", 0.70, 0.05, 256, False), ("QAT", 0.985, 12.0, 1437, True))
     )
     assert "RTN scored 70.00 % against fp32's 99.00 % (29.00 points lost)" in text
     assert "it scored 98.50 %" in text and text.count("\n* ") == 5
-    assert "press the button" in qq.recap_markdown(_comparison(("PTQ RTN", 0.70, 0.05, 256, False)))
+    assert "press the button" in ptq_vs_qat_text.recap_markdown(
+        _comparison(("PTQ RTN", 0.70, 0.05, 256, False))
+    )
 
 
 # ---- the labs check what is typed into their editor ------------------------------------------------------
@@ -262,7 +266,7 @@ from hypothesis import strategies as st  # noqa: E402
 )
 def test_ste_solution_equals_torch_autograd_on_any_floats(x, log2_scale, bits, signed, data):
     """Power-of-two scales make x/s exact, so ties are real ties and both sides must agree to the bit."""
-    from ptqlab.lessons.exercises import execute
+    from ptqlab.labkit.runner import execute
 
     qmin, qmax = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     zero_point = data.draw(st.integers(qmin, qmax))

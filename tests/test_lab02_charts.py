@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from ptqlab.lessons import calibration as oc
-from ptqlab.lessons import calibration_cache as cc
-from ptqlab.lessons import vendors
+from ptqlab.labkit.vega import number
+from ptqlab.lessons.calibration import cache as cc
+from ptqlab.lessons.calibration import figures as pc
+from ptqlab.lessons.calibration import numbers as oc
+from ptqlab.lessons.calibration import vendors
 from ptqlab.observers import PER_TENSOR
-from ptqlab.plots import calibration as pc
-from ptqlab.plots.vega import number
 from ptqlab.widgets.clipping import observer_markers
 
 SETTINGS = [("gaussian", 20.0, 0.01, 8), ("relu", 100.0, 5.0, 1), ("uniform", 0.0, 0.0, 2)]

@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from ptqlab.core.affine import choose_qparams
-from ptqlab.lessons import calibration as oc
-from ptqlab.lessons import calibration_text as ct
-from ptqlab.lessons import exercises_calibration as ec
+from ptqlab.lessons.calibration import exercise as ec
+from ptqlab.lessons.calibration import numbers as oc
+from ptqlab.lessons.calibration import questions as calibration_questions
+from ptqlab.lessons.calibration import text as calibration_text
 
 
 def _results(body, share, bits, symmetric):
@@ -16,7 +17,7 @@ def _results(body, share, bits, symmetric):
 
 
 def test_relu_bullet_states_the_measured_sqnr():
-    text = ct.relu_bullet()
+    text = calibration_text.relu_bullet()
     for share in (0.01, 0.0):
         results, _ = _results("relu", share, 8, False)
         entropy = next(r.sqnr_db for r in results if r.name == "entropy")
@@ -32,22 +33,24 @@ def test_minmax_clip_note_gives_the_grid_top_torch_computes():
     t = max(-mm.lo, mm.hi)
     q = choose_qparams(-t, t, oc.lab_grid(4, True))
     top = torch.fake_quantize_per_tensor_affine(torch.tensor([t]), float(q.scale), int(q.zero_point), -8, 7)
-    note = ct.minmax_clip_note(results, oc.lab_grid(4, True))
+    note = calibration_text.minmax_clip_note(results, oc.lab_grid(4, True))
     assert f"observed max|x| = {t:.3f}" in note and f"tops out at {float(top):.3f}" in note
     assert float(top) < t
     asym, _ = _results("gaussian", 0.01, 4, False)
-    assert ct.minmax_clip_note(asym, oc.lab_grid(4, False)) == ""  # the uint grid reaches its max
+    assert (
+        calibration_text.minmax_clip_note(asym, oc.lab_grid(4, False)) == ""
+    )  # the uint grid reaches its max
 
 
 def test_ceiling_note_only_when_clipping_dominates_and_with_the_counted_share():
     results, x_eval = _results("gaussian", 0.01, 16, True)
     mm = next(r for r in results if r.name == "minmax")
     outside = ((x_eval < mm.grid_lo) | (x_eval > mm.grid_hi)).double().mean().item()
-    note = ct.ceiling_note(results, oc.lab_grid(16, True))
+    note = calibration_text.ceiling_note(results, oc.lab_grid(16, True))
     assert f"{100 * outside:.3g} % of the fresh evaluation values" in note
     assert f"near {oc.best(results).sqnr_db:.1f} dB" in note
     low, _ = _results("gaussian", 0.01, 4, True)
-    assert ct.ceiling_note(low, oc.lab_grid(4, True)) == ""
+    assert calibration_text.ceiling_note(low, oc.lab_grid(4, True)) == ""
 
 
 def test_verdict_prints_the_clipped_share_with_three_significant_digits():
@@ -59,7 +62,7 @@ def test_verdict_prints_the_clipped_share_with_three_significant_digits():
 
 
 def test_lab02_questions_expect_what_ptqlab_measures():
-    q = ct.lab02_questions()
+    q = calibration_questions.lab02_questions()
     assert 3 <= len(q) <= 5
     at4, _ = _results("gaussian", 0.01, 4, True)
     assert q[0].expected == max(at4, key=lambda r: r.sqnr_db).name
@@ -68,7 +71,7 @@ def test_lab02_questions_expect_what_ptqlab_measures():
     assert q[1].expected == pytest.approx(7 * t / 7.5, rel=1e-6)
     at8, _ = _results("gaussian", 0.01, 8, True)
     mm8 = next(r.sqnr_db for r in at8 if r.name == "minmax")
-    assert (q[2].expected == ct.MINMAX_WINS) == (max(r.sqnr_db for r in at8) - mm8 < 0.5)
+    assert (q[2].expected == calibration_questions.MINMAX_WINS) == (max(r.sqnr_db for r in at8) - mm8 < 0.5)
     relu, _ = _results("relu", 0.01, 8, False)
     assert q[3].expected == min(relu, key=lambda r: r.sqnr_db).name == "entropy"
     for question in q:
@@ -110,7 +113,7 @@ def _gain(results, name):
 
 
 def test_rules_bullets_and_bits_hint_state_the_measured_margins():
-    text, hint = ct.rules_bullets(), ct.bits_hint()
+    text, hint = calibration_text.rules_bullets(), calibration_text.bits_hint()
     g4 = max(_gain(_results("gaussian", 0.0, 4, True)[0], n) for n in ("mse", "entropy", "l2", "percentile"))
     assert f"{g4:.1f} dB at 4 bits" in text
     at4, _ = _results("gaussian", 0.01, 4, True)
@@ -123,4 +126,4 @@ def test_rules_bullets_and_bits_hint_state_the_measured_margins():
     assert ("min/max wins" in hint) == (oc.best(at8).name == "minmax")
     uniform = [_results("uniform", 0.0, b, True)[0] for b in (4, 8)]
     if "min/max is best at 4 and 8 bits" in text:
-        assert all(_gain(u, r.name) < ct.TIE for u in uniform for r in u)
+        assert all(_gain(u, r.name) < calibration_text.TIE for u in uniform for r in u)

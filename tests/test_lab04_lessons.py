@@ -4,12 +4,13 @@ with real precision or "not meaningful" when the weights fit in the last-level c
 
 import pytest
 
-from ptqlab.backends import RECIPES
+from ptqlab.backends import RECIPES, hardware
 from ptqlab.backends.hardware import hardware_facts
+from ptqlab.bench import report
 from ptqlab.bench.run import BenchRow
-from ptqlab.lessons import full_model_checks as fc
-from ptqlab.lessons import full_model_text as ft
-from ptqlab.lessons.full_model import LabMeasurement, measurement_markdown, narrate
+from ptqlab.lessons.full_model import questions as fc
+from ptqlab.lessons.full_model import text as full_model_text
+from ptqlab.lessons.full_model.numbers import LabMeasurement, measurement_markdown, narrate
 from ptqlab.models.membound import memory_bound_mlp
 
 
@@ -41,11 +42,11 @@ def test_size_sentence_names_the_smallest_by_measured_bytes():
         _row("ao-static-int8", 8, 1.0, 1.0, 70_000),
         _row("torchao-int4-weight-only", 4, 1.0, 1.0, 80_000, "torchao"),
     ]
-    text = ft.size_sentence(rows)
+    text = full_model_text.size_sentence(rows)
     assert "smallest variant measured is **ao-static-int8** (0.070 MB)" in text
     assert "torchao-int4-weight-only takes 0.080 MB" in text
     rows[2] = _row("torchao-int4-weight-only", 4, 1.0, 1.0, 40_000, "torchao")
-    assert "**torchao-int4-weight-only** (0.040 MB)" in ft.size_sentence(rows)
+    assert "**torchao-int4-weight-only** (0.040 MB)" in full_model_text.size_sentence(rows)
 
 
 @pytest.mark.parametrize(
@@ -57,13 +58,13 @@ def test_size_sentence_names_the_smallest_by_measured_bytes():
     ],
 )
 def test_isa_sentence_reads_the_flags(flags, says):
-    assert says in ft.isa_sentence(flags)
-    assert "VNNI/AMX" not in ft.isa_sentence(flags)
+    assert says in full_model_text.isa_sentence(flags)
+    assert "VNNI/AMX" not in full_model_text.isa_sentence(flags)
 
 
 def test_narration_isa_matches_the_hardware_table():
     facts = hardware_facts("cpu")
-    assert ft.isa_sentence(facts.isa) in narrate(
+    assert full_model_text.isa_sentence(facts.isa) in narrate(
         _measurement(
             [
                 _row("fp32", 32, 1.0, 1.0, 800_000, "baseline"),
@@ -76,10 +77,10 @@ def test_narration_isa_matches_the_hardware_table():
 
 def test_roofline_cells_have_real_precision_or_say_not_meaningful():
     row = _row("fp32", 32, 1.0, 1.0, 800_000, "baseline", attained=0.0123)
-    assert ft.roofline_cell(row, None) == "1.23%"  # not "0%"
-    assert ft.roofline_cell(row, 32 << 20) == "not meaningful (fits in cache)"
+    assert report.roofline_cell(row, None) == "1.23%"  # not "0%"
+    assert report.roofline_cell(row, 32 << 20) == "not meaningful (fits in cache)"
     big = _row("fp32", 32, 1.0, 1.0, 268_000_000, "baseline", attained=0.456)
-    assert ft.roofline_cell(big, 32 << 20) == "45.6%"
+    assert report.roofline_cell(big, 32 << 20) == "45.6%"
     m = _measurement([row], llc=32 << 20)
     assert "not meaningful (fits in cache)" in measurement_markdown(
         m
@@ -92,12 +93,12 @@ def test_last_level_cache_is_read_from_sysfs(tmp_path):
         (tmp_path / f"index{i}").mkdir()
         (tmp_path / f"index{i}" / "level").write_text(f"{level}\n")
         (tmp_path / f"index{i}" / "size").write_text(f"{size}\n")
-    assert ft.last_level_cache_bytes(str(tmp_path)) == 32 << 20
-    assert ft.last_level_cache_bytes(str(tmp_path / "missing")) is None
+    assert hardware.last_level_cache_bytes(str(tmp_path)) == 32 << 20
+    assert hardware.last_level_cache_bytes(str(tmp_path / "missing")) is None
 
 
 def test_lab04_questions_expect_what_ptqlab_counts(monkeypatch):
-    from ptqlab.lessons import full_model as fm
+    from ptqlab.lessons.full_model import numbers as fm
 
     monkeypatch.setattr(fc, "bandwidth_now", lambda: 20e9)
     rows = [_row("fp32", 32, 1.0, 1.0, 800_000, "baseline"), _row("ao-dynamic-int8", 8, 1.2, 0.83, 240_000)]
@@ -115,7 +116,7 @@ def test_lab04_questions_expect_what_ptqlab_counts(monkeypatch):
 def test_figures_cap_accuracy_at_100_ring_the_front_and_keep_legends_inside():
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from ptqlab.plots import full_model as pf
+    from ptqlab.bench import charts as pf
 
     rows = [
         _row("fp32", 32, 1.0, 1.0, 800_000, "baseline"),

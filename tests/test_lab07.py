@@ -3,8 +3,8 @@
 import pytest
 from lab_support import run_with_values
 
-from ptqlab.lessons import exercises_beyond_rtn as ebias
-from ptqlab.lessons import exercises_smoothquant as esmooth
+from ptqlab.lessons.beyond_rtn import exercise as ebias
+from ptqlab.lessons.beyond_rtn import smoothquant_exercise as esmooth
 
 
 @pytest.mark.slow

@@ -7,10 +7,11 @@ from lab_support import run_with_values
 
 from ptqlab.core.fixed_point import INT32_MAX
 from ptqlab.core.packed_file import save_packed
-from ptqlab.lessons import exercises as ex
-from ptqlab.lessons import real_integers
-from ptqlab.lessons import real_integers_exercise as exercise
-from ptqlab.lessons import real_integers_questions as rq
+from ptqlab.labkit import questions as ex
+from ptqlab.lessons.real_integers import exercise
+from ptqlab.lessons.real_integers import numbers as real_integers
+from ptqlab.lessons.real_integers import questions as real_integers_questions
+from ptqlab.lessons.real_integers import text as real_integers_text
 
 LAB = "09_real_integers"
 EXTREMES = [
@@ -89,16 +90,16 @@ def test_exercise_cases_include_ties_and_clamps():
 
 
 def test_lab09_questions_expect_what_ptqlab_computes(tmp_path):
-    questions = rq.lab09_questions()
+    questions = real_integers_questions.lab09_questions()
     assert len(questions) == 5
     for q in questions[:3]:  # the original three keep their wording and right answer
         assert q.options and q.expected in q.options and ex.feedback(q, q.expected)[0] is True
     assert 4096 * 255 * 128 < INT32_MAX
     packed, straddle = questions[3], questions[4]
-    out, k = rq.PACKED_SHAPE
+    out, k = real_integers_questions.PACKED_SHAPE
     assert packed.expected == out * k // 2 + out * (k // 128) * 2  # codes + one fp16 scale per group
-    w = torch.randn(rq.PACKED_SHAPE)
-    size = save_packed(tmp_path / "w.ptq", {"w": w}, rq.PACKED_SPEC)
+    w = torch.randn(real_integers_questions.PACKED_SHAPE)
+    size = save_packed(tmp_path / "w.ptq", {"w": w}, real_integers_questions.PACKED_SPEC)
     assert size - packed.expected in range(16, 16 + 400)  # the rest is the magic, length and JSON header
     by_hand = next(i for i in range(8) if (3 * i) // 8 != (3 * i + 2) // 8)
     assert straddle.expected == by_hand == 2
@@ -106,7 +107,7 @@ def test_lab09_questions_expect_what_ptqlab_computes(tmp_path):
 
 
 def test_lab09_recap_states_the_measured_numbers():
-    text, r = rq.recap_markdown(), real_integers.whole_model()
+    text, r = real_integers_text.recap_markdown(), real_integers.whole_model()
     assert f"scores {r['integer']:.2%} against the x86 engine's {r['engine']:.2%}" in text
     assert f"{real_integers.layer_walkthrough('fc2', 0)['headroom_bits']:.1f} bits of headroom" in text
     book = real_integers.codebook_accuracy(2)
@@ -120,8 +121,8 @@ def test_lab09_charts_plot_what_was_computed():
     import math
 
     from ptqlab.core.fixed_point import INT32_MAX
-    from ptqlab.lessons import real_integers
-    from ptqlab.plots import real_integers as plots
+    from ptqlab.lessons.real_integers import figures as plots
+    from ptqlab.lessons.real_integers import numbers as real_integers
 
     walk = real_integers.layer_walkthrough("fc2", 0)
     spec = json.loads(plots.accumulator_chart(walk["acc"], walk["worst_case"], "t").to_json())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from lab_support import run_with_values
 
-from ptqlab.plots.vega import Chart
+from ptqlab.labkit.vega import Chart
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "tests" / "_lab_runner.py"

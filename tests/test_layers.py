@@ -1,5 +1,6 @@
 """The house rules, parsed from the source with ``ast``: layers import only downward, no cycles, core
-imports torch and the standard library only, marimo stays in lessons/ and plots/ (public names only),
+imports torch and the standard library only, marimo stays in labkit/ and lessons/ (public names only),
+no lab package imports another, cli/bench import no lesson,
 no private names cross modules, modules and functions stay small, labs hold no computation, and the
 README's lab → module table is what the labs import."""
 
@@ -25,9 +26,9 @@ BELOW: dict[str, set[str]] = {
     "ptq": {"core", "observers", "models"},
     "backends": {"core", "observers", "models", "ptq"},
     "bench": {"core", "observers", "models", "ptq", "backends"},
-    "lessons": {"core", "observers", "models", "ptq", "backends", "bench", "widgets"},
-    "plots": {"core", "observers", "models", "ptq", "backends", "bench", "widgets", "lessons"},
-    "cli": {"core", "observers", "models", "ptq", "backends", "bench", "widgets", "lessons", "plots"},
+    "labkit": {"core", "observers", "models", "ptq", "backends", "bench", "widgets"},
+    "lessons": {"core", "observers", "models", "ptq", "backends", "bench", "widgets", "labkit"},
+    "cli": {"core", "observers", "models", "ptq", "backends", "bench", "widgets", "labkit"},
 }
 # core's third-party imports: torch, and tqdm, imported lazily only when a caller asks for a progress bar
 CORE_THIRD_PARTY = {"torch", "tqdm"}
@@ -84,6 +85,41 @@ def test_imports_point_down(module):
             assert theirs in BELOW[mine], f"{module}:{line} imports {t} ({mine} may not import {theirs})"
 
 
+LAB_PACKAGES = sorted({m.split(".")[2] for m in MODULES if m.startswith("ptqlab.lessons.")})
+LAB_ROLES = {"numbers", "text", "questions", "exercise", "figures"}
+
+
+def lab_package_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["ptqlab", "lessons"] else None
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if lab_package_of(m)))
+def test_no_lab_package_imports_another(module):
+    mine = lab_package_of(module)
+    for target, names, line in imports(MODULES[module]):
+        for t in internal_targets(target, names):
+            theirs = lab_package_of(t)
+            assert theirs in (None, mine), f"{module}:{line} imports {t}: lab packages stand alone"
+
+
+def test_lessons_holds_one_folder_per_lab_and_nothing_else():
+    top = {m for m in MODULES if m.startswith("ptqlab.lessons.") and m.count(".") == 2}
+    assert top == {f"ptqlab.lessons.{lab}" for lab in LAB_PACKAGES}, "only lab packages under lessons/"
+    for lab in LAB_PACKAGES:
+        roles = {m.rsplit(".", 1)[1] for m in MODULES if m.startswith(f"ptqlab.lessons.{lab}.")}
+        # lab 06 shows lab 01's exercise again, so it has no exercise of its own
+        expected = LAB_ROLES - ({"exercise", "figures"} if lab == "direct_manipulation" else set())
+        assert expected <= roles, f"ptqlab.lessons.{lab} lacks {sorted(expected - roles)}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if layer_of(m) in ("cli", "bench", "labkit")))
+def test_cli_bench_and_labkit_import_no_lesson(module):
+    for target, names, line in imports(MODULES[module]):
+        for t in internal_targets(target, names):
+            assert layer_of(t) != "lessons", f"{module}:{line} imports the lesson {t}"
+
+
 def test_no_import_cycle():
     graph = {m: set() for m in MODULES}
     for m, path in MODULES.items():
@@ -115,11 +151,11 @@ def test_core_imports_torch_and_the_standard_library_only(module):
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_marimo_only_in_lessons_and_plots_and_never_private(module):
+def test_marimo_only_in_labkit_and_lessons_and_never_private(module):
     for target, names, line in imports(MODULES[module]):
         if target.split(".")[0] != "marimo":
             continue
-        assert layer_of(module) in ("lessons", "plots"), f"{module}:{line} imports marimo"
+        assert layer_of(module) in ("labkit", "lessons"), f"{module}:{line} imports marimo"
         private = [p for p in target.split(".") + names if p.startswith("_")]
         assert not private, f"{module}:{line} imports marimo's private {private}"
 
@@ -214,7 +250,7 @@ def test_readme_lab_table_matches_the_labs_imports():
     rows = readme_rows()
     assert set(rows) == {lab.stem for lab in LABS}
     for lab in LABS:
-        assert rows[lab.stem] == lab_imports(lab) - {"ptqlab.lessons.controls"}, lab.stem
+        assert rows[lab.stem] == lab_imports(lab), lab.stem
 
 
 MAX_POSITIONAL = 5  # "about four": a public function takes keywords after this many positional parameters

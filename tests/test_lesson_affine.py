@@ -7,14 +7,15 @@ import pytest
 import torch
 
 from ptqlab import PerChannel, QuantSpec, choose_qparams, fake_quantize, quantize, representable_range
-from ptqlab.lessons import affine_map as la
-from ptqlab.plots import affine_map as plots
+from ptqlab.lessons.affine_map import figures as plots
+from ptqlab.lessons.affine_map import numbers as affine_map_numbers
+from ptqlab.lessons.affine_map import text as affine_map_text
 
 SPEC4 = QuantSpec(bits=4, symmetric=False)
 
 
 def test_affine_curve_numbers_come_from_the_core():
-    curve = la.affine_curve(SPEC4, -1.0, 2.5)
+    curve = affine_map_numbers.affine_curve(SPEC4, -1.0, 2.5)
     qp = choose_qparams(-1.0, 2.5, SPEC4)
     assert curve.scale == float(qp.scale) == pytest.approx(3.5 / 15)
     assert curve.zero_point == int(qp.zero_point) == -8 - round(-1.0 / (3.5 / 15)) == -4
@@ -27,7 +28,7 @@ def test_affine_curve_numbers_come_from_the_core():
 
 
 def test_rounding_and_clipping_parts_partition_the_error():
-    curve = la.affine_curve(QuantSpec(bits=3), -2.0, 1.0)
+    curve = affine_map_numbers.affine_curve(QuantSpec(bits=3), -2.0, 1.0)
     r, c = curve.rounding_error, curve.clipping_error
     assert bool((torch.isnan(r) ^ torch.isnan(c)).all())  # each x is in exactly one part
     assert torch.equal(torch.where(torch.isnan(r), c, r), curve.error)
@@ -39,44 +40,47 @@ def test_rounding_and_clipping_parts_partition_the_error():
 @pytest.mark.parametrize("bits", [2, 16])
 @pytest.mark.parametrize("signed,symmetric", [(True, True), (False, False), (False, True)])
 def test_every_slider_extreme_gives_a_finite_curve(lo, hi, bits, signed, symmetric):
-    spec = la.per_tensor_spec(bits, signed, symmetric)
-    curve = la.affine_curve(spec, lo, hi)
+    spec = affine_map_numbers.per_tensor_spec(bits, signed, symmetric)
+    curve = affine_map_numbers.affine_curve(spec, lo, hi)
     assert bool(torch.isfinite(curve.x_hat).all()) and curve.scale > 0
     assert float(curve.x[-1]) > float(curve.x[0])
     assert math.isfinite(curve.split.total_mse)
     assert fake_quantize(torch.zeros(1), curve.qparams, spec).item() == 0.0
-    assert "scale" in la.qparams_markdown(curve)
+    assert "scale" in affine_map_text.qparams_markdown(curve)
 
 
 def test_min_above_max_is_explained_not_raised_in_the_lab():
-    assert la.range_problem(-1.0, 1.0) is None and la.range_problem(2.0, 2.0) is None
-    message = la.range_problem(3.0, 1.0)
+    assert (
+        affine_map_numbers.range_problem(-1.0, 1.0) is None
+        and affine_map_numbers.range_problem(2.0, 2.0) is None
+    )
+    message = affine_map_numbers.range_problem(3.0, 1.0)
     assert message.startswith("min (3) is above max (1)")
     with pytest.raises(ValueError, match=r"^min \(3\) is above max \(1\)"):
-        la.affine_curve(SPEC4, 3.0, 1.0)
-    assert "finite" in la.range_problem(math.nan, 1.0)
+        affine_map_numbers.affine_curve(SPEC4, 3.0, 1.0)
+    assert "finite" in affine_map_numbers.range_problem(math.nan, 1.0)
 
 
 def test_affine_curve_rejects_bad_arguments():
     with pytest.raises(ValueError, match="^affine_curve needs a per-tensor spec"):
-        la.affine_curve(QuantSpec(granularity=PerChannel(0)), -1.0, 1.0)
+        affine_map_numbers.affine_curve(QuantSpec(granularity=PerChannel(0)), -1.0, 1.0)
     with pytest.raises(ValueError, match="^n must be an int >= 2"):
-        la.affine_curve(SPEC4, -1.0, 1.0, n=1)
+        affine_map_numbers.affine_curve(SPEC4, -1.0, 1.0, n=1)
 
 
 def test_qparams_markdown_shows_the_formula_with_numbers():
-    text = la.qparams_markdown(la.affine_curve(SPEC4, -1.0, 2.5))
+    text = affine_map_text.qparams_markdown(affine_map_numbers.affine_curve(SPEC4, -1.0, 2.5))
     assert "(2.5 − (-1)) / 15 = **0.233333**" in text
     assert "= **-4**" in text
-    sym = la.qparams_markdown(la.affine_curve(QuantSpec(bits=8), -3.0, 1.0))
+    sym = affine_map_text.qparams_markdown(affine_map_numbers.affine_curve(QuantSpec(bits=8), -3.0, 1.0))
     assert "3 / (255/2) = **0.0235294**" in sym and "**0** (the middle code)" in sym
-    empty = la.qparams_markdown(la.affine_curve(QuantSpec(bits=8), 0.0, 0.0))
+    empty = affine_map_text.qparams_markdown(affine_map_numbers.affine_curve(QuantSpec(bits=8), 0.0, 0.0))
     assert "float32 eps" in empty
 
 
 def test_grid_rows_small_grids_are_listed_whole():
     qp = choose_qparams(-1.0, 2.5, SPEC4)
-    rows = la.grid_rows(qp, SPEC4)
+    rows = affine_map_numbers.grid_rows(qp, SPEC4)
     assert [r[0] for r in rows] == list(range(-8, 8))
     assert rows[4] == (-4, 0.0)  # the zero point is the code of 0.0
     assert rows[0][1] == pytest.approx(-4 * 3.5 / 15)
@@ -86,43 +90,45 @@ def test_grid_rows_small_grids_are_listed_whole():
 def test_grid_rows_16_bits_are_summarised(signed):
     spec = QuantSpec(bits=16, signed=signed, symmetric=False)
     qp = choose_qparams(-1.0, 2.5, spec)
-    rows = la.grid_rows(qp, spec)
+    rows = affine_map_numbers.grid_rows(qp, spec)
     assert len(rows) == 3 + 1 + 1 + 1 + 3  # head, …, zero point, …, tail
     codes = [r[0] for r in rows if r is not None]
     zp = int(qp.zero_point)
     assert codes == [spec.qmin, spec.qmin + 1, spec.qmin + 2, zp, spec.qmax - 2, spec.qmax - 1, spec.qmax]
     assert rows[3] is None and rows[5] is None and rows[4] == (zp, 0.0)
-    text = la.grid_markdown(qp, spec)
+    text = affine_map_text.grid_markdown(qp, spec)
     assert text.startswith(f"65,536 codes from {spec.qmin} to {spec.qmax}") and text.count("| … | … |") == 2
 
 
 def test_worked_example_rows_match_quantize():
     qp = choose_qparams(-1.0, 2.5, SPEC4)
     x = torch.tensor([-1.2, -0.5, 0.0, 0.33, 2.6])
-    rows = la.worked_example(x, SPEC4, qp)
+    rows = affine_map_numbers.worked_example(x, SPEC4, qp)
     assert [r.x_q for r in rows] == quantize(x, qp, SPEC4).tolist()
     assert [r.clipped for r in rows] == [True, False, False, False, True]
     assert rows[2].x_hat == 0.0 and rows[2].error == 0.0
     assert rows[0].x_q == -8 and rows[0].error == pytest.approx(-8 * 3.5 / 15 + 4 * 3.5 / 15 + 1.2, rel=1e-6)
-    table = la.worked_example_markdown(rows)
+    table = affine_map_text.worked_example_markdown(rows)
     assert table.count("\n") == len(rows) + 1 and "| -1.2 | -8 |" in table and "clipped" in table
 
 
 def test_self_check_answers():
     qp = choose_qparams(-1.0, 2.5, SPEC4)
-    expected = la.code_of(1.3, SPEC4, qp)
+    expected = affine_map_numbers.code_of(1.3, SPEC4, qp)
     assert expected == round(1.3 / (3.5 / 15)) - 4 == 2
-    assert la.check_code_answer(" 2 ", expected) == (True, "Correct: 2.")
-    ok, message = la.check_code_answer("3", expected)
+    assert affine_map_text.check_code_answer(" 2 ", expected) == (True, "Correct: 2.")
+    ok, message = affine_map_text.check_code_answer("3", expected)
     assert ok is False and "above" in message
-    assert la.check_code_answer("", expected)[0] is None
-    assert la.check_code_answer("two", expected)[0] is None
-    assert la.code_of(99.0, SPEC4, qp) == SPEC4.qmax  # clamped
+    assert affine_map_text.check_code_answer("", expected)[0] is None
+    assert affine_map_text.check_code_answer("two", expected)[0] is None
+    assert affine_map_numbers.code_of(99.0, SPEC4, qp) == SPEC4.qmax  # clamped
 
 
 def test_fmt_is_six_significant_digits():
     assert (
-        la.fmt(0.23333334) == "0.233333" and la.fmt(1.1920929e-07) == "1.19209e-07" and la.fmt(-4.0) == "-4"
+        affine_map_numbers.fmt(0.23333334) == "0.233333"
+        and affine_map_numbers.fmt(1.1920929e-07) == "1.19209e-07"
+        and affine_map_numbers.fmt(-4.0) == "-4"
     )
 
 
@@ -159,8 +165,8 @@ def _flat_value_at(xs, ys, x):
 )
 def test_staircase_vertices_are_torchs_fake_quant(bits, signed, symmetric, lo, hi):
     """Between decision thresholds the drawn staircase is exactly torch's fake_quantize_per_tensor_affine."""
-    spec = la.per_tensor_spec(bits, signed, symmetric)
-    curve = la.affine_curve(spec, lo, hi)
+    spec = affine_map_numbers.per_tensor_spec(bits, signed, symmetric)
+    curve = affine_map_numbers.affine_curve(spec, lo, hi)
     xs, ys = plots.staircase_vertices(curve)
     assert len(xs) == 2 * spec.levels
     thresholds, _ = plots.thresholds(curve)
@@ -173,7 +179,7 @@ def test_staircase_vertices_are_torchs_fake_quant(bits, signed, symmetric, lo, h
 
 
 def test_error_series_is_the_saw_tooth_and_the_ramps():
-    curve = la.affine_curve(QuantSpec(bits=3, symmetric=False), -1.0, 2.5)
+    curve = affine_map_numbers.affine_curve(QuantSpec(bits=3, symmetric=False), -1.0, 2.5)
     data = plots.error_series(curve)
     half = curve.scale / 2
     teeth = [r for r in data if r["series"].startswith("rounding")]
@@ -190,7 +196,7 @@ def test_error_series_is_the_saw_tooth_and_the_ramps():
 
 
 def test_sixteen_bits_draws_the_saw_tooth_as_its_band_not_aliased_samples():
-    curve = la.affine_curve(QuantSpec(bits=16, symmetric=False), -1.0, 2.5)
+    curve = affine_map_numbers.affine_curve(QuantSpec(bits=16, symmetric=False), -1.0, 2.5)
     band = [r for r in plots.error_series(curve) if r["lower"] is not None]
     assert [(r["lower"], r["error"]) for r in band] == [
         (pytest.approx(-curve.scale / 2, rel=1e-6), pytest.approx(curve.scale / 2, rel=1e-6))

@@ -11,9 +11,9 @@ from ptqlab.cli.main import BENCHMARKS, main
 from ptqlab.core.affine import choose_qparams
 from ptqlab.core.metrics import error_split
 from ptqlab.core.spec import QuantSpec
-from ptqlab.lessons import calibration as oc
+from ptqlab.lessons.calibration import figures as pc
+from ptqlab.lessons.calibration import numbers as oc
 from ptqlab.observers import PER_TENSOR
-from ptqlab.plots import calibration as pc
 
 
 def test_mixture_batches():

@@ -7,7 +7,7 @@ import torch
 from ptqlab.core.affine import choose_qparams
 from ptqlab.core.metrics import error_split
 from ptqlab.core.spec import QuantSpec
-from ptqlab.lessons.calibration import mixture_batches
+from ptqlab.lessons.calibration.numbers import mixture_batches
 from ptqlab.observers import make_observer
 from ptqlab.observers.grid_error import grid_error
 
@@ -57,7 +57,7 @@ def test_mse_choice_is_within_3_percent_of_brute_force(kind, bits, symmetric):
 
 def test_lab02_relu_2bit_asymmetric_no_longer_picks_the_empty_range():
     """Issue 14: mse chose [0, 0] (49.9 % clipped, 0.0 dB) where l2 got 11.5 dB."""
-    from ptqlab.lessons.calibration import compare_observers, lab_grid, synthetic_calibration
+    from ptqlab.lessons.calibration.numbers import compare_observers, lab_grid, synthetic_calibration
 
     stats, x_eval = synthetic_calibration("relu", 20.0, 0.001, 8)
     results = {r.name: r for r in compare_observers(stats, x_eval, lab_grid(2, False), p=99.99)}

@@ -133,8 +133,8 @@ def test_tensorrt_and_ort_entropy_disagree_on_a_bimodal_stream():
 
 
 def test_lab02_vendor_table_is_filled_from_the_observers():
-    from ptqlab.lessons import calibration as oc
-    from ptqlab.lessons import vendors
+    from ptqlab.lessons.calibration import numbers as oc
+    from ptqlab.lessons.calibration import vendors
 
     _, x = oc.synthetic_calibration("gaussian", 20.0, 0.001, 2)
     spec = oc.lab_grid(8, True)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ptqlab.plots.figure import new_figure
-from ptqlab.plots.raster import png
+from ptqlab.bench.figure import new_figure
+from ptqlab.labkit.raster import png
 
 
 def test_png_is_one_png_of_the_figure_size():

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from ptqlab.plots import vega
+from ptqlab.labkit import vega
 
 
 def test_numbers_keep_seven_digits_and_gaps_for_non_finite():

@@ -8,9 +8,10 @@ import torch
 from lab_support import run_with_values
 
 import ptqlab.models.cache as cache_module
-from ptqlab.lessons import ptq_vs_qat, training_dynamics
-from ptqlab.lessons.ptq_vs_qat import Row
-from ptqlab.lessons.ptq_vs_qat_decision import recommend, tutorial_check
+from ptqlab.bench import dynamics_table as training_dynamics
+from ptqlab.bench import ptq_vs_qat
+from ptqlab.bench.ptq_vs_qat import Row, tutorial_check
+from ptqlab.lessons.ptq_vs_qat.decision import recommend
 from ptqlab.ptq import qat
 from ptqlab.ptq.training_dynamics import DynamicsStudy
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from ptqlab.lessons import schemes
+from ptqlab.lessons.schemes import figures as schemes_charts
+from ptqlab.lessons.schemes import folding_figure as plots_schemes
+from ptqlab.lessons.schemes import numbers as schemes
+from ptqlab.lessons.sensitivity import figures as plots_sensitivity
 from ptqlab.models import digits_mlp
 from ptqlab.models.data import digits_split
-from ptqlab.plots import schemes as plots_schemes
-from ptqlab.plots import schemes_charts
-from ptqlab.plots import sensitivity as plots_sensitivity
 from ptqlab.ptq.calibrate import capture
 from ptqlab.ptq.folding import bn_scale_factors, fold_batchnorm
 from ptqlab.ptq.sensitivity import greedy_mixed_precision, layer_sensitivity

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -115,3 +116,19 @@ def hardware_facts(device: str | torch.device = "cpu", cpuinfo: str | None = Non
         cpu_capability=capability,
         notes=notes,
     )
+
+
+def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
+    """The size of the highest-level cache of CPU 0 (from sysfs), or None where it cannot be read."""
+    best: tuple[int, int] | None = None
+    for index in Path(root).glob("index*"):
+        try:
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip().upper()
+        except (OSError, ValueError):
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        size = int(text.rstrip("KMG")) * unit
+        if best is None or (level, size) > best:
+            best = (level, size)
+    return best[1] if best else None

@@ -182,3 +182,12 @@ def goals_text(goals: list[Goal]) -> str:
         else:
             lines.append(g.line())
     return "\n".join(lines)
+
+
+def roofline_cell(row: BenchRow, llc_bytes: int | None) -> str:
+    """floor / measured with 3 significant digits, or "not meaningful" when the weights fit in the LLC."""
+    if row.weight_bytes is None or row.attained is None:
+        return "—"
+    if llc_bytes is not None and row.weight_bytes <= llc_bytes:
+        return "not meaningful (fits in cache)"
+    return f"{100 * row.attained:.3g}%"

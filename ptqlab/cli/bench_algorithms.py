@@ -10,8 +10,9 @@ import argparse
 import time
 
 from ptqlab.backends.quiet import silence_torchao_import_noise
-from ptqlab.lessons import ptq_vs_qat, training_dynamics
-from ptqlab.lessons.ptq_vs_qat_decision import tutorial_check
+from ptqlab.bench import dynamics_table as training_dynamics
+from ptqlab.bench import ptq_vs_qat
+from ptqlab.bench.ptq_vs_qat import tutorial_check
 from ptqlab.ptq.training_dynamics import GRANULARITIES
 
 

@@ -236,7 +236,7 @@ def _write_outputs(args, report: dict, rows, bandwidth: float) -> int:
                 file=sys.stderr,
             )
     if args.charts_dir:
-        from ptqlab.plots.full_model import save_charts
+        from ptqlab.bench.charts import save_charts
 
         try:
             for path in save_charts(rows, bandwidth, args.charts_dir):

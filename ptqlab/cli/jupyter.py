@@ -24,7 +24,7 @@ _FIRST = _PTQLAB_FIRST + "import torch\n\n"
 
 _HEAVY_TAILED = """\
 # A heavy-tailed "activation": Student-t with 3 degrees of freedom (most values small, a few huge)
-from ptqlab.lessons.direct_manipulation import heavy_tailed_activations
+from ptqlab.models.data import heavy_tailed_activations
 
 x = heavy_tailed_activations()
 print(f"{x.numel()} values in [{x.min():.2f}, {x.max():.2f}]; 99 % lie within ±{x.abs().quantile(0.99):.2f}")"""

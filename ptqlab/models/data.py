@@ -77,3 +77,14 @@ def sentences(topic: str | None = None) -> list[str]:
 def sentence_topics() -> list[str]:
     """The topic of every sentence, aligned with ``sentences()``."""
     return [t for t, _ in _sentence_table()]
+
+
+def heavy_tailed_activations(n: int = 20_000, seed: int = 0) -> torch.Tensor:
+    """Student-t with 3 degrees of freedom: t = z / √(v/3), z ~ N(0, 1), v ~ χ²(3) (a sum of 3 squared
+    normals). Most values are small, a few are huge: the shape of a transformer's outlier activations."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, generator=generator)
+    v = torch.randn(3, n, generator=generator).pow(2).sum(dim=0)
+    return z / (v / 3).sqrt()
