@@ -60,6 +60,11 @@ class WeightOnlyLinear(nn.Module):
             raise ValueError(f"group_size={group_size} does not divide in_features={w.shape[1]}")
         qp = qparams_for(w, layer.spec)
         scale16 = qp.scale.to(torch.float16)
+        if not bool(torch.isfinite(scale16).all()):
+            raise ValueError(
+                f"linear.weight reaches {float(w.abs().max()):.3g}: its scale {float(qp.scale.max()):.3g} overflows "
+                f"the fp16 scales this layer stores (max 65504)"
+            )
         qp = qp._replace(scale=scale16.float())  # quantize with the scale actually stored
         codes = quantize(w, qp, layer.spec).to(torch.int64)
         layer.packed.copy_(layer.pack_codes(codes))
@@ -97,6 +102,7 @@ class WeightOnlyLinear(nn.Module):
             raise TypeError(
                 f"x must be a floating-point tensor (the A16 activations), got {getattr(x, 'dtype', type(x).__name__)}"
             )
+        checks.not_meta(x, "x")
         if x.dim() == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"x must end in in_features={self.in_features}, got shape {tuple(x.shape)}")
         w = self.dequantized_weight(x.dtype)
