@@ -239,7 +239,8 @@ def test_calibration_errors_name_the_batch_and_layer():
     bad = torch.randn(6, 4)
     bad[2, 1] = float("nan")
     with pytest.raises(
-        ValueError, match=r"calibration batch 0 .*in layer '0'.*x contains non-finite values \(1 NaN"
+        ValueError,
+        match=r"calibration batch 0 .*in layer '0'.*the input of layer '0' contains non-finite values \(1 NaN",
     ):
         calibrate(model, bad)
 

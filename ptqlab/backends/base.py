@@ -94,6 +94,9 @@ class Recipe:
             raise ValueError(
                 "calibration_batches is empty: pass at least one batch, or None to use example_inputs"
             )
+        check_inputs(args, "example_inputs")
+        for i, batch in enumerate(batches):
+            check_inputs(batch, f"calibration_batches[{i}]")
         device = torch.device(device)
         work = copy.deepcopy(model).eval()
         args = to_device(args, device)
@@ -129,6 +132,21 @@ def as_args(inputs, name: str) -> tuple:
     if isinstance(inputs, tuple | list):
         return tuple(inputs)
     raise TypeError(f"{name} must be a tensor or a tuple of positional inputs, got {type(inputs).__name__}")
+
+
+def check_inputs(args: tuple, name: str) -> None:
+    """Refuse, naming ``name``, an input tensor that is meta, 0-d or empty, or floating with NaN/Inf."""
+    from ptqlab.core import checks
+
+    for j, a in enumerate(args):
+        if not isinstance(a, torch.Tensor):
+            continue
+        what = f"{name}[{j}]" if len(args) > 1 else name
+        checks.not_meta(a, what)
+        if a.dim() == 0 or a.shape[0] == 0:
+            raise ValueError(f"{what} is empty or 0-d (shape {tuple(a.shape)}): give a batch of samples")
+        if a.is_floating_point() and not checks.all_finite(a):
+            checks.float_tensor(a, what)  # raises, counting the NaN/Inf
 
 
 def to_device(args: tuple, device: torch.device) -> tuple:

@@ -22,6 +22,7 @@ from torch import nn
 from ptqlab.core.affine import choose_qparams
 from ptqlab.core.spec import QuantSpec
 from ptqlab.observers import make_observer
+from ptqlab.ptq.measure import eval_mode
 
 _BRIDGES: dict[type, type] = {}
 
@@ -74,9 +75,10 @@ def per_tensor(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def run_batches(model: nn.Module, batches: Iterable[tuple]) -> int:
-    """Forward every calibration batch under inference mode; returns how many ran."""
+    """Forward every calibration batch under inference mode, in eval mode (dropout off; every module's
+    train/eval flag restored after); returns how many ran."""
     n = 0
-    with torch.inference_mode():
+    with torch.inference_mode(), eval_mode(model):
         for args in batches:
             model(*args)
             n += 1

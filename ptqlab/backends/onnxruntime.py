@@ -125,6 +125,7 @@ def _apply_int4(
 ):
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    check_int4_options(block_size, accuracy_level)
     proto, notes = exported(model, args)
     from onnxruntime.quantization import matmul_nbits_quantizer  # noqa: F401 (creates its logger)
 
@@ -142,6 +143,21 @@ def _apply_int4(
         + (f"; the Q/K/V weights inside {fused} fused Attention ops stay fp32" if fused else "")
     )
     return QuantizedResult(OrtModule(q), "ort-int4-weight-only", notes)
+
+
+def check_int4_options(block_size, accuracy_level) -> None:
+    """ORT's MatMulNBits takes a power-of-two ``block_size`` >= 16 and an ``accuracy_level`` in 0..4."""
+    if (
+        isinstance(block_size, bool)
+        or not isinstance(block_size, int)
+        or block_size < 16
+        or block_size & (block_size - 1)
+    ):
+        raise ValueError(f"block_size must be a power of two >= 16 (ORT's MatMulNBits), got {block_size!r}")
+    if isinstance(accuracy_level, bool) or accuracy_level not in (0, 1, 2, 3, 4):
+        raise ValueError(
+            f"accuracy_level must be one of 0, 1, 2, 3, 4 (ORT's MatMulNBits), got {accuracy_level!r}"
+        )
 
 
 ORT_FAMILY = "onnxruntime (CPU EP)"

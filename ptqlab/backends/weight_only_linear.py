@@ -22,6 +22,7 @@ import copy
 import torch
 from torch import nn
 
+from ptqlab.core import checks
 from ptqlab.core.affine import qparams_for, quantize
 from ptqlab.core.spec import PerChannel, PerGroup, QuantSpec
 
@@ -47,12 +48,23 @@ class WeightOnlyLinear(nn.Module):
         """Quantize an nn.Linear's weight (raises ValueError naming group_size if it does not divide in_features)."""
         if not isinstance(linear, nn.Linear):
             raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        if group_size is not None and (
+            isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1
+        ):
+            raise ValueError(f"group_size must be a positive int or None, got {group_size!r}")
+        w = checks.fits_float32(linear.weight, "linear.weight")
+        if linear.bias is not None:
+            checks.float_tensor(linear.bias, "linear.bias")
         layer = cls(linear.in_features, linear.out_features, linear.bias is not None, group_size)
-        w = linear.weight.detach().float()
         if group_size is not None and w.shape[1] % group_size:
             raise ValueError(f"group_size={group_size} does not divide in_features={w.shape[1]}")
         qp = qparams_for(w, layer.spec)
         scale16 = qp.scale.to(torch.float16)
+        if not bool(torch.isfinite(scale16).all()):
+            raise ValueError(
+                f"linear.weight reaches {float(w.abs().max()):.3g}: its scale {float(qp.scale.max()):.3g} overflows "
+                f"the fp16 scales this layer stores (max 65504)"
+            )
         qp = qp._replace(scale=scale16.float())  # quantize with the scale actually stored
         codes = quantize(w, qp, layer.spec).to(torch.int64)
         layer.packed.copy_(layer.pack_codes(codes))
@@ -86,6 +98,13 @@ class WeightOnlyLinear(nn.Module):
         return (codes * scale).reshape(self.out_features, self.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(
+                f"x must be a floating-point tensor (the A16 activations), got {getattr(x, 'dtype', type(x).__name__)}"
+            )
+        checks.not_meta(x, "x")
+        if x.dim() == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must end in in_features={self.in_features}, got shape {tuple(x.shape)}")
         w = self.dequantized_weight(x.dtype)
         return nn.functional.linear(x, w, None if self.bias is None else self.bias.to(x.dtype))
 
@@ -112,11 +131,17 @@ def replace_linear(
     model: nn.Module, bits: int = 8, group_size: int | None = None, skip: tuple[str, ...] = ()
 ) -> nn.Module:
     """A deep copy of ``model`` with every nn.Linear (except those named in ``skip``) swapped for a
-    W8A16Linear (bits=8) or W4A16Linear (bits=4). The original model is untouched."""
+    W8A16Linear (bits=8) or W4A16Linear (bits=4). ``skip`` holds exact module names (a str or an unknown
+    name is refused). The original model is untouched."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if bits not in (4, 8):
+    if isinstance(bits, bool) or bits not in (4, 8):
         raise ValueError(f"bits must be 4 or 8, got {bits!r}")
+    if isinstance(skip, str) or not all(isinstance(n, str) for n in skip):
+        raise TypeError(f"skip must be a collection of exact layer names, not {skip!r}")
+    unknown = sorted(set(skip) - {n for n, _ in model.named_modules()})
+    if unknown:
+        raise ValueError(f"skip names no layer of the model: {unknown}")
     kind = W8A16Linear if bits == 8 else W4A16Linear
     swapped = copy.deepcopy(model).eval()
     for name, module in list(swapped.named_modules()):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
-
 from ptqlab.backends import RecipeUnavailable, get_recipe
 from ptqlab.backends.weight_only_linear import replace_linear
 from ptqlab.bench.models import load_bench_model
@@ -90,11 +88,3 @@ def compare_weight_only(
             )  # fmt: skip
         )
     return rows, skipped
-
-
-def model_bytes(model: torch.nn.Module) -> int:
-    """torch.save size of the state_dict (embedding tables included); torchao's own count if that fails."""
-    try:
-        return serialized_bytes(model)
-    except Exception:
-        return torchao_model_bytes(model) or 0

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import torch
 
 from ptqlab.bench.accuracy import digits_table, minilm_table
 from ptqlab.bench.observers import observers_table, time_observers
+
+BYTES_PER_ELEMENT = 16  # the float32 batch and the observers' working copies (abs, histogram indices, …)
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def accuracy(argv: list[str]) -> int:
@@ -40,6 +51,14 @@ def observers(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.numel < 1 or args.repeats < 1 or args.warmup < 0:
         parser.error("--numel and --repeats must be >= 1, --warmup >= 0")
+    need, have = args.numel * BYTES_PER_ELEMENT, physical_memory()
+    if have and need > have:
+        print(
+            f"ptqlab bench observers: --numel {args.numel} needs about {need / 2**30:.1f} GiB, "
+            f"more than this machine's {have / 2**30:.1f} GiB",
+            file=sys.stderr,
+        )
+        return 2
     if args.threads is not None:
         if args.threads < 1:
             parser.error("--threads must be >= 1")

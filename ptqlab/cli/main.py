@@ -167,7 +167,34 @@ def _bench(argv: list[str]) -> int:
         print(f"unknown benchmark {name!r}; choose from: {', '.join(sorted(BENCHMARKS))}", file=sys.stderr)
         return 2
     module, func = BENCHMARKS[name][0].split(":")
-    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    previous = signal.signal(signal.SIGINT, _interrupt(name))
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    except KeyboardInterrupt:
+        print(f"\nptqlab bench {name}: interrupted", file=sys.stderr)
+        return 130
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and "allocate" not in str(error):
+            raise
+        print(f"ptqlab bench {name}: out of memory ({str(error).splitlines()[0]})", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt(name: str):
+    """SIGINT handler for a benchmark: the first Ctrl-C raises KeyboardInterrupt (one line, exit 130);
+    a second one, when the first was swallowed somewhere (a library's ``except``), exits at once."""
+    pressed = []
+
+    def handler(_signum, _frame):
+        if pressed:
+            print(f"\nptqlab bench {name}: interrupted", file=sys.stderr, flush=True)
+            os._exit(130)
+        pressed.append(True)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:

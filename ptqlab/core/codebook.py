@@ -6,7 +6,10 @@ c_0 < … < c_{k−1}; x̂_i = c[idx_i]. Lloyd's algorithm minimizes Σ (x_i −
     assign   idx_i = argmin_j |x_i − c_j|        (1-D: compare with the midpoints between sorted centroids)
     update   c_j = mean{x_i : idx_i = j}         (an empty cluster keeps its centroid)
 
-Neither step can increase the MSE. Started from the k levels of the linear (asymmetric min-max) grid, whose
+Neither step can increase the MSE; the loop runs until the centroids stop moving (a fixed point of Lloyd's
+iteration, in float32) or ``iterations`` (a cap, default 1000) is reached: ``Codebook.iterations`` says how
+many ran and ``converged`` whether the fixed point was reached. Sums are taken in float64, so finite data
+up to float32's limit (±3.4e38) gives finite centroids. Started from the k levels of the linear (asymmetric min-max) grid, whose
 nearest-level assignment *is* linear quantization, k-means therefore never ends worse than linear at the same
 number of levels. ``init="random"`` starts from k distinct data values drawn with a seeded generator.
 Bits per weight, the codebook counted: b + k · 16 / n (fp16 centroids). Hardware needs a table lookup
@@ -29,11 +32,14 @@ from ptqlab.core.affine import fake_quantize, integer_grid, qparams_for
 from ptqlab.core.spec import QuantSpec
 
 NF4_OFFSET = 0.9677083
+MAX_ITERATIONS = 1000
 
 
 class Codebook(NamedTuple):
     centroids: torch.Tensor  # (k,) float32, sorted
     indices: torch.Tensor  # int64, x's shape
+    iterations: int = 0  # Lloyd iterations run
+    converged: bool = True  # the centroids reached a fixed point within the cap
 
     def dequantize(self) -> torch.Tensor:
         return self.centroids[self.indices]
@@ -58,13 +64,15 @@ def linear_quantize(x: torch.Tensor, bits: int) -> torch.Tensor:
 
 
 def kmeans_quantize(
-    x: torch.Tensor, bits: int, *, seed: int = 0, iterations: int = 30, init: str = "linear"
+    x: torch.Tensor, bits: int, *, seed: int = 0, iterations: int = MAX_ITERATIONS, init: str = "linear"
 ) -> Codebook:
-    """A 2^bits-entry codebook for x by Lloyd's algorithm (deterministic for a given seed)."""
-    x = checks.float_tensor(x, "x")
+    """A 2^bits-entry codebook for x by Lloyd's algorithm to convergence (deterministic for a given seed)."""
+    x = checks.fits_float32(x, "x")
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
         raise ValueError(f"bits must be an int in [2, 8], got {bits!r}")
-    flat = x.detach().reshape(-1).float()
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    flat = x.detach().reshape(-1)
     k = 2**bits
     if init == "linear":
         centroids = linear_levels(flat, bits)
@@ -74,17 +82,16 @@ def kmeans_quantize(
         centroids = values[pick]
     else:
         raise ValueError(f"init must be 'linear' or 'random', got {init!r}")
-    centroids = torch.sort(centroids).values
-    for _ in range(iterations):
+    centroids, flat64 = torch.sort(centroids).values, flat.double()
+    converged, done = False, 0
+    while done < iterations and not converged:
         idx = nearest(flat, centroids)
-        sums = torch.zeros_like(centroids).index_add_(0, idx, flat)
-        counts = torch.bincount(idx, minlength=len(centroids)).float()
-        updated = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
+        sums = torch.zeros(len(centroids), dtype=torch.float64).index_add_(0, idx, flat64)
+        counts = torch.bincount(idx, minlength=len(centroids)).double()
+        updated = torch.where(counts > 0, sums / counts.clamp(min=1), centroids.double()).float()
         updated = torch.sort(updated).values
-        if torch.equal(updated, centroids):
-            break
-        centroids = updated
-    return Codebook(centroids, nearest(flat, centroids).reshape(x.shape))
+        converged, centroids, done = torch.equal(updated, centroids), updated, done + 1
+    return Codebook(centroids, nearest(flat, centroids).reshape(x.shape), done, converged)
 
 
 def codebook_bits_per_weight(numel: int, bits: int, centroid_bits: int = 16) -> float:

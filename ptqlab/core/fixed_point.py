@@ -62,7 +62,8 @@ def multiply_by_quantized_multiplier(
     """⌊(acc · M0 + 2^(n−1)) / 2^n⌋ in int64: acc·M0·2^−n rounded to nearest, ties toward +∞.
 
     ``m0`` and ``shift`` broadcast against ``acc`` (per-channel: shape (C,) against (…, C), or reshaped by the
-    caller). ``acc`` must be an integer tensor inside int32, the accumulator an engine holds.
+    caller). ``acc`` must be an integer tensor inside int32, the accumulator an engine holds; ``m0`` must lie
+    in [2^30, 2^31) and ``shift`` in [1, 62] (what ``quantize_multiplier`` returns), else ValueError.
     """
     if not isinstance(acc, torch.Tensor) or acc.is_floating_point() or acc.dtype == torch.bool:
         raise TypeError(f"acc must be an integer tensor, got {getattr(acc, 'dtype', type(acc).__name__)}")
@@ -72,10 +73,28 @@ def multiply_by_quantized_multiplier(
             f"acc overflows int32: values reach [{int(acc.min())}, {int(acc.max())}], "
             f"outside [{INT32_MIN}, {INT32_MAX}]"
         )
-    m0 = torch.as_tensor(m0, dtype=torch.int64)
-    shift = torch.as_tensor(shift, dtype=torch.int64)
+    m0, shift = _integer(m0, "m0"), _integer(shift, "shift")
+    if m0.numel() and (int(m0.min()) < Q31 // 2 or int(m0.max()) >= Q31):
+        raise ValueError(
+            f"m0 must lie in [2^30, 2^31) (quantize_multiplier's mantissa), got [{int(m0.min())}, {int(m0.max())}]"
+        )
+    if shift.numel() and (int(shift.min()) < 1 or int(shift.max()) > MAX_SHIFT):
+        raise ValueError(f"shift must lie in [1, {MAX_SHIFT}], got [{int(shift.min())}, {int(shift.max())}]")
     half = torch.bitwise_left_shift(torch.ones_like(shift), shift - 1)
     return torch.bitwise_right_shift(acc * m0 + half, shift)  # arithmetic shift: floor division by 2^n
+
+
+def _integer(value, name: str) -> torch.Tensor:
+    """An int or integer tensor as int64, refusing floats and bools naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or isinstance(value, torch.Tensor)
+        and (value.is_floating_point() or value.dtype == torch.bool)
+    ):
+        raise TypeError(f"{name} must be an int or an integer tensor, got {getattr(value, 'dtype', 'bool')}")
+    if not isinstance(value, int | torch.Tensor):
+        raise TypeError(f"{name} must be an int or an integer tensor, got {type(value).__name__}")
+    return torch.as_tensor(value, dtype=torch.int64)
 
 
 def requantize(
@@ -90,6 +109,8 @@ def requantize(
     """Output codes y_q = clamp(z_y + round(acc · M0 · 2^−n), qmin, qmax) as int64 (a fused ReLU: qmin = z_y)."""
     if qmin > qmax:
         raise ValueError(f"qmin ({qmin}) must not exceed qmax ({qmax})")
+    if isinstance(zero_point, bool | float) or not isinstance(zero_point, int | torch.Tensor):
+        raise TypeError(f"zero_point must be an int, got {zero_point!r}")
     scaled = multiply_by_quantized_multiplier(acc, m0, shift)
     return torch.clamp(scaled + int(zero_point), qmin, qmax)
 

@@ -18,6 +18,7 @@ would give NaN). Tests check it equals ``x.to(dtype)`` element for element.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -125,12 +126,22 @@ def representable_values(fmt: FloatFormat | str) -> torch.Tensor:
 
 
 def scaled_round_trip(x: torch.Tensor, fmt: FloatFormat | str, amax: float | None = None) -> torch.Tensor:
-    """Per-tensor scaled cast, as fp8 is used in practice: s = amax / max, x̂ = s · round_to_format(x / s)."""
+    """Per-tensor scaled cast, as fp8 is used in practice: s = amax / max, x̂ = s · round_to_format(x / s).
+
+    ``amax`` (default max|x|) must be a finite number > 0; an all-zero x with the default is cast unscaled."""
     fmt = get_format(fmt) if isinstance(fmt, str) else fmt
     x = checks.float_tensor(x, "x")
-    amax = float(x.abs().max()) if amax is None else float(amax)
-    if not amax > 0:
-        return round_to_format(x, fmt)
+    if amax is None:
+        amax = float(x.abs().max())
+        if amax == 0:
+            return round_to_format(x, fmt)
+    elif (
+        isinstance(amax, bool) or not isinstance(amax, int | float) or not (math.isfinite(amax) and amax > 0)
+    ):
+        raise ValueError(
+            f"amax must be a finite number > 0 (the range mapped to ±{fmt.name}'s max), got {amax!r}"
+        )
+    amax = float(amax)
     scale = amax / fmt.max
     return (
         round_to_format((x.double() / scale).float().clamp(-fmt.max, fmt.max), fmt).double() * scale

@@ -7,15 +7,23 @@ h(V) = W/s − ⌊W/s⌋. Objective, on the layer's calibration input rows X (fr
     min_V  mean_rows ‖X Wᵀ − X W̃ᵀ‖²  +  λ Σ (1 − |2h(V) − 1|^β),   λ = 0.01,
 β annealed from 20 to 2 after a 20 % warm-up without the regulariser; Adam. At the end h is rounded to
 {0, 1}, so every integer code is ⌊W/s⌋ or ⌊W/s⌋ + 1 (clamped to the grid).
+
+Guards: a loss that overflows float32 (calibration inputs beyond ~1e19) or a NaN option makes the rounding
+variables non-finite: that raises a ValueError naming the layer. A layer whose AdaRound output error on its
+calibration rows ends above RTN's (λ is fixed, so on inputs scaled far from ~1 the regulariser stops
+mattering) keeps RTN's rounding, and the notes say so.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from ptqlab.core.affine import qparams_for
 from ptqlab.core.spec import QuantSpec
+from ptqlab.ptq.layer_data import layer_output, relative_mse, rtn
 from ptqlab.ptq.layerwise import input_source, quantize_sequentially
 
 ZETA, GAMMA = 1.1, -0.1
@@ -54,10 +62,10 @@ def adaround_layer(
     warmup: float = 0.2,
     beta: tuple[float, float] = (20.0, 2.0),
     seed: int = 0,
+    name: str = "layer",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(dequantized W̃, up mask: 1 where the weight was rounded up) for one (out, in) matrix."""
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"iters must be a positive int, got {iters!r}")
+    check_options(iters=iters, lr=lr, reg=reg, batch_size=batch_size, warmup=warmup, beta=beta)
     scale, zp = per_element_qparams(w, spec)
     floor = torch.floor(w / scale)
     frac = (w / scale - floor).clamp(1e-4, 1 - 1e-4)
@@ -78,9 +86,34 @@ def adaround_layer(
             opt.zero_grad()
             loss.backward()
             opt.step()
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(
+            f"adaround: the optimisation of layer {name!r} diverged (non-finite loss: its calibration inputs reach "
+            f"{float(rows.abs().max()):.3g}, and squared errors must stay below float32's 3.4e38); rescale the data"
+        )
     up = (v.detach() >= 0).float()
     w_q = scale * (torch.clamp(floor + up + zp, lo, hi) - zp)
     return w_q, up
+
+
+def check_options(*, iters, lr, reg, batch_size, warmup, beta) -> None:
+    """ValueError/TypeError naming the first AdaRound option out of its bounds."""
+    for opt, value in (("iters", iters), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{opt} must be a positive int, got {value!r}")
+    for opt, value, low in (("lr", lr, 0.0), ("reg", reg, None), ("warmup", warmup, None)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{opt} must be a finite number, got {value!r}")
+        if (low is not None and value <= low) or (low is None and value < 0):
+            raise ValueError(f"{opt} must be {'> 0' if low is not None else '>= 0'}, got {value!r}")
+    if warmup >= 1:
+        raise ValueError(f"warmup must lie in [0, 1), got {warmup!r}")
+    if not (isinstance(beta, tuple) and len(beta) == 2 and all(_positive(b) for b in beta)):
+        raise ValueError(f"beta must be a pair of finite numbers > 0 (start, end), got {beta!r}")
+
+
+def _positive(b) -> bool:
+    return not isinstance(b, bool) and isinstance(b, int | float) and math.isfinite(b) and b > 0
 
 
 def integer_codes(w: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,16 +139,22 @@ def run_adaround(
     sequential: bool | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """AdaRound every named layer of ``model`` in place, sequentially; (layer errors, notes)."""
-    flipped = {}
+    flipped, kept_rtn = {}, []
+    check_options(iters=iters, lr=lr, reg=reg, batch_size=batch_size, warmup=0.2, beta=(20.0, 2.0))
 
     def step(case):
         w = case.w
         w_q, up = adaround_layer(
-            w, case.rows, spec, iters=iters, lr=lr, reg=reg, batch_size=batch_size, seed=seed
+            w, case.rows, spec, iters=iters, lr=lr, reg=reg, batch_size=batch_size, seed=seed, name=case.name
         )
         scale, _ = per_element_qparams(w, spec)
         nearest_up = (w / scale - torch.floor(w / scale)) >= 0.5
         flipped[case.name] = float((up.bool() != nearest_up).float().mean())
+        reference, w_rtn = layer_output(case.rows, w, None), rtn(w, spec)
+        ours = relative_mse(reference, layer_output(case.rows, w_q, None))
+        if ours > relative_mse(reference, layer_output(case.rows, w_rtn, None)):
+            kept_rtn.append(case.name)
+            return w_rtn, case.b
         return w_q, case.b
 
     errors = quantize_sequentially(
@@ -131,6 +170,8 @@ def run_adaround(
     )
     share = ", ".join(f"{n}: {100 * f:.1f} %" for n, f in list(flipped.items())[:6])
     notes = [f"AdaRound: {iters} Adam steps per layer, λ={reg}; rounded against nearest: {share}"]
+    if kept_rtn:
+        notes.append(f"AdaRound ended above RTN's output error on {', '.join(kept_rtn)}: RTN's rounding kept")
     return errors, notes + [input_source(sequential, len(names))]
 
 

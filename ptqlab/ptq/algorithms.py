@@ -13,18 +13,24 @@ what the weight-quantized model produces (``simulate`` alone calibrates its floa
 Options per algorithm (keyword arguments): see each module — gptq (block_size, act_order, damp, max_rows),
 awq (grid, max_rows), smoothquant (alpha, floor), cle (max_sweeps), adaround (iters, lr, reg, batch_size,
 max_rows, seed), bias_correction (max_rows).
+Calibration inputs are checked at every layer (``measure.check_layer_input``: finite, float, the layer's
+dtype and width; the error names the batch and the layer), and a result is checked before it is returned:
+a non-finite weight, bias or layer error raises a ValueError naming the layer, never returns.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
+from ptqlab.core.checks import all_finite
 from ptqlab.core.progress import track
 from ptqlab.core.spec import QuantSpec
 from ptqlab.ptq.adaround import run_adaround
@@ -81,6 +87,19 @@ def run_rtn(model, batches, names, spec, *, progress=None, max_rows: int = 4096)
     return errors, ["RTN: round to nearest, min/max scale per block"]
 
 
+def check_finite(model: nn.Module, names: list[str], who: str, when: str, errors: dict | None = None) -> None:
+    """ValueError naming the layer unless its weight, bias and (RTN, algorithm) errors are all finite."""
+    modules = dict(model.named_modules())
+    for layer in names:
+        for part in ("weight", "bias"):
+            value = getattr(modules[layer], part, None)
+            if isinstance(value, torch.Tensor) and value.numel() and not all_finite(value.detach().float()):
+                raise ValueError(f"{who}: layer {layer!r} has a non-finite {part} {when} quantization")
+        pair = (errors or {}).get(layer, ())
+        if not all(math.isfinite(e) for e in pair):
+            raise ValueError(f"{who}: the output error of layer {layer!r} is not finite: {pair}")
+
+
 IMPLEMENTATIONS: dict[str, Callable] = {
     "rtn": run_rtn,
     "bias_correction": run_bias_correction,
@@ -134,7 +153,9 @@ def run_algorithm(
     start = time.perf_counter()
     work = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
     names = algorithm_layers(work, layers, skip)
+    check_finite(work, names, "model", "before")
     errors, notes = IMPLEMENTATIONS[name](work, batches, names, weight_spec, progress=progress, **options)
+    check_finite(work, names, name, "after", errors)
     if act_spec is not None:
         work = simulate(work, None, act_spec, calibration=batches)
         notes.append(f"activations fake-quantized: {act_spec} (min/max on the calibration batches)")

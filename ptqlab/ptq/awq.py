@@ -13,6 +13,8 @@ Same grid and normalisation as torchao's ``prototype.awq.AWQObserver`` and the a
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -49,7 +51,10 @@ def awq_scales(
     """(per-input-channel scales s*, α*, loss for every α on the grid); see the module docstring."""
     if isinstance(grid, bool) or not isinstance(grid, int) or grid < 1:
         raise ValueError(f"grid must be a positive int, got {grid!r}")
-    x_mean = rows.abs().mean(0).reshape(-1, taps).mean(1)
+    x_mean = rows.abs().mean(0)
+    if not bool(torch.isfinite(x_mean).all()):  # the float32 sum of inputs beyond ~1e35 overflows
+        x_mean = rows.abs().double().mean(0).float()
+    x_mean = x_mean.reshape(-1, taps).mean(1)
     reference = layer_output(rows, w, bias)
     best, losses = None, []
     for i in range(grid):
@@ -58,7 +63,7 @@ def awq_scales(
         s = s / (s.max() * s.min()).sqrt()
         s_rows = s.repeat_interleave(taps)
         out = layer_output(rows / s_rows, rtn(w * s_rows, spec), bias)
-        losses.append(float((reference - out).pow(2).mean()))
+        losses.append(_mean_square(reference - out))
         if best is None or losses[-1] < best[2]:
             best = (s, alpha, losses[-1])
     return best[0], best[1], losses
@@ -89,8 +94,17 @@ def clip_search(w: torch.Tensor, rows: torch.Tensor, spec: QuantSpec, *, steps: 
 
 
 def _block_errors(x: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
-    """(out, blocks): Σ_rows (X_B · d_B)² for every output row and input block."""
-    return torch.einsum("ngk,ogk->nog", x, diff).pow(2).sum(0)
+    """(out, blocks): Σ_rows (X_B · d_B)² for every output row and input block (float64 if float32 overflows)."""
+    err = torch.einsum("ngk,ogk->nog", x, diff).pow(2).sum(0)
+    if not bool(torch.isfinite(err).all()):
+        err = torch.einsum("ngk,ogk->nog", x.double(), diff.double()).pow(2).sum(0)
+    return err
+
+
+def _mean_square(d: torch.Tensor) -> float:
+    """mean(d²), in float64 when float32's squares overflow (inputs beyond ~1e19)."""
+    value = float(d.pow(2).mean())
+    return value if math.isfinite(value) else float(d.double().pow(2).mean())
 
 
 def run_awq(

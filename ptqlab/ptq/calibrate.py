@@ -17,6 +17,7 @@ from torch import nn
 
 from ptqlab.core.progress import Progress, track
 from ptqlab.observers import Observer, make_observer
+from ptqlab.ptq.measure import check_layer_input, eval_mode, run_batch, run_named  # noqa: F401 (re-exported)
 from ptqlab.ptq.selection import SELECTION_METHODS, select_calibration  # noqa: F401 (re-exported)
 
 SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -135,14 +136,6 @@ def as_batches(data, batch_size: int = 256) -> list:
     return batches
 
 
-def run_batch(model: nn.Module, batch):
-    if isinstance(batch, dict):
-        return model(**batch)
-    if isinstance(batch, tuple | list):
-        return model(batch[0])
-    return model(batch)
-
-
 def _factory(observer: ObserverFactory, observer_kwargs: dict | None) -> Callable[[], Observer]:
     if isinstance(observer, str):
         make_observer(observer, **(observer_kwargs or {}))  # fail early on an unknown name or bad kwargs
@@ -176,8 +169,9 @@ def calibrate(
 ) -> dict[str, LayerStats]:
     """Run ``batches`` through ``model`` (eval mode) with one fresh observer per watched tensor.
 
-    ``where`` is "input", "output" or "both". Hooks are always removed (also on error) and the model's
-    train/eval mode is restored.
+    ``where`` is "input", "output" or "both". Hooks are always removed (also on error),
+    every module's train/eval flag is restored, and each watched layer's input is checked
+    (``measure.check_layer_input``: finite, float, the layer's dtype and width).
     """
     if where not in WHERE:
         raise ValueError(f"where must be one of {WHERE}, got {where!r}")
@@ -196,50 +190,24 @@ def calibrate(
         for n, m in targets.items()
     }
     handles = []
-    was_training = model.training
     try:
         for n, m in targets.items():
+            handles.append(m.register_forward_pre_hook(_checked(n)))
             handles.append(m.register_forward_hook(_hook(stats[n])))
-        model.eval()
-        for i, batch in enumerate(track(batches, progress, desc="calibrating")):
-            run_named(model, batch, i)
+        with eval_mode(model):
+            for i, batch in enumerate(track(batches, progress, desc="calibrating")):
+                run_named(model, batch, i)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     return stats
 
 
-def run_named(model: nn.Module, batch, index: int, label: str = "calibration batch"):
-    """``run_batch``, turning a failure inside the forward (wrong shape or dtype, NaN activations) into a
-    ValueError that names the batch and the layer it happened in (found by re-running the failing batch
-    with layer hooks: the successful path carries no extra hooks)."""
-    try:
-        return run_batch(model, batch)
-    except (RuntimeError, ValueError, TypeError) as error:
-        first = batch[0] if isinstance(batch, tuple | list) else batch
-        what = f"shape {tuple(first.shape)}, {first.dtype}" if isinstance(first, torch.Tensor) else "dict"
-        layer = failing_layer(model, batch)
-        where = f" in layer {layer!r}" if layer else ""
-        raise ValueError(f"{label} {index} ({what}) failed{where}: {error}") from error
+def _checked(name: str):
+    def hook(module, args):
+        check_layer_input(module, args[0] if args else None, name)
 
-
-def failing_layer(model: nn.Module, batch) -> str | None:
-    """The name of the last module entered when ``batch`` fails in ``model`` (None if it does not fail)."""
-    entered: list[str] = []
-    handles = [
-        m.register_forward_pre_hook(lambda *_, _n=n: entered.append(_n))
-        for n, m in model.named_modules()
-        if n
-    ]
-    try:
-        run_batch(model, batch)
-    except (RuntimeError, ValueError, TypeError):
-        return entered[-1] if entered else None
-    finally:
-        for h in handles:
-            h.remove()
-    return None
+    return hook
 
 
 def _hook(layer: LayerStats):
@@ -260,17 +228,17 @@ def capture(model: nn.Module, x, layer: str, where: str = "input") -> torch.Tens
         raise ValueError(f"where must be 'input' or 'output', got {where!r}")
     module = select_layers(model, [layer])[layer]
     seen: list[torch.Tensor] = []
-    handle = module.register_forward_hook(
-        lambda m, a, o: seen.append((a[0] if where == "input" else o).detach())
-    )
-    was_training = model.training
+    handles = [
+        module.register_forward_pre_hook(_checked(layer)),
+        module.register_forward_hook(lambda m, a, o: seen.append((a[0] if where == "input" else o).detach())),
+    ]
     try:
-        model.eval()
-        for batch in as_batches(x):
-            run_batch(model, batch)
+        with eval_mode(model):
+            for i, batch in enumerate(as_batches(x)):
+                run_named(model, batch, i, "batch of x")
     finally:
-        handle.remove()
-        model.train(was_training)
+        for h in handles:
+            h.remove()
     return torch.cat(seen)
 
 

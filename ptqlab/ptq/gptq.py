@@ -35,9 +35,13 @@ class GPTQResult(NamedTuple):
 
 
 def hessian(rows: torch.Tensor) -> torch.Tensor:
-    """H = 2 XᵀX / n (accumulated in float32, returned as float64)."""
+    """H = 2 XᵀX / n (accumulated in float32, returned as float64; in float64 when float32 overflows)."""
     x = rows.float()
-    return (2.0 * (x.T @ x) / max(len(x), 1)).double()
+    h = (2.0 * (x.T @ x) / max(len(x), 1)).double()
+    if not bool(torch.isfinite(h).all()):  # inputs beyond ~1e19: their squares overflow float32
+        x = rows.double()
+        h = 2.0 * (x.T @ x) / max(len(x), 1)
+    return h
 
 
 def inverse_cholesky(h: torch.Tensor, damp: float, name: str) -> tuple[torch.Tensor, float, list[str]]:

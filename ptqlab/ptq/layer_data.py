@@ -20,7 +20,8 @@ from torch import nn
 
 from ptqlab.core.affine import QParams, fake_quantize, qparams_for
 from ptqlab.core.spec import PerChannel, PerGroup, PerTensor, QuantSpec
-from ptqlab.ptq.calibrate import as_batches, run_batch
+from ptqlab.ptq.calibrate import as_batches
+from ptqlab.ptq.measure import check_layer_input, eval_mode, run_named
 
 ALGORITHM_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
 
@@ -122,6 +123,8 @@ def capture_rows(
 ) -> Captured:
     """Input rows of each named layer (≤ ceil(max_rows / len(batches)) per batch) and their exact mean.
 
+    Runs in eval mode (every module's flag restored after) and checks every captured input as ``calibrate``
+    does (``measure.check_layer_input``); a failure names the calibration batch and the layer.
     The forward stops at the last wanted layer (``StopForward``), so capturing early layers is cheap.
     """
     batches = as_batches(batches)
@@ -133,6 +136,7 @@ def capture_rows(
 
     def hook(name):
         def record(module, args):
+            check_layer_input(module, args[0] if args else None, name)
             r = input_rows(module, args[0])
             sums[name][0] = sums[name][0] + r.double().sum(0)
             sums[name][1] += len(r)
@@ -147,19 +151,17 @@ def capture_rows(
         return record
 
     handles = [modules[n].register_forward_pre_hook(hook(n)) for n in names]
-    was_training = model.training
-    model.eval()
     try:
-        for batch in batches:
-            seen.clear()
-            try:
-                run_batch(model, batch)
-            except StopForward:
-                pass
+        with eval_mode(model):
+            for i, batch in enumerate(batches):
+                seen.clear()
+                try:
+                    run_named(model, batch, i)
+                except StopForward:  # not a RuntimeError/ValueError/TypeError: run_named lets it through
+                    pass
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     means = {n: (total / count).float() for n, (total, count) in sums.items()}
     return Captured({n: torch.cat(r) for n, r in rows.items()}, means)
 
@@ -199,11 +201,6 @@ def slice_qparams(w: torch.Tensor, spec: QuantSpec, full: QParams | None = None)
             full.scale.reshape(1, 1).expand(rows, 1), full.zero_point.reshape(1, 1).expand(rows, 1)
         )
     return qparams_for(w, row_spec(spec))
-
-
-def quantize_with(w: torch.Tensor, qparams: QParams, spec: QuantSpec) -> torch.Tensor:
-    """fake_quantize of a (rows, k) slice with per-row qparams."""
-    return fake_quantize(w, qparams, row_spec(spec))
 
 
 def rtn(w: torch.Tensor, spec: QuantSpec) -> torch.Tensor:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptqlab.core.affine import QParams
+from ptqlab.core.checks import FLOAT32_TINY
 from ptqlab.core.progress import Progress, track
 from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.models.cache import cache_path, load_or_build, source_key
@@ -91,10 +92,27 @@ class FakeQuantizedConv2d(nn.Conv2d):
 
 
 class STEActFakeQuant(nn.Module):
-    """x -> fake_quantize(x) with fixed per-tensor qparams and the clipped straight-through gradient."""
+    """x -> fake_quantize(x) with fixed per-tensor qparams and the clipped straight-through gradient.
+
+    The scale must be one finite float ≥ float32's smallest normal, the zero point one integer in [qmin, qmax]."""
 
     def __init__(self, qparams: QParams, spec: QuantSpec) -> None:
         super().__init__()
+        if not isinstance(spec, QuantSpec):
+            raise TypeError(f"spec must be a QuantSpec, got {type(spec).__name__}")
+        scale, zero_point = torch.as_tensor(qparams.scale), torch.as_tensor(qparams.zero_point)
+        if scale.numel() != 1 or zero_point.numel() != 1:
+            raise ValueError(
+                f"qparams must be per tensor (one scale, one zero point), got {scale.numel()} scales"
+            )
+        if not (scale.is_floating_point() and math.isfinite(float(scale)) and float(scale) >= FLOAT32_TINY):
+            raise ValueError(
+                f"qparams.scale must be a finite float >= {FLOAT32_TINY:.3g}, got {float(scale)!r}"
+            )
+        if zero_point.is_floating_point() or not spec.qmin <= int(zero_point) <= spec.qmax:
+            raise ValueError(
+                f"qparams.zero_point must be an integer in [{spec.qmin}, {spec.qmax}], got {zero_point}"
+            )
         self.qmin, self.qmax = spec.qmin, spec.qmax
         self.register_buffer("scale", qparams.scale.reshape(1).float().clone())
         self.register_buffer("zero_point", qparams.zero_point.reshape(1).to(torch.int32).clone())

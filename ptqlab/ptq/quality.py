@@ -13,13 +13,13 @@ import torch
 from torch import nn
 
 from ptqlab.core import checks
-from ptqlab.ptq.calibrate import run_named
+from ptqlab.ptq.measure import eval_mode, run_named
 from ptqlab.ptq.selection import class_labels
 
 
 @torch.no_grad()
 def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy as a fraction in [0, 1] (eval mode, no grad)."""
+    """Top-1 accuracy as a fraction in [0, 1] (eval mode, every module's flag restored after; no grad)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(x, torch.Tensor):
@@ -33,15 +33,11 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     y = class_labels(y, len(x), "y")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         batches = x.split(batch_size)
         predictions = torch.cat(
             [run_named(model, b, i, "batch of x").argmax(-1) for i, b in enumerate(batches)]
         )
-    finally:
-        model.train(was_training)
     if predictions.shape != y.shape:
         raise ValueError(
             f"the model gives predictions of shape {tuple(predictions.shape)} for labels y {tuple(y.shape)}"

@@ -21,6 +21,7 @@ from torch import nn
 
 from ptqlab.core.spec import QuantSpec
 from ptqlab.ptq.layer_data import bias_of, layer_output, relative_mse, rtn, set_weight_matrix, weight_matrix
+from ptqlab.ptq.measure import check_layer_input, eval_mode, run_named
 
 
 class SmoothedInput(nn.Module):
@@ -45,13 +46,15 @@ def _channel_view(x: torch.Tensor, layer: nn.Module) -> torch.Tensor:
 def channel_absmax(model: nn.Module, names: list[str], batches: list, run=None) -> dict[str, torch.Tensor]:
     """max|X_j| over every calibration row, per input channel j, for each named Linear/Conv2d.
 
-    Each batch is fed as ``run(model, batch)`` (default ``model(*batch)``).
+    Each batch is fed as ``run(model, batch)`` (default ``model(*batch)``), in eval mode (every module's flag
+    restored after); inputs are checked as ``calibrate`` checks them and a failure names the batch and layer.
     """
     modules = dict(model.named_modules())
     amax: dict[str, torch.Tensor] = {}
 
     def hook(name):
         def record(module, args):
+            check_layer_input(module, args[0] if args else None, name)
             x = _channel_view(args[0].detach(), module).abs().amax(0).float()
             amax[name] = x if name not in amax else torch.maximum(amax[name], x)
 
@@ -59,16 +62,17 @@ def channel_absmax(model: nn.Module, names: list[str], batches: list, run=None) 
 
     handles = [modules[n].register_forward_pre_hook(hook(n)) for n in names]
     try:
-        with torch.inference_mode():
-            for batch in batches:
-                if run is None:
-                    model(*batch)
-                else:
-                    run(model, batch)
+        with torch.inference_mode(), eval_mode(model):
+            for i, batch in enumerate(batches):
+                run_named(model, batch, i, call=run or _positional)
     finally:
         for h in handles:
             h.remove()
     return amax
+
+
+def _positional(model: nn.Module, batch):
+    return model(*batch)
 
 
 def weight_input_absmax(weight: torch.Tensor) -> torch.Tensor:
