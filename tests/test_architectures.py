@@ -1,0 +1,87 @@
+"""Issue 24: the ResNet-, MobileNetV2- and ViT-style digits models, CLE through depthwise convs, the
+architecture table's hooks and bad input. Training tests are slow (trained once, then cached)."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+from ptqlab.bench.architectures import PENDING_LLM, llm_row
+from ptqlab.models import vision_training as vt
+from ptqlab.models.vision import MobileNetV2Style, ResNetStyle, ViTStyle, check_architecture
+from ptqlab.ptq.cle import equalizable_pairs, equalize, is_depthwise, replace_relu6
+from ptqlab.ptq.folding import fold_batchnorm
+
+
+def test_unknown_architecture_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown architecture name 'resnet50'.*resnet, mobilenetv2, vit"):
+        vt.vision_model("resnet50")
+    with pytest.raises(TypeError, match="name must be a str"):
+        check_architecture(3)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        vt.vision_model("vit", seed=1.5)
+
+
+def test_each_model_maps_digits_to_ten_logits():
+    x = torch.rand(3, 1, 8, 8)
+    for cls in (ResNetStyle, MobileNetV2Style, ViTStyle):
+        assert cls().eval()(x).shape == (3, 10)
+
+
+def _randomize_bn(model):
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data = torch.rand(m.num_features, generator=g) * 3 + 0.05
+            m.running_var = torch.rand(m.num_features, generator=g) + 0.1
+            m.running_mean = torch.randn(m.num_features, generator=g) * 0.1
+    return model.eval()
+
+
+def test_cle_pairs_depthwise_convs_and_keeps_the_function():
+    model = fold_batchnorm(_randomize_bn(MobileNetV2Style()))
+    assert replace_relu6(model) == 13
+    pairs = equalizable_pairs(model)
+    modules = dict(model.named_modules())
+    # inside every inverted residual: expand→depthwise and depthwise→project; never across the skip add
+    assert ("block1.conv.expand_conv", "block1.conv.dw_conv") in pairs
+    assert ("block1.conv.dw_conv", "block1.conv.project_conv") in pairs
+    assert any(is_depthwise(modules[b]) for _, b in pairs) and len(pairs) == 11
+    x = torch.rand(8, 1, 8, 8)
+    before = model(x)
+    equalized = copy.deepcopy(model)
+    equalize(equalized)
+    assert torch.allclose(equalized(x), before, rtol=1e-4, atol=1e-4)
+    r = equalized.block1.conv.dw_conv.weight.abs().flatten(1).amax(1)
+    r0 = model.block1.conv.dw_conv.weight.abs().flatten(1).amax(1)
+    assert float(r.max() / r.median()) < float(r0.max() / r0.median())
+
+
+def test_relu6_is_a_barrier_unless_replaced():
+    model = fold_batchnorm(MobileNetV2Style())
+    assert equalizable_pairs(model) == []  # every pair is separated by a ReLU6
+    with pytest.raises(ValueError, match="relu6 must be one of"):
+        equalize(model, relu6="ignore")
+
+
+def test_llama_row_is_pending_not_invented():
+    row = llm_row()
+    assert row.measured_on == PENDING_LLM and row.fp32 is None and row.int8 is None and row.speedup == {}
+
+
+def test_untrained_cache_file_is_set_aside_and_retrained(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTQLAB_CACHE", str(tmp_path))
+    monkeypatch.setitem(vt.VISION_RECIPES, "resnet", {**vt.VISION_RECIPES["resnet"], "epochs": 1})
+    monkeypatch.setattr(vt, "_TRAINED", {})
+    path = vt.vision_cache_path("resnet", 0)
+    torch.save(
+        {"state_dict": ResNetStyle().state_dict(), "info": {"test_accuracy": 0.99, "seconds": 1.0}}, path
+    )
+    with pytest.warns(RuntimeWarning, match="damaged model cache.*untrained or foreign weights"):
+        vt.vision_model("resnet", progress=False)
+    assert len(list(tmp_path.glob("*.damaged-*"))) == 1
+    monkeypatch.setattr(vt, "_TRAINED", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vt.vision_model("resnet", progress=False)  # the repaired entry loads silently
