@@ -114,16 +114,26 @@ def _quantized(model: nn.Module, weight: QuantSpec, act: bool, batches: list) ->
     return simulate(model, weight, ACT_UINT8 if act else None, calibration=batches if act else None)
 
 
+def _weight_specs(bits: int) -> tuple[QuantSpec, QuantSpec]:
+    return QuantSpec(bits=bits, granularity=PerTensor()), QuantSpec(bits=bits, granularity=PerChannel(0))
+
+
 def dfq_study(
-    model: nn.Module, calibration: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor
+    model: nn.Module,
+    calibration: torch.Tensor,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    *,
+    bits: int = 8,
 ) -> DFQStudy:
     """Accuracy of ``model`` (a MobileNetV2-style net) under int8 weights per tensor, per channel, and per
     tensor after CLE and after CLE + bias correction; each with float (W8) and uint8 min/max activations
-    (W8A8), BatchNorm folded. ``calibration``: a tensor of inputs, used in batches of 64."""
+    (W8A8), BatchNorm folded; ``bits`` sets the weight width (activations stay uint8). ``calibration``: a tensor of inputs, used in batches of 64."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(calibration, torch.Tensor) or calibration.dim() < 2 or len(calibration) == 0:
         raise ValueError("calibration must be a non-empty tensor of input images")
+    per_tensor, per_channel = _weight_specs(bits)
     batches = list(calibration.split(64))
     folded = fold_batchnorm(model)
     relu = copy.deepcopy(folded)
@@ -137,21 +147,21 @@ def dfq_study(
         channel_spread(equalized),
     )
     for act in (False, True):
-        tag = "W8A8" if act else "W8"
+        tag = f"W{bits}A8" if act else f"W{bits}"
         study.accuracy[f"per-tensor {tag}"] = accuracy_of(
-            _quantized(folded, WEIGHT_PER_TENSOR, act, batches), x_test, y_test
+            _quantized(folded, per_tensor, act, batches), x_test, y_test
         )
         study.accuracy[f"per-channel {tag}"] = accuracy_of(
-            _quantized(folded, WEIGHT_PER_CHANNEL, act, batches), x_test, y_test
+            _quantized(folded, per_channel, act, batches), x_test, y_test
         )
-        cle = _quantized(equalized, WEIGHT_PER_TENSOR, act, batches)
+        cle = _quantized(equalized, per_tensor, act, batches)
         study.accuracy[f"CLE + per-tensor {tag}"] = accuracy_of(cle, x_test, y_test)
         empirical_bias_correction(cle, equalized, batches)
         study.accuracy[f"CLE + bias correction + per-tensor {tag}"] = accuracy_of(cle, x_test, y_test)
     study.notes = [
         f"BatchNorm folded; {swapped} ReLU6 replaced by ReLU before CLE (Nagel et al. 2019 §5); "
         f"{len(pairs)} pairs equalized in {sweeps} sweeps",
-        "weights: symmetric int8 min/max; activations (W8A8): uint8 asymmetric min/max on every Conv/Linear input",
+        f"weights: symmetric int{bits} min/max; activations (W8A8): uint8 asymmetric min/max on every Conv/Linear input",
         f"calibration: {len(calibration)} training images; accuracy on {len(y_test)} test images",
     ]
     return study
