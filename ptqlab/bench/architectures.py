@@ -32,6 +32,7 @@ MEASURED_MODELS = {
     "Vision Transformer": "vit",
 }
 ENGINE_RECIPES = ("ao-static-int8", "pt2e-x86-int8", "ort-int8-static")
+BASELINES = ("fp32", "ort-fp32")  # ORT's int8 gain is also reported against ORT's own fp32
 CALIBRATOR = "minmax"
 PENDING_LLM = "pending: SmolLM2 (issue 20)"
 
@@ -49,6 +50,8 @@ class ArchitectureRow:
     engine: str = ""
     speedup: dict[int, float] = field(default_factory=dict)  # batch -> best engine's speedup over fp32 eager
     size_ratio: float | None = None  # fp32 serialized bytes / int8 serialized bytes
+    engines: dict[str, dict[int, float]] = field(default_factory=dict)  # recipe -> batch -> speedup vs fp32
+    ort_int8_vs_ort_fp32: dict[int, float] = field(default_factory=dict)  # the int8 gain on ORT alone
     why: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -96,6 +99,11 @@ def summarize(bm: BenchModel, seed_name: str, rows: list, batches: list[int]) ->
         same = next((r for r in rows if r.batch == b and r.variant == best.variant and r.available), None)
         if same is not None:
             row.speedup[b] = same.speedup
+    for r in rows:
+        if r.available and r.recipe in ENGINE_RECIPES + BASELINES[1:]:
+            row.engines.setdefault(r.recipe, {})[r.batch] = r.speedup
+        if r.available and r.recipe == "ort-int8-static" and r.speedup_vs_ort_fp32:
+            row.ort_int8_vs_ort_fp32[r.batch] = r.speedup_vs_ort_fp32
     if fp32.size_bytes and best.size_bytes:
         row.size_ratio = fp32.size_bytes / best.size_bytes
     return row
@@ -119,11 +127,18 @@ def format_table(rows: list[ArchitectureRow]) -> str:
             + f" | {r.engine or '—'} | {sp} | {size} |"
         )
         lines += [f"|   | why: {w} |" for w in r.why]
+        engines = "; ".join(
+            f"{k} " + "/".join(f"{v:.2f}×" for v in per.values()) for k, per in r.engines.items()
+        )
+        if engines:
+            ort = "/".join(f"{v:.2f}×" for v in r.ort_int8_vs_ort_fp32.values()) or "—"
+            lines.append(f"|   | every engine vs fp32 eager: {engines}; ORT int8 vs ORT fp32: {ort} |")
     return "\n".join(lines)
 
 
 __all__ = [
     "CALIBRATOR",
+    "BASELINES",
     "ENGINE_RECIPES",
     "PENDING_LLM",
     "SEED_TABLE",

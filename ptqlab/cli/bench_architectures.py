@@ -18,6 +18,7 @@ import torch
 
 from ptqlab.bench import run as bench
 from ptqlab.bench.architectures import (
+    BASELINES,
     CALIBRATOR,
     ENGINE_RECIPES,
     MEASURED_MODELS,
@@ -86,7 +87,7 @@ def measure(args) -> list:
             measured += bench.run_group(
                 bm,
                 b,
-                recipes=["fp32", *ENGINE_RECIPES],
+                recipes=[*BASELINES, *ENGINE_RECIPES],
                 compiled=[],
                 repeats=args.repeats,
                 budget_s=args.budget,
