@@ -141,3 +141,21 @@ def test_mobilenetv2_dfq_study_on_the_trained_model():
     assert acc["per-channel W8A8"] >= study.fp32 - 0.01
     assert acc["CLE + bias correction + per-tensor W8A8"] >= acc["per-channel W8A8"] - 0.02
     assert all(study.spread_after[k] < study.spread_before[k] for k in study.spread_before)
+
+
+@pytest.mark.slow
+def test_vit_activation_sites_measured():
+    """Softmax puts a large share of its outputs below one uint8 step of min/max (13.6 % measured), yet a
+    uniform 8-bit per-tensor grid at each site alone keeps this small ViT within 1 point of fp32."""
+    from ptqlab.models.data import digits_split
+    from ptqlab.ptq.vit_activations import site_accuracy, site_statistics
+
+    d = digits_split()
+    vit = vt.vision_model("vit", progress=False)
+    calib = list(d.x_train[:128].split(64))
+    soft = site_statistics(vit, calib, "softmax", calibrators=("minmax",))
+    assert soft.lo >= 0 and soft.hi <= 1 and soft.below_first_step > 0.05
+    fp32 = vt.digits_test_accuracy(vit)
+    for site in ("layernorm", "softmax", "gelu"):
+        acc = site_accuracy(vit, calib, d.x_test, d.y_test, site=site, scheme="uniform", bits=8)
+        assert acc >= fp32 - 0.01, site
