@@ -159,3 +159,18 @@ def test_vit_activation_sites_measured():
     for site in ("layernorm", "softmax", "gelu"):
         acc = site_accuracy(vit, calib, d.x_test, d.y_test, site=site, scheme="uniform", bits=8)
         assert acc >= fp32 - 0.01, site
+
+
+def test_bench_architectures_refuses_an_unknown_model(capsys):
+    from ptqlab.cli.bench_architectures import parse
+
+    with pytest.raises(SystemExit):
+        parse(["--models", "resnet50"])
+    assert "unknown ['resnet50']" in capsys.readouterr().err
+
+
+def test_table_shows_the_pending_llm_row_and_why():
+    from ptqlab.bench.architectures import format_table
+
+    text = format_table([llm_row()])
+    assert "LLaMA-7B | 45.3 PPL → 46.1 PPL (+0.8 PPL), 2.1×, 4×" in text and PENDING_LLM in text
