@@ -101,9 +101,7 @@ def _vision_source() -> str:
     """The whole ``ptqlab.models.vision`` source (blocks shared by the architectures included)."""
     import inspect
 
-    from ptqlab.models import vision
-
-    return inspect.getsource(vision)
+    return inspect.getsource(inspect.getmodule(VISION_ARCHITECTURES["resnet"]))
 
 
 def _check_seed(seed) -> None:
