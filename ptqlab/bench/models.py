@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 MODEL_NAMES = ("mlp", "cnn", "minilm", "membound")
+VISION_NAMES = ("resnet", "mobilenetv2", "vit")  # ptqlab.models.vision, for ``ptqlab bench architectures``
 MINILM_SEQ = 32
 
 
@@ -89,7 +90,6 @@ def _digits(name: str, seed: int) -> BenchModel:
     except ImportError as e:
         raise ModelUnavailable(f"digits models not available: {e}") from e
     split = digits_split(seed)
-    model = (models.digits_mlp if name == "mlp" else models.digits_cnn)(seed=seed, progress=False)
     calibration = [(b,) for b in split.x_train[:256].split(64)]
 
     def quality(m: nn.Module, batch: int) -> dict[str, float]:
@@ -97,7 +97,15 @@ def _digits(name: str, seed: int) -> BenchModel:
         correct = int((predicted == split.y_test).sum())
         return {"accuracy": correct / len(split.y_test), "samples": float(len(split.y_test))}
 
-    title = "digits MLP (64-512-256-128-10)" if name == "mlp" else "digits CNN (3 conv-BN-ReLU + head)"
+    if name in VISION_NAMES:
+        from ptqlab.models.vision import VISION_LABELS
+        from ptqlab.models.vision_training import vision_model
+
+        model = vision_model(name, seed=seed, progress=True)
+        title = VISION_LABELS[name]
+    else:
+        model = (models.digits_mlp if name == "mlp" else models.digits_cnn)(seed=seed, progress=False)
+        title = "digits MLP (64-512-256-128-10)" if name == "mlp" else "digits CNN (3 conv-BN-ReLU + head)"
     return BenchModel(
         name,
         title,
@@ -206,9 +214,9 @@ def _membound(seed: int, width: int = 4096, depth: int = 4) -> BenchModel:
 
 def load_bench_model(name: str, seed: int = 0, **kwargs) -> BenchModel:
     """Build a benchmark model by name; raises ModelUnavailable (with the reason) when it cannot be built."""
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES)}")
-    if name in ("mlp", "cnn"):
+    if name not in MODEL_NAMES + VISION_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODEL_NAMES + VISION_NAMES)}")
+    if name in ("mlp", "cnn") + VISION_NAMES:
         return _digits(name, seed)
     if name == "minilm":
         return _minilm(seed)

