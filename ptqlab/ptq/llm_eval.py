@@ -64,7 +64,13 @@ def model_context(model: nn.Module) -> int | None:
 @torch.no_grad()
 def window_logprobs(model: nn.Module, w: Window) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probs (n, vocab) of the scored tokens' predictions, their targets (n,))."""
-    out = model(w.ids)
+    try:
+        out = model(w.ids)
+    except (RuntimeError, TypeError, IndexError) as error:
+        raise TypeError(
+            f"model must be a causal LM whose output has .logits of shape (1, T, vocab) for token ids (1, T); "
+            f"it failed on them: {str(error).splitlines()[0][:120]}"
+        ) from None
     logits = getattr(out, "logits", out)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 3 or logits.shape[:2] != w.ids.shape:
         raise TypeError(
