@@ -63,12 +63,12 @@ def quantizable_layers(model: nn.Module) -> list[str]:
 
 
 @torch.no_grad()
-def gguf_copy(model: nn.Module, fmt: str) -> nn.Module:
+def gguf_copy(model: nn.Module, fmt: str, layers=None) -> nn.Module:
     """A copy whose Linears (head excluded) carry their weights through GGUF ``fmt`` and back."""
     get_gguf_format(fmt)
     work = copy.deepcopy(model)
     modules = dict(work.named_modules())
-    for name in quantizable_layers(work):
+    for name in quantizable_layers(work) if layers is None else layers:
         layer = modules[name]
         layer.weight = nn.Parameter(fake_quantize_gguf(layer.weight.detach(), fmt), requires_grad=False)
     return work
@@ -81,14 +81,18 @@ class SchemeRow(NamedTuple):
     quantize_seconds: float
 
 
-def run_scheme(key: str, model: nn.Module, calibration: list, progress: Progress = None, **options):
-    """(quantized copy, seconds) of scheme ``key`` (one of SCHEMES)."""
+def run_scheme(
+    key: str, model: nn.Module, calibration: list, progress: Progress = None, *, layers=None, **options
+):
+    """(quantized copy, seconds) of scheme ``key`` (one of SCHEMES) on ``layers`` (default: every Linear
+    but the head)."""
+    layers = quantizable_layers(model) if layers is None else list(layers)
     if key not in SCHEMES:
         raise ValueError(f"key must be one of {sorted(SCHEMES)}, got {key!r}")
     scheme = SCHEMES[key]
     start = time.perf_counter()
     if scheme.kind == "gguf":
-        return gguf_copy(model, scheme.gguf), time.perf_counter() - start
+        return gguf_copy(model, scheme.gguf, layers), time.perf_counter() - start
     run = run_algorithm(
         scheme.kind,
         model,
@@ -96,7 +100,7 @@ def run_scheme(key: str, model: nn.Module, calibration: list, progress: Progress
         act_spec=scheme.act_spec,
         calibration=calibration if (scheme.kind != "rtn" or scheme.act_spec) else None,
         fold_bn=False,
-        layers=quantizable_layers(model),
+        layers=layers,
         progress=progress,
         **options,
     )
