@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ptqlab.cli.bench_widgets:main",
         "ClippingExplorer on 10M floats: construction and per-drag time",
     ),
+    "llm": ("ptqlab.cli.bench_llm:main", "SmolLM2-135M: PPL, KL, top-1 per scheme (RTN/GPTQ/AWQ/SQ/GGUF)"),
     "labs": ("ptqlab.cli.bench_labs:main", "labs 01/03/05/06: ms from slider to figure, in Chromium"),
     "architectures": (
         "ptqlab.cli.bench_architectures:main",

@@ -1,0 +1,38 @@
+"""Schemes on a few of SmolLM2's layers (6 MLP Linears, 126 scored tokens): cheap, slow-marked checks."""
+
+import pytest
+
+from ptqlab.bench.llm_schemes import run_scheme
+
+
+@pytest.fixture(scope="module")
+def setting():
+    from ptqlab.models.llm_text import calibration_batches, corpus_tokens
+    from ptqlab.models.smollm2 import load_smollm2
+    from ptqlab.ptq.llm_eval import make_windows, reference_logprobs
+
+    model, tokenizer = load_smollm2()
+    windows = make_windows(corpus_tokens(tokenizer, 128), 64)
+    layers = [f"model.layers.{i}.mlp.{p}" for i in range(2) for p in ("gate_proj", "up_proj", "down_proj")]
+    return model, windows, reference_logprobs(model, windows), calibration_batches(tokenizer, 4, 64), layers
+
+
+def _score(setting, key):
+    from ptqlab.ptq.llm_eval import score_lm
+
+    model, windows, reference, calibration, layers = setting
+    quantized, _ = run_scheme(key, model, calibration, layers=layers)
+    return score_lm(quantized, windows, reference)
+
+
+@pytest.mark.slow
+def test_more_bits_on_the_same_kind_of_grid_lose_less(setting):
+    q8, q4, w8 = (_score(setting, k) for k in ("gguf-q8_0", "gguf-q4_0", "rtn-w8"))
+    assert q8.kl_mean < q4.kl_mean and w8.kl_mean < q4.kl_mean
+    assert q8.top1 > q4.top1
+
+
+@pytest.mark.slow
+def test_q4_1_round_trip_leaves_the_published_model_unchanged(setting):
+    s = _score(setting, "gguf-q4_1")
+    assert s.kl_max == 0.0 and s.top1 == 1.0
