@@ -57,7 +57,7 @@ def test_gallery_command_serves_the_whole_folder_on_localhost():
     assert cmd == [
         sys.executable,
         "-m",
-        "marimo",
+        "ptqlab.cli.serve",
         "run",
         str(ROOT / "labs"),
         "--host",
@@ -70,7 +70,7 @@ def test_gallery_command_serves_the_whole_folder_on_localhost():
 
 def test_one_lab_headless():
     cmd = cli.serve_labs_command("affine", 4000, headless=True, token="secret")
-    assert cmd[:4] == [sys.executable, "-m", "marimo", "run"]
+    assert cmd[:4] == [sys.executable, "-m", "ptqlab.cli.serve", "run"]
     assert cmd[4] == str(ROOT / "labs" / "01_affine_map.py")
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "4000"
     assert cmd[-1] == "--headless" and "--token" in cmd  # a token unless asked otherwise
