@@ -176,15 +176,20 @@ def overrun_verdict(cpu: float, waited: float, wall: float, limit: float) -> tup
 
 
 def _collect(child: Child, calls: int, limit: float, wall: float) -> tuple[str, object]:
-    base_cpu, base_wait = sandbox.usage(child.proc.pid)
+    base_cpu, base_wait, base_count = sandbox.usage(child.proc.pid)
     start = time.monotonic()
     while (reply := _parse(child, calls)) is None:
         if len(child.buffer) > REPLY_CAP:
             return "error", "your code's reply was too large"
         got = child.read(start + wall)
         if got is None or got is False:
-            cpu, waited = sandbox.usage(child.proc.pid)
+            cpu, waited, count = sandbox.usage(child.proc.pid)
             cpu, waited = cpu - base_cpu, waited - base_wait
+            if got is None and count > base_count + 4:
+                return (
+                    "timeout",
+                    f"your code started {count - base_count} processes and ran past the time limit",
+                )
             if got is None:
                 return overrun_verdict(cpu, waited, wall, limit)
             return _died(child, limit, cpu)

@@ -128,18 +128,19 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def usage(root: int) -> tuple[float, float]:
-    """(CPU seconds used, seconds spent waiting for a processor) by ``root``'s process tree."""
+def usage(root: int) -> tuple[float, float, int]:
+    """(CPU seconds used, seconds spent waiting for a processor, processes) by ``root``'s process tree."""
     tick = os.sysconf("SC_CLK_TCK")
     cpu = waited = 0.0
-    for pid in descendants(root):
+    tree = descendants(root)
+    for pid in tree:
         if (fields := _stat(pid)) is not None:
             cpu += (int(fields[11]) + int(fields[12])) / tick
         try:
             waited += int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
         except (OSError, IndexError, ValueError):
             pass
-    return cpu, waited
+    return cpu, waited, len(tree)
 
 
 def _marked(pid: int, marker: str) -> bool:
