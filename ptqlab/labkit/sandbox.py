@@ -82,9 +82,21 @@ def command(scratch: str) -> list[str]:
     return [*bwrap_argv(scratch), *python] if bwrap_works() else python
 
 
+def _others_can_run_python() -> bool:
+    """Whether a user other than the owner can reach and run this Python and its packages (0o001 bits)."""
+    paths = [Path(sys.executable).resolve(), Path(sys.prefix).resolve(), CHILD.resolve()]
+    for path in paths:
+        for part in [path, *path.parents]:
+            if not part.stat().st_mode & 0o001:
+                return False
+    return True
+
+
+@functools.cache
 def drops_to_nobody() -> bool:
-    """Without bubblewrap, a server running as root starts the child as ``nobody``."""
-    return not bwrap_works() and os.geteuid() == 0
+    """Without bubblewrap, a server running as root starts the child as ``nobody`` (where ``nobody`` can
+    run this Python: not when it lives under a private folder such as /root)."""
+    return not bwrap_works() and os.geteuid() == 0 and _others_can_run_python()
 
 
 def start(scratch: str, marker: str) -> subprocess.Popen:
