@@ -57,7 +57,7 @@ def test_gallery_command_serves_the_whole_folder_on_localhost():
     assert cmd == [
         sys.executable,
         "-m",
-        "marimo",
+        "ptqlab.cli.serve",
         "run",
         str(ROOT / "labs"),
         "--host",
@@ -70,7 +70,7 @@ def test_gallery_command_serves_the_whole_folder_on_localhost():
 
 def test_one_lab_headless():
     cmd = cli.serve_labs_command("affine", 4000, headless=True, token="secret")
-    assert cmd[:4] == [sys.executable, "-m", "marimo", "run"]
+    assert cmd[:4] == [sys.executable, "-m", "ptqlab.cli.serve", "run"]
     assert cmd[4] == str(ROOT / "labs" / "01_affine_map.py")
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[cmd.index("--port") + 1] == "4000"
     assert cmd[-1] == "--headless" and "--token" in cmd  # a token unless asked otherwise
@@ -114,3 +114,19 @@ def test_help_bench_list_and_unknown_command(capsys):
     assert "benchmarks:" in capsys.readouterr().out
     assert cli.main(["bench", "no-such-benchmark"]) == 2
     assert cli.main(["frobnicate"]) == 2
+
+
+def test_help_does_not_import_torch_and_a_port_in_time_wait_is_free():
+    import socket
+    import subprocess
+
+    code = "import sys, ptqlab.cli.main as m; m.main(['--help']); assert 'torch' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a stopped server leaves TIME_WAIT behind
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()
+    client.close()
+    assert cli.port_problem("127.0.0.1", port) is None

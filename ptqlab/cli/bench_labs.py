@@ -53,7 +53,7 @@ LOAD_TIMEOUT_S = 300
 STEP_TIMEOUT_S = 30
 
 # Installed once per page: timestamps (performance.now) of the keydown and of the output mutations after it.
-_OBSERVER_JS = """() => {
+OBSERVER_JS = """() => {
   const b = window.__bench = {t0: null, figure: null, number: null, last: performance.now()};
   const inOutput = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.output-area'); };
   const hasImg = n => n.nodeType === 1 && (n.tagName === 'IMG' || n.querySelector('img'));
@@ -75,7 +75,7 @@ _OBSERVER_JS = """() => {
 
 # Installed before the page loads: a browser-drawn chart (Vega on a <canvas>) repaints in place, with no DOM
 # mutation to observe, so the 2-D context's clear/fill calls report each repaint to the bench.
-_CANVAS_HOOK_JS = """(() => {
+CANVAS_HOOK_JS = """(() => {
   const proto = CanvasRenderingContext2D.prototype;
   for (const name of ['clearRect', 'fillRect']) {
     const original = proto[name];
@@ -96,11 +96,29 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def serve(lab: Path):
     """``marimo run`` this lab on 127.0.0.1 at a free port until it answers; yields its URL."""
+    with serving(lab) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def serving(lab: Path):
+    """``marimo run`` this lab on 127.0.0.1 at a free port (through ``ptqlab.cli.serve``, as ``ptqlab labs``
+    serves it) until it answers; yields (its URL, the server process)."""
     port = _free_port()
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", MPLBACKEND="Agg")
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "marimo", "run", str(lab), "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ptqlab.cli.serve",
+        "run",
+        str(lab),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     proc = subprocess.Popen(
         cmd + ["--headless", "--no-token"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -114,7 +132,7 @@ def serve(lab: Path):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"marimo did not serve {lab.name}")
             time.sleep(0.3)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -124,7 +142,7 @@ def serve(lab: Path):
             proc.wait()
 
 
-_QUIET_JS = """quiet => {
+QUIET_JS = """quiet => {
   const b = window.__bench, now = performance.now();
   const running = document.querySelector('.marimo-output-stale, .marimo-output-loading') !== null;
   const changed = b.t0 === null || b.last > b.t0;
@@ -137,7 +155,7 @@ def _wait_quiet(page, timeout_s: float, quiet_ms: float = QUIET_MS) -> bool:
     ``quiet_ms`` (True), or the timeout passed (False)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if page.evaluate(_QUIET_JS, quiet_ms):
+        if page.evaluate(QUIET_JS, quiet_ms):
             return True
         time.sleep(0.05)
     return False
@@ -158,10 +176,10 @@ def measure_lab(browser, lab: Path, repeats: int) -> list[tuple[str, list[dict]]
     """(slider label, one {figure, number, settled} dict of milliseconds per move) for each slider of a lab."""
     with serve(lab) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 2400})
-        page.add_init_script(_CANVAS_HOOK_JS)
+        page.add_init_script(CANVAS_HOOK_JS)
         page.goto(url)
         page.locator(".output-area").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
-        page.evaluate(_OBSERVER_JS)
+        page.evaluate(OBSERVER_JS)
         # every lab ends with a recap (in labs 07-09 filled from the measurements, so it comes last), and the
         # exercise's callout comes from one of the last cells
         last = [page.get_by_role("heading", name="Recap")]

@@ -39,10 +39,14 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "ClippingExplorer on 10M floats: construction and per-drag time",
     ),
     "llm": ("ptqlab.cli.bench_llm:main", "SmolLM2-135M: PPL, KL, top-1 per scheme (RTN/GPTQ/AWQ/SQ/GGUF)"),
-    "labs": ("ptqlab.cli.bench_labs:main", "labs 01/03/05/06: ms from slider to figure, in Chromium"),
+    "labs": ("ptqlab.cli.bench_labs:main", "labs 01/02/03/05/06/09: ms from slider to figure, in Chromium"),
     "architectures": (
         "ptqlab.cli.bench_architectures:main",
         "the seed's architecture table (ResNet/MobileNetV2/ViT-style on digits, MiniLM) measured here",
+    ),
+    "classroom": (
+        "ptqlab.cli.bench_classroom:main",
+        "one lab server, N students at once in Chromium: latency, memory, CPU, drops",
     ),
     "models": (
         "ptqlab.cli.bench_models:main",
@@ -66,9 +70,10 @@ def labs_dir() -> Path:
 def serve_labs_command(
     lab: str | None, port: int, headless: bool, *, host: str = "127.0.0.1", token: str | None = None
 ) -> list[str]:
-    """``marimo run`` for one lab or the gallery; ``token`` None means no token (``--no-token``)."""
+    """``marimo run`` for one lab or the gallery, through ``ptqlab.cli.serve`` (which imports torch and the
+    labs' modules before marimo serves); ``token`` None means no token (``--no-token``)."""
     target = labs_dir() if lab is None else _find_lab(lab)
-    cmd = [sys.executable, "-m", "marimo", "run", str(target), "--host", host, "--port", str(port)]
+    cmd = [sys.executable, "-m", "ptqlab.cli.serve", "run", str(target), "--host", host, "--port", str(port)]
     cmd += ["--no-token"] if token is None else ["--token", "--token-password-file", "-"]
     if headless:
         cmd.append("--headless")
@@ -86,7 +91,8 @@ def port_problem(host: str, port: int) -> str | None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.bind((host, port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as marimo's server binds: a port
+            s.bind((host, port))  # left in TIME_WAIT by the last stop is free to restart on at once
     except OSError as e:
         return f"cannot serve on {host}:{port}: {e.strerror or e} (is another server using it? try --port)"
     return None

@@ -1,5 +1,5 @@
 """Lab 01's coding exercise: choose_qparams (asymmetric min/max), quantize and dequantize from the formulas,
-checked against ptqlab's core on fresh random ranges and tensors (see ``ptqlab.lessons.exercises``).
+checked against ptqlab's core on fresh random ranges and tensors (see ``ptqlab.labkit.exercise``).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Weight Equalization and Bias Correction", §4.2) for one layer y = x Wᵀ + b wh
     b̃ = b − (W̃ − W) · E[x]          so that   E[x W̃ᵀ + b̃] = E[x Wᵀ + b]   (the mean output is restored)
 
 checked on fresh random layers against ptqlab's ``run_bias_correction`` (run on a one-layer model over a
-fresh batch) and against that property on the same batch (see ``ptqlab.lessons.exercises``). Lab 07's second
-exercise, SmoothQuant's factor, is in ``ptqlab.lessons.exercises_smoothquant``.
+fresh batch) and against that property on the same batch (see ``ptqlab.labkit.exercise``). Lab 07's second
+exercise, SmoothQuant's factor, is in ``ptqlab.lessons.beyond_rtn.smoothquant_exercise``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     T = quantile(|x|, p / 100)      (linear interpolation between order statistics, as ``torch.quantile``)
 
 checked on fresh random tensors against the exact quantile and ptqlab's ``PercentileObserver`` (a 2048-bin
-histogram; a histogram answer within one of its bins is accepted too), on tensors with a heavy negative tail (see ``ptqlab.lessons.exercises``). The
+histogram; a histogram answer within one of its bins is accepted too), on tensors with a heavy negative tail (see ``ptqlab.labkit.exercise``). The
 verdict names the usual mistakes: the percentile of x instead of |x|, p used as a fraction (or divided by
 100 twice), an off-by-one index into the sorted values, max|x|.
 """

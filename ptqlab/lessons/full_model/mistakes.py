@@ -1,5 +1,5 @@
 """Lab 04's exercise: what is wrong with a student's dynamic int8 Linear, named (see
-``ptqlab.lessons.exercises_full_model`` for the scheme and its oracles). Each function returns None when its
+``ptqlab.lessons.full_model.exercise`` for the scheme and its oracles). Each function returns None when its
 part is right, else one markdown sentence: a named mistake, or the first mismatching element.
 """
 

@@ -4,7 +4,7 @@
     scale_cj = max_{k in group j} |W_ck| / ((qmax − qmin) / 2)         (groups of g consecutive inputs of a row)
 
 checked against ptqlab's ``qparams_for`` (PerChannel(0), PerGroup(g, axis=1)) on fresh random weights with
-one outlier channel (see ``ptqlab.lessons.exercises``).
+one outlier channel (see ``ptqlab.labkit.exercise``).
 """
 
 from __future__ import annotations

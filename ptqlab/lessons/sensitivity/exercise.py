@@ -3,7 +3,7 @@
     drop(ℓ) = baseline − accuracy(only layer ℓ quantized),   ranked from the largest drop down,
 
 checked against a fresh random accuracy table and against the lab's own measured table
-(see ``ptqlab.lessons.exercises``).
+(see ``ptqlab.labkit.exercise``).
 """
 
 from __future__ import annotations
