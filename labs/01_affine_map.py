@@ -224,8 +224,13 @@ def _(code_answer, curve, labkit, questions):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab01_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

@@ -163,7 +163,7 @@ def _(bits, mode, numbers):
 
 @app.cell
 def _(cache, p, setting, spec):
-    # each calibrator's range is cached per (data, grid) — p only re-runs the percentile — and each score
+    # each calibrator's range is cached per (data, grid) — p only re-runs the percentile — and so is its score
     results, search_ms = cache.timed_comparison(setting, spec, float(p.value))
     return results, search_ms
 
@@ -334,8 +334,13 @@ def _(mo):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab02_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

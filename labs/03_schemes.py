@@ -242,8 +242,13 @@ def _(act_bits, figures):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab03_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

@@ -286,8 +286,13 @@ def _(mo, result, text):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab04_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

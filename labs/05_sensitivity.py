@@ -187,8 +187,13 @@ def _(exercise, granularity_picker, labkit, model_picker, questions):
     checks = labkit.Checks(
         questions.lab05_questions(model_picker.value, granularity_picker.value), exercise.EXERCISES
     )
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

@@ -130,8 +130,13 @@ def _(mo, staircase, text):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab06_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

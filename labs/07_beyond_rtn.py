@@ -27,7 +27,8 @@ def _(mo):
     keep the same integer grid and change **which** grid point each weight gets, or **what** is put on the
     grid, using a few hundred calibration inputs.
 
-    **Goals.** After this lab you can
+    **After this lab you can**
+
     1. say what each algorithm minimizes, and which ones leave the float function unchanged;
     2. read an algorithm's effect on one layer's weights;
     3. pick one for a model and a bit width from measured accuracy and runtime;
@@ -175,8 +176,13 @@ def _(comparison, figures, layer_picker, numbers):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab07_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

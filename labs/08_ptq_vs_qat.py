@@ -36,11 +36,14 @@ def _(mo):
     mo.md(r"""
     # Lab 08 — PTQ vs QAT, and how training shapes quantizability
 
-    **Goals.** By the end you can (1) read a measured PTQ-vs-QAT table — accuracy, time to deploy, data
-    needed, backward passes — instead of a rule of thumb; (2) choose a method from your own constraints;
-    (3) say, with the spread across seeds, whether weight averaging (LAWA) or an LR cooldown makes a model
-    survive round-to-nearest better; (4) write the straight-through estimator's gradient and check it
-    against torch's autograd.
+    **After this lab you can**
+
+    1. read a measured PTQ-vs-QAT table — accuracy, time to deploy, data needed, backward passes — instead
+       of a rule of thumb;
+    2. choose a method from your own constraints;
+    3. say, with the spread across seeds, whether weight averaging (LAWA) or an LR cooldown makes a model
+       survive round-to-nearest better;
+    4. write the straight-through estimator's gradient and check it against torch's autograd.
 
     **The two routes.** *Post-training quantization* rounds a trained model's weights,
     $\hat W = s\,\mathrm{clamp}(\mathrm{round}(W/s), q_\min, q_\max)$, after a few forward passes to
@@ -257,8 +260,13 @@ def _(comparison, mo, numbers):
 @app.cell
 def _(comparison, exercise, labkit, model_picker, questions):
     checks = labkit.Checks(questions.lab08_questions(comparison, model_picker.value), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

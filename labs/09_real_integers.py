@@ -26,7 +26,8 @@ def _(mo):
     Every lab so far simulated quantization in float (quantize → dequantize) or called an engine as a black
     box. Here the integers do the work.
 
-    **Goals.** After this lab you can
+    **After this lab you can**
+
     1. run a quantized layer with integers only — int32 accumulation, zero-point cross terms, an int32 bias,
        requantization with a fixed-point multiplier — and check it against torch.ao's x86 kernel;
     2. say where an int32 accumulator would overflow, and why it practically never does;
@@ -254,8 +255,13 @@ def _(mo, text, wo_batch, wo_model, wo_run):
 @app.cell
 def _(exercise, labkit, questions):
     checks = labkit.Checks(questions.lab09_questions(), exercise.EXERCISES)
+    return (checks,)
+
+
+@app.cell
+def _(checks):
     check_controls = checks.controls
-    return check_controls, checks
+    return (check_controls,)
 
 
 @app.cell

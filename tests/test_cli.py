@@ -130,3 +130,12 @@ def test_help_does_not_import_torch_and_a_port_in_time_wait_is_free():
         conn.close()
     client.close()
     assert cli.port_problem("127.0.0.1", port) is None
+
+
+def test_options_without_a_command_go_to_the_labs(monkeypatch):
+    from ptqlab.cli import main as cli_main
+
+    seen = []
+    monkeypatch.setattr(cli_main, "_labs", lambda argv: seen.append(argv) or 0)
+    assert cli_main.main(["--headless", "--port", "2719"]) == 0
+    assert seen == [["--headless", "--port", "2719"]]

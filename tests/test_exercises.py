@@ -3,7 +3,8 @@ and an endless loop is stopped by the time limit. Student code runs in a child p
 
 import pytest
 
-from ptqlab.labkit import exercise, questions, runner
+from ptqlab import labkit
+from ptqlab.labkit import questions, runner
 from ptqlab.lessons.affine_map import exercise as ea
 from ptqlab.lessons.schemes import exercise as es
 from ptqlab.lessons.sensitivity import exercise as esens
@@ -129,7 +130,7 @@ def test_self_check_helpers():
     with pytest.raises(ValueError, match="choice 'c'"):
         questions.check_choice("c", "a", why)
     assert (
-        exercise.checked(False, ea.check_affine, "anything") is None
+        labkit.Checks([], ea.EXERCISES).verdict(0, "anything", clicks=0) is None
     )  # nothing runs until the button is pressed
 
 

@@ -242,11 +242,11 @@ def test_lab08_recap_numbers_are_the_rows():
     ],
 )
 def test_the_lab_checks_the_code_in_its_editor(lab, solution, starter):
-    from lab_support import run_with_values
+    from lab_support import checked_code, run_with_values
 
-    text = run_with_values(lab, {"check_button": True, "editor": solution}).text
+    text = run_with_values(lab, {"check_controls": checked_code(solution)}).text
     assert "All correct" in text
-    text = run_with_values(lab, {"check_button": True, "editor": starter}).text
+    text = run_with_values(lab, {"check_controls": checked_code(starter)}).text
     assert "fill in every" in text and "All correct" not in text
 
 

@@ -1,7 +1,7 @@
 """Lab 07 survives its widgets' extremes with the run button pressed (values injected through app.run(defs=...))."""
 
 import pytest
-from lab_support import run_with_values
+from lab_support import checked_code, run_with_values
 
 from ptqlab.lessons.beyond_rtn import exercise as ebias
 from ptqlab.lessons.beyond_rtn import smoothquant_exercise as esmooth
@@ -32,10 +32,7 @@ def test_lab07_extremes(model, bits, granularity, group, algorithms, layer):
         algorithm_picker=algorithms,
         run_button=True,
         layer_picker=layer,
-        bias_button=True,
-        bias_editor=ebias.BIAS_SOLUTION,
-        smooth_button=True,
-        smooth_editor=esmooth.SMOOTH_STARTER,
+        check_controls=checked_code(ebias.BIAS_SOLUTION, esmooth.SMOOTH_STARTER),
     )
     run = run_with_values("07_beyond_rtn", values)
     comparison = run.defs["comparison"]

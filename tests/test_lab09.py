@@ -3,7 +3,7 @@ first mismatch), and its lesson numbers are the integer-only path's own."""
 
 import pytest
 import torch
-from lab_support import run_with_values
+from lab_support import checked_code, run_with_values
 
 from ptqlab.core.fixed_point import INT32_MAX
 from ptqlab.core.packed_file import save_packed
@@ -27,18 +27,17 @@ def test_lab09_survives_extremes(layer, sample, channel, pack_bits, group, fmt, 
     values = {
         "layer": layer, "sample": sample, "channel": channel, "pack_bits": pack_bits, "group": group,
         "fmt": fmt, "int_bits": int_bits, "kind": kind, "book_bits": book_bits, "wo_run": False, "wo_model": "mlp", "wo_batch": 64,
-        "check_button": True, "editor": exercise.REFERENCE,
+        "check_controls": checked_code(exercise.REFERENCE),
     }  # fmt: skip
     text = run_with_values(LAB, values).text
-    assert "Correct</strong> on all" in text
+    assert "fresh cases (random accumulators, exact ties, both clamps)" in text  # the verdict, in its callout
     assert "of headroom" in text and "the file on disk is" in text and "k-means centroids" in text
     assert "Recap" in text and "Reveal the answer" in text and "How many bytes?" in text
 
 
 def test_lab09_reports_the_first_mismatch_of_the_starter():
     values = {
-        "check_button": True,
-        "editor": exercise.STARTER,
+        "check_controls": checked_code(exercise.STARTER),
         "wo_run": False,
         "wo_model": "mlp",
         "wo_batch": 1,
@@ -48,7 +47,12 @@ def test_lab09_reports_the_first_mismatch_of_the_starter():
 
 @pytest.mark.slow
 def test_lab09_weight_only_button_measures():
-    values = {"wo_run": True, "wo_model": "mlp", "wo_batch": 1, "check_button": False, "editor": ""}
+    values = {
+        "wo_run": True,
+        "wo_model": "mlp",
+        "wo_batch": 1,
+        "check_controls": checked_code("", pressed=False),
+    }
     text = run_with_values(LAB, values).text
     assert "W4A16Linear g32 (ptqlab, Python)" in text and "speed vs fp32" in text
 
@@ -71,15 +75,15 @@ def test_whole_model_matches_engine_in_the_lesson():
 
 
 def test_exercise_checker_verdicts():
-    assert exercise.check(exercise.REFERENCE, seed=1).startswith("**Correct** on all")
+    correct = exercise.check(exercise.REFERENCE, seed=1)
+    assert correct.ok is True and correct.message.startswith("**Correct** on all")
     banker = "def requantize(a, m, s, z):\n    return max(0, min(255, z + round(a * m / 2**s)))"
-    assert "exact tie" in exercise.check(banker, seed=1)
-    assert exercise.check("def requantize(a, m, s, z):\n    while True: pass", timeout_s=1).startswith(
-        "**Too slow"
-    )
-    assert "ZeroDivisionError" in exercise.check("def requantize(a, m, s, z):\n    return 1 / 0")
-    assert "define a function named requantize" in exercise.check("x = 1")
-    assert "Write your" in exercise.check("  ")
+    assert "exact tie" in exercise.check(banker, seed=1).message
+    slow = exercise.check("def requantize(a, m, s, z):\n    while True: pass", time_limit_s=1)
+    assert slow.ok is False and slow.message.startswith("**Time limit")
+    assert "ZeroDivisionError" in exercise.check("def requantize(a, m, s, z):\n    return 1 / 0").message
+    assert "define a function named requantize" in exercise.check("x = 1").message
+    assert "Write your" in exercise.check("  ").message
 
 
 def test_exercise_cases_include_ties_and_clamps():

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from ptqlab import PerChannel, QuantSpec, choose_qparams, fake_quantize, quantize, representable_range
+from ptqlab.labkit.questions import feedback
 from ptqlab.lessons.affine_map import figures as plots
 from ptqlab.lessons.affine_map import numbers as affine_map_numbers
+from ptqlab.lessons.affine_map import questions as affine_map_questions
 from ptqlab.lessons.affine_map import text as affine_map_text
 
 SPEC4 = QuantSpec(bits=4, symmetric=False)
@@ -116,11 +118,13 @@ def test_self_check_answers():
     qp = choose_qparams(-1.0, 2.5, SPEC4)
     expected = affine_map_numbers.code_of(1.3, SPEC4, qp)
     assert expected == round(1.3 / (3.5 / 15)) - 4 == 2
-    assert affine_map_text.check_code_answer(" 2 ", expected) == (True, "Correct: 2.")
-    ok, message = affine_map_text.check_code_answer("3", expected)
-    assert ok is False and "above" in message
-    assert affine_map_text.check_code_answer("", expected)[0] is None
-    assert affine_map_text.check_code_answer("two", expected)[0] is None
+    question = affine_map_questions.code_question(affine_map_numbers.affine_curve(SPEC4, -1.0, 2.5))
+    assert question.expected == expected
+    assert feedback(question, " 2 ") == (True, "Correct: 2.")
+    ok, message = feedback(question, "3")
+    assert ok is False and "too high" in message
+    assert feedback(question, "")[0] is None
+    assert feedback(question, "two")[0] is None
     assert affine_map_numbers.code_of(99.0, SPEC4, qp) == SPEC4.qmax  # clamped
 
 
@@ -139,7 +143,9 @@ def _panels(chart):
 
 @pytest.mark.parametrize("bits,lo,hi", [(2, -1.0, 2.5), (4, -1.0, 2.5), (16, -10.0, 10.0), (8, 0.0, 0.0)])
 def test_chart_is_labelled_and_strict_json(bits, lo, hi):
-    top, bottom = _panels(plots.affine_chart(QuantSpec(bits=bits, symmetric=False), lo, hi))
+    top, bottom = _panels(
+        plots.affine_map_chart(affine_map_numbers.affine_curve(QuantSpec(bits=bits, symmetric=False), lo, hi))
+    )
     assert top["title"].startswith("The staircase") and bottom["title"].startswith("The error")
     assert top["layer"][1]["encoding"]["y"]["title"] == "output x̂ (real value)"
     x_titles = {layer["encoding"]["x"]["title"] for layer in bottom["layer"] if "x" in layer["encoding"]}

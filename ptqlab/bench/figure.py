@@ -1,4 +1,5 @@
-"""The one figure factory every plot module uses, and the axis helpers they share.
+"""The figure factory behind every matplotlib figure (the benchmark charts and the labs' PNG figures), and
+the axis helpers they share.
 
 Figures are ``matplotlib.figure.Figure`` objects, never pyplot's: a lab can build one per slider move
 without leaking open figures, and nothing depends on a global "current figure".

@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if command in {"-h", "--help"}:
         print(__doc__)
         return 0
+    if command.startswith("-"):  # `ptqlab --headless` is `ptqlab labs --headless`
+        return _labs(argv)
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 

@@ -1,9 +1,16 @@
 """The affine quantizer and its error metrics: imports torch and the standard library only.
 
-spec      QuantSpec (bits, signed, symmetric, narrow range) and PerTensor / PerChannel / PerGroup
-affine    choose_qparams → quantize → dequantize (x_q = clamp(round(x/s) + z), x̂ = (x_q − z)·s)
-metrics   MSE, SQNR, cosine, rounding vs clipping error split
-checks    argument validation shared by every entry point
-manual    the seed tutorial's ManualQuantizer, on this core
-progress  one convention for progress bars on long loops
+affine             The affine map between real numbers and integers, for every granularity through one …
+checks             Argument checks shared by the whole package
+codebook           Non-uniform grids
+fixed_point        Requantization with a fixed-point multiplier, as integer-only engines do it (gemmlowp, …
+float_formats      Floating-point formats as quantization grids
+gguf_formats       llama.cpp's GGUF block formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 on torch, byte for byte …
+manual             The seed tutorial's ``ManualQuantizer``, kept as a teaching entry point, with its two …
+metrics            How wrong is a quantized tensor? Error metrics and the split into rounding and clipping …
+packed_file        Real bytes on disk
+packing            Bit packing
+pareto             The Pareto front of (cost, value) pairs
+progress           One progress convention for long loops
+spec               The quantization scheme
 """

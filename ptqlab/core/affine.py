@@ -158,7 +158,9 @@ def qparams_tensors(qparams, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tenso
     if isinstance(zp, int) and not isinstance(zp, bool):
         zp = torch.tensor(zp)
     if not isinstance(zp, torch.Tensor) or zp.is_floating_point() or zp.dtype == torch.bool:
-        raise TypeError("zero_point must be an integer tensor (a float zero point is the seed's bug)")
+        raise TypeError(
+            "zero_point must be an integer tensor (a float zero point would put 0.0 off the grid)"
+        )
     checks.not_meta(zp, "zero_point")
     if bool((scale <= 0).any()):
         raise ValueError("scale must be > 0 everywhere")

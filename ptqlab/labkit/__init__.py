@@ -4,7 +4,7 @@ runner     the code runner: a student's source runs in a child process with a ti
 exercise   a coding exercise (title, prompt, starter, solution, checker) and the helpers checkers share
 questions  self-check questions: a typed number or a picked option, with feedback
 checks     a lab's tail: its self-checks and coding exercises, made in one cell and shown in the next
-layout     a control with its "Try this" hint, the goals and recap blocks, marimo's progress bar
+layout     a control with its "Try this" hint, marimo's progress bar
 models     the labs' trained models, loaded once per process
 vega       browser-drawn Vega-Lite charts (the slider-driven figures)
 raster     a matplotlib figure as a PNG image (the figures drawn once per model or button press)
@@ -14,7 +14,7 @@ A notebook imports ``from ptqlab import labkit`` and uses the names below.
 
 from ptqlab.labkit.checks import Checks
 from ptqlab.labkit.exercise import Exercise, Verdict
-from ptqlab.labkit.layout import goals_markdown, marimo_progress, recap_markdown, with_hint
+from ptqlab.labkit.layout import marimo_progress, with_hint
 from ptqlab.labkit.questions import Question, question_block
 
 __all__ = [
@@ -22,9 +22,7 @@ __all__ = [
     "Exercise",
     "Question",
     "Verdict",
-    "goals_markdown",
     "marimo_progress",
     "question_block",
-    "recap_markdown",
     "with_hint",
 ]

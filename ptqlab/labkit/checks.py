@@ -1,8 +1,8 @@
 """A lab's tail: its self-check questions and its coding exercises, made in one cell and shown in the next.
 
-    checks = labkit.Checks(questions.questions(), exercise.EXERCISES)  # cell 1: the controls
-    check_controls = checks.controls
-    checks.view(check_controls)                                        # cell 2: the questions and exercises
+    checks = labkit.Checks(questions.labNN_questions(), exercise.EXERCISES)  # cell 1: the controls
+    check_controls = checks.controls                                         # (bound to a global name)
+    checks.view(check_controls)                                              # cell 2: what they show
 
 Each exercise's check button counts its clicks: a new click checks the editor's code once (the verdict is
 kept while the code is unchanged, so answering a question does not run the student's code again); editing
@@ -72,17 +72,14 @@ class Checks:
 
     def view(self, controls, **context):
         """Every question (numbered, with feedback and a revealable answer), then every exercise; ``context``
-        is the lab state an exercise's prompt or checker reads."""
-        value = controls.value
+        is the lab state an exercise's prompt or checker reads. Values are read from ``controls``; the
+        elements shown are this object's own."""
+        value, shown = controls.value, self.controls
+        answers = value.get("answers") or [None] * len(self.questions)
         parts = []
         if self.questions:
-            parts += [
-                mo.md(SELF_CHECK_HEADING),
-                questions_view(self.questions, controls["answers"], value["answers"]),
-            ]
+            parts += [mo.md(SELF_CHECK_HEADING), questions_view(self.questions, shown["answers"], answers)]
         for i, exercise in enumerate(self.exercises):
             verdict = self.verdict(i, value["editors"][i], value["checks"][i], **context)
-            parts.append(
-                exercise_view(exercise, controls["editors"][i], controls["checks"][i], verdict, **context)
-            )
+            parts.append(exercise_view(exercise, shown["editors"][i], shown["checks"][i], verdict, **context))
         return mo.vstack(parts, gap=2)

@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass, field
 from subprocess import Popen
 
-from ptqlab.labkit import sandbox, wire
+import ptqlab.labkit.sandbox as sandbox
+import ptqlab.labkit.wire as wire
 
 TIME_LIMIT_S = 3.0  # CPU seconds for the student's code
 LIMITS = {"memory_bytes": 1 << 30, "file_bytes": 1 << 20, "processes": 32, "open_files": 64}
@@ -243,6 +244,6 @@ def execute(source: str, calls: list) -> tuple[str, object]:
     """In *this* process, uncontained (for tests of trusted reference code): exec ``source``, call each."""
     import torch
 
-    from ptqlab.labkit import child
+    import ptqlab.labkit.child as child
 
     return child.execute(torch, source, calls)

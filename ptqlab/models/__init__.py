@@ -20,9 +20,9 @@ from ptqlab.models.digits import (
 )
 from ptqlab.models.membound import memory_bound_mlp
 from ptqlab.models.minilm import MiniLMEncoder, load_minilm
+from ptqlab.models.smollm2 import CausalLM, load_smollm2
 from ptqlab.models.vision import VISION_ARCHITECTURES, VISION_LABELS
 from ptqlab.models.vision_training import vision_model, vision_training_info
-from ptqlab.models.smollm2 import CausalLM, load_smollm2
 
 __all__ = [
     "CausalLM",

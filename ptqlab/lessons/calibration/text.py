@@ -17,7 +17,7 @@ DEFAULT_DATA = (
 DEFAULT_P = 99.99
 
 GOALS = r"""
-**By the end of this lab you can**
+**After this lab you can**
 
 1. say what each of the six calibrators computes from the observed data (min/max, moving average,
    percentile, entropy, MSE, L2);

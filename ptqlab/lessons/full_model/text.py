@@ -7,7 +7,7 @@ from __future__ import annotations
 from ptqlab.bench.run import BenchRow
 
 GOALS = r"""
-**By the end of this lab you can**
+**After this lab you can**
 
 1. tell static, dynamic and weight-only quantization apart: what is integer, and when its scale is chosen;
 2. measure latency honestly: interleaved variants, warm-up, median and p10–p90 spread;
