@@ -30,7 +30,6 @@ DASHES = {"minmax": [1, 0], "moving_average": [2, 2], "percentile": [6, 3], "ent
 DASHES |= {"mse": [1, 0], "l2": [2, 4]}
 DISPLAY_BINS = 256
 CURVE_POINTS = 512
-DATA = "calibration data"
 ROUNDING, CLIPPING, TOTAL = "rounding (inside the grid)", "clipping (outside)", "total"
 ROW_HEIGHT = 18
 
