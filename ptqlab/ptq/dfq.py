@@ -181,10 +181,12 @@ def dfq_study(
     y_test: torch.Tensor,
     *,
     bits: int = 8,
+    with_activations: bool = True,
 ) -> DFQStudy:
     """Accuracy of ``model`` (a MobileNetV2-style net) under int8 weights per tensor, per channel, and per
     tensor after CLE and after CLE + bias correction; each with float (W8) and uint8 min/max activations
-    (W8A8), BatchNorm folded; ``bits`` sets the weight width (activations stay uint8). ``calibration``: a tensor of inputs, used in batches of 64."""
+    (W8A8; ``with_activations=False``: W8 only, half the work), BatchNorm folded; ``bits`` sets the weight
+    width (activations stay uint8). ``calibration``: a tensor of inputs, used in batches of 64."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(calibration, torch.Tensor) or calibration.dim() < 2 or len(calibration) == 0:
@@ -202,7 +204,7 @@ def dfq_study(
         channel_spread(folded),
         channel_spread(equalized),
     )
-    for act in (False, True):
+    for act in (False, True) if with_activations else (False,):
         tag = f"W{bits}A8" if act else f"W{bits}"
         study.accuracy[f"per-tensor {tag}"] = accuracy_of(
             _quantized(folded, per_tensor, act, batches), x_test, y_test

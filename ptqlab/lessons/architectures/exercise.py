@@ -183,6 +183,9 @@ def judge(case: Case, result) -> str | None:
             )
         j = first_mismatch(b_ref, b, tol)
         return f"{where}: b_folded differs at channel {j}: expected {float(b_ref[j]):.6g}, got {float(b[j]):.6g}."
+    w_torch, b_torch = torch_reference(case)
+    if first_mismatch(w_torch, w, tol) is not None or first_mismatch(b_torch, b, tol) is not None:
+        return f"{where}: equal to ptqlab's folding but not to torch's `fuse_conv_bn_weights`."
     y_ref, y = unfolded_output(case), folded_output(case, w, b)
     if (k := first_mismatch(y_ref, y, 1e-4 * max(1.0, float(y_ref.abs().max())))) is not None:
         return f"{where}: the folded conv's output differs from conv → BatchNorm at flat index {k}."

@@ -22,7 +22,7 @@ from collections.abc import Callable
 import marimo as mo
 import torch
 
-from ptqlab.backends.hardware import hardware_facts
+from ptqlab.backends.hardware import cpuinfo_text, hardware_facts, parse_cpuinfo
 from ptqlab.bench import architectures as arch
 from ptqlab.models.cache import cache_path, load_or_build, read_entry, source_key, write_entry
 from ptqlab.models.data import digits_split
@@ -35,6 +35,7 @@ from ptqlab.ptq.folding import bn_scale_factors, fold_batchnorm, foldable_pairs
 TABLE_MODELS = tuple(arch.MEASURED_MODELS.values())
 TABLE_BATCHES = (1, 64)
 TABLE_REPEATS = 5
+TABLE_THREADS = min(2, os.cpu_count() or 1)  # the table is measured with this many torch threads
 SPREAD_FACTORS = (1, 30, 300, 3000)  # 1 = the trained model as it is
 VIT_BITS = (8, 4)
 SPREAD_OPTIONS = {f"×{f}": f for f in SPREAD_FACTORS[1:]}  # dropdown label -> factor
@@ -49,9 +50,9 @@ SAMPLE = 20_000  # values per site kept for the histogram
 
 def machine_key() -> str:
     """What the timings depend on: CPU model, logical cores, torch threads and version, the bench code."""
-    facts = hardware_facts("cpu")
+    cpu_model, flags = parse_cpuinfo(cpuinfo_text())  # (not hardware_facts: it imports torchao, seconds)
     return source_key(
-        facts.cpu_model, facts.logical_cores, facts.torch_threads, facts.torch_version,
+        cpu_model, sorted(flags), os.cpu_count(), TABLE_THREADS,
         arch.measure_rows, arch.summarize, TABLE_BATCHES, TABLE_REPEATS,
     )  # fmt: skip
 
@@ -104,7 +105,7 @@ def measure_table(
 ) -> list[arch.ArchitectureRow]:
     """Measure the table's vision and BERT rows now (minutes) and keep them on disk for this machine."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
+    torch.set_num_threads(TABLE_THREADS)
     try:
         rows = arch.measure_rows(TABLE_MODELS, list(TABLE_BATCHES), repeats=TABLE_REPEATS, step=step)
     finally:
