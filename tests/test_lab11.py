@@ -228,3 +228,17 @@ def test_per_tensor_collapse_and_cle_recovery_on_the_unequalized_trained_model()
     acc = study.accuracy
     assert acc["per-channel W8"] - acc["per-tensor W8"] > 0.05
     assert acc["CLE + bias correction + per-tensor W8"] >= acc["per-channel W8"] - 0.02
+
+
+def test_bias_correction_means_stop_early_but_equal_a_full_forward():
+    model = dfq.fold_batchnorm(_random_bn(MobileNetV2Style()))
+    batches = [torch.rand(3, 1, 8, 8), torch.rand(2, 1, 8, 8)]
+    name = "block1.conv.dw_conv"
+    outs = []
+    hook = dict(model.named_modules())[name].register_forward_hook(lambda m, a, out: outs.append(out))
+    with torch.no_grad():
+        for b in batches:
+            model(b)
+    hook.remove()
+    full = torch.cat(outs).transpose(0, 1).flatten(1).mean(1)
+    torch.testing.assert_close(dfq._layer_output_means(model, batches, [name])[name], full)

@@ -57,7 +57,7 @@ def spread_chart(ranges: dict[str, torch.Tensor], ranges_cle: dict[str, torch.Te
         {"type": "rule", "strokeDash": [4, 3], "color": "#555"},
         y=quantitative("ratio", None),
     )
-    return Chart({"title": title, **panel("", [points, step], 620, 260)})
+    return Chart(panel(title, [points, step], 620, 260))
 
 
 def site_panel(site: str, sample: torch.Tensor, ranges: dict[str, tuple[float, float]]) -> dict:
