@@ -243,7 +243,7 @@ def vit_section(study: dict, bits: int, n_test: int) -> str:
 
 
 def recap_markdown(
-    folding: dict, mobilenet: dict, spread: dict, vit: dict, n_test: int, bits: int = 4
+    folding: dict, mobilenet: dict, spread: dict, vit: dict, n_test: int, *, bits: int = 4
 ) -> str:
     """The recap; each bullet carries the number the lab measured."""
     pt = _points(mobilenet["study"], "per-tensor W8A8")
