@@ -37,13 +37,14 @@ def spread_chart(ranges: dict[str, torch.Tensor], ranges_cle: dict[str, torch.Te
     the line where a channel keeps one int8 step under a per-tensor scale (1/127)."""
     data = spread_rows(ranges, "BatchNorm folded") + spread_rows(ranges_cle, "after CLE")
     low = min(1 / 127, min(d["ratio"] for d in data if d["ratio"]) if data else 1)
+    axis = "r_c / max r of the layer (log)"
     y = quantitative(
         "ratio",
-        "r_c / max r (log): the channel's share of the per-tensor range",
+        axis,
         scale={"type": "log", "domain": [low / 2, 1.2]},
     )
     color = {"field": "series", "type": "nominal", "scale": color_scale(SPREAD_COLORS), "title": None,
-             "legend": {"orient": "bottom", "direction": "horizontal"}}  # fmt: skip
+             "legend": {"orient": "bottom", "direction": "horizontal", "symbolType": "circle"}}  # fmt: skip
     points = layer(
         data,
         {"type": "point", "filled": True, "opacity": 0.6, "size": 22},
@@ -55,9 +56,11 @@ def spread_chart(ranges: dict[str, torch.Tensor], ranges_cle: dict[str, torch.Te
     step = layer(
         rows(ratio=[1 / 127], label=["one int8 step of the per-tensor scale (1/127)"]),
         {"type": "rule", "strokeDash": [4, 3], "color": "#555"},
-        y=quantitative("ratio", None),
+        y=quantitative("ratio", axis),
     )
-    return Chart(panel(title, [points, step], 620, 260))
+    return Chart(
+        panel(title + " — dashed: one int8 step of a per-tensor scale (1/127)", [points, step], 620, 260)
+    )
 
 
 def site_panel(site: str, sample: torch.Tensor, ranges: dict[str, tuple[float, float]]) -> dict:
