@@ -1,24 +1,14 @@
-"""``ptqlab hub``: JupyterHub for a room on one machine — each student logs in and gets their own single-user
-Jupyter server, with their own copy of the labs in their own home folder, opened in marimo through
-marimo-jupyter-extension (marimo's launcher and token-protected proxy inside Jupyter).
-
-ptqlab hub --users N [--port P] [--host ADDR] [--dir DIR] [--uid-base UID]
-
-What it sets up (``configure``, usable from any ``jupyterhub_config.py``; ``deploy/jupyterhub_config.py``):
-- users ``student01`` … ``studentNN``, each with a random password written once to ``DIR/students.tsv``
-  (mode 0600; kept across restarts), checked by ``StudentPasswordAuthenticator`` — no student can log in
-  as another;
-- ``StudentSpawner`` (JupyterHub's local process spawner): the home ``DIR/homes/<name>`` (mode 0700) gets a
-  copy of every lab on first spawn (a student's edits are kept); when the hub runs as root each student's
-  server runs under their own uid (``--uid-base`` + k, no account needed), so a student's notebooks and
-  exercises cannot read or change another's home or signal their processes. Not root: every server runs
-  as the teacher's user and only the exercise sandbox (``ptqlab.labkit.sandbox``) separates students;
-- the single-user server opens at ``/user/<name>/marimo/`` (marimo's file list of the labs), marimo
-  started with no per-notebook venv (``MarimoProxyConfig.no_sandbox``) from this Python;
-- the cookie secret and the hub's database persist in ``DIR``: a restarted hub keeps students logged in.
-
-The spawner's limits are the OS's: for CPU/memory limits per student use SystemdSpawner on one machine, or
-DockerSpawner / KubeSpawner (Zero to JupyterHub) for many (README, "JupyterHub for a room").
+"""``ptqlab hub --users N [--port P] [--host ADDR] [--dir DIR] [--uid-base UID]``: JupyterHub for a room on
+one machine. Each student logs in (``student01``…, own random password in ``DIR/students.tsv``, mode 0600,
+checked by ``StudentPasswordAuthenticator``) and gets their own single-user Jupyter server (``StudentSpawner``,
+the local process spawner) whose home ``DIR/homes/<name>`` (0700) holds their own copy of the labs (copied on
+first spawn; edits kept), opened at ``/user/<name>/marimo/`` by marimo-jupyter-extension (marimo's launcher
+and token-protected proxy; no per-notebook venv). A root hub whose Python other users can run starts each
+server under its own uid (``--uid-base`` + k): no student can read or change another's home or signal their
+processes; otherwise every server runs as the hub's user and only the exercise sandbox separates students.
+The database and cookie secret persist in ``DIR``: a restarted hub keeps students logged in. ``configure``
+serves any ``jupyterhub_config.py`` (``deploy/``). Limits per student: SystemdSpawner, or DockerSpawner /
+KubeSpawner (Zero to JupyterHub) for many machines (README, "JupyterHub for a room").
 """
 
 from __future__ import annotations
@@ -43,17 +33,6 @@ CHP = "configurable-http-proxy"
 MARIMO_SETTINGS = "[runtime]\nauto_instantiate = true\n"
 
 
-def port_number(text: str) -> int:
-    """argparse type: a TCP port in [1, 65535]."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is a number in [1, 65535], got {port}")
-    return port
-
-
 def student_names(n: int) -> list[str]:
     """``student01`` … ``studentNN`` (at least two digits)."""
     if isinstance(n, bool) or not isinstance(n, int):
@@ -66,8 +45,7 @@ def student_names(n: int) -> list[str]:
 
 def read_passwords(path: Path) -> dict[str, str]:
     """``name -> password`` from a ``students.tsv`` (one ``name<TAB>password`` a line)."""
-    rows = (line.split("\t") for line in Path(path).read_text().splitlines() if line.strip())
-    return {name: password for name, password in rows}
+    return dict(line.split("\t") for line in Path(path).read_text().splitlines() if line.strip())
 
 
 def write_passwords(path: Path, names: list[str]) -> dict[str, str]:
@@ -215,8 +193,7 @@ def configure(
     if set(read_passwords(students)) != set(names):
         raise ValueError(f"{students} does not list exactly {names[0]} … {names[-1]}: run `ptqlab hub` once")
     bin_dir = Path(sys.executable).parent
-    c.JupyterHub.ip, c.JupyterHub.port = host, port
-    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.ip, c.JupyterHub.port, c.JupyterHub.hub_ip = host, port, "127.0.0.1"
     c.JupyterHub.hub_port = hub_port or _free_port()
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port or _free_port()}"
     c.ConfigurableHTTPProxy.command = [find_proxy() or CHP]
@@ -245,15 +222,13 @@ def configure(
         "MPLBACKEND": "Agg",
     }
     c.Spawner.default_url = "/marimo/"
-    c.Spawner.start_timeout = 180
-    c.Spawner.http_timeout = 180
+    c.Spawner.start_timeout = c.Spawner.http_timeout = 180
     c.JupyterHub.cleanup_servers = True
 
 
 CONFIG = """\
 # Written by `ptqlab hub`; JupyterHub runs it. Edit `ptqlab hub`'s options rather than this file.
 from ptqlab.cli.hub import configure
-
 configure(c, state={state!r}, users={users}, port={port}, host={host!r}, uid_base={uid_base})
 """
 
@@ -291,15 +266,17 @@ def problems(state: Path, users: int, host: str, port: int, uid_base: int) -> st
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ptqlab hub", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, required=True, help=f"number of students, 1 to {MAX_USERS}")
-    parser.add_argument("--port", type=port_number, default=8000, help="the hub's port (default 8000)")
+    parser.add_argument("--port", type=int, default=8000, help="the hub's port (default 8000)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for a room)")
     parser.add_argument("--dir", default="ptqlab-hub", help="the hub's folder (default ./ptqlab-hub)")
     parser.add_argument(
         "--uid-base", type=int, default=DEFAULT_UID_BASE, help="students' uids start above it"
     )
     args = parser.parse_args(argv)
-    if not 1 <= args.users <= MAX_USERS:
-        parser.error(f"--users must be in [1, {MAX_USERS}], got {args.users}")
+    if not 1 <= args.users <= MAX_USERS or not 1 <= args.port <= 65535:
+        parser.error(
+            f"need --users in [1, {MAX_USERS}] and --port in [1, 65535], got {args.users}, {args.port}"
+        )
     state = Path(args.dir).resolve()
     if problem := problems(state, args.users, args.host, args.port, args.uid_base):
         print(problem, file=sys.stderr)
