@@ -78,8 +78,7 @@ def _login(browser, url: str, name: str, password: str):
     page.goto(f"{url}/hub/login")
     page.fill("#username_input", name)
     page.fill("#password_input", password)
-    page.click("#login_submit")
-    page.wait_for_url(f"**/user/{name}/**", timeout=OPEN_TIMEOUT_MS)  # the spawn finished
+    page.click("#login_submit")  # the hub starts this student's server; the caller waits for it
     return page
 
 
@@ -114,7 +113,8 @@ def test_two_students_each_their_own_lab_server(tmp_path):
     _require_hub()
     with running_hub(len(STUDENTS)) as (url, state, passwords), chromium() as browser:
         pages = {name: _login(browser, url, name, passwords[name]) for name in STUDENTS}
-        for name, page in pages.items():
+        for name, page in pages.items():  # both servers start at once
+            page.wait_for_url(f"**/user/{name}/**", timeout=OPEN_TIMEOUT_MS)
             page.goto(f"{url}/user/{name}/marimo/?file=01_affine_map.py")
         for page in pages.values():
             page.get_by_text(LAST_OUTPUT).first.wait_for(timeout=OPEN_TIMEOUT_MS)
