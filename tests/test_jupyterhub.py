@@ -4,7 +4,7 @@ each (a new figure follows), and one student's exercise trying to read and chang
 contained — and their browser refused at the other's server.
 
 Needs JupyterHub and marimo-jupyter-extension (the ``hub`` extra, in ``.[test]``), configurable-http-proxy
-(``.ci/run`` installs it with npm), /usr/bin/chromium and Playwright; without one of them the test skips with
+(installed here with npm into this Python's prefix on first run, if npm is on PATH), /usr/bin/chromium and Playwright; without one of them the test skips with
 the reason (in CI, where ``CI`` is set, it fails instead).
 """
 
@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -35,6 +37,13 @@ PASSED = "All correct"
 def _require_hub() -> None:
     for module in ("jupyterhub", "marimo_jupyter_extension"):
         need(importlib.util.find_spec(module) is not None, f"{module} is missing: pip install -e '.[test]'")
+    if find_proxy() is None and shutil.which("npm"):  # the README's test command installs nothing else
+        subprocess.run(
+            ["npm", "install", "-g", "--silent", "--prefix", sys.prefix, "configurable-http-proxy@5.3.0"],
+            check=False,
+            capture_output=True,
+            timeout=300,
+        )
     need(
         find_proxy() is not None,
         "configurable-http-proxy is missing: npm install -g configurable-http-proxy@5.3.0",
