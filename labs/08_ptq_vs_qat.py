@@ -205,7 +205,11 @@ def _(mo, with_hint):
     mo.vstack(
         [
             with_hint(granularity_picker, "per-tensor W2 is where training differences show most."),
-            with_hint(dynamics_button, "about a minute per seed on 2 cores the first time; then cached."),
+            with_hint(
+                dynamics_button,
+                "the first time it trains (the bar shows each seed's time, the elapsed time and an estimate "
+                "of the time left); then it comes from the disk cache.",
+            ),
         ]
     )
     return dynamics_button, granularity_picker

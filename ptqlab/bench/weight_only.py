@@ -15,7 +15,13 @@ from ptqlab.bench.models import load_bench_model
 from ptqlab.bench.size import serialized_bytes, torchao_model_bytes
 from ptqlab.bench.timing import time_interleaved
 
-ENGINE_RECIPES = ("ao-dynamic-int8", "torchao-int8-weight-only", "torchao-int4-weight-only")
+ENGINE_RECIPES = (
+    "ao-dynamic-int8",
+    "torchao-int8-weight-only",
+    "torchao-int4-weight-only",
+    "ort-fp32",  # ONNX Runtime's own fp32, so its int4 row can be read against the engine it runs on
+    "ort-int4-weight-only",  # MatMulNBits: int4 blocks of 128, dequantized inside ORT's MLAS GEMM
+)
 
 
 @dataclass
@@ -52,6 +58,8 @@ def build_weight_only_variants(bm, args: tuple, recipes, group_size: int) -> tup
             variants[name] = recipe.apply(bm.model, args, bm.calibration).model
         except RecipeUnavailable as e:
             skipped.append(f"{name}: {e}")
+        except Exception as e:  # a recipe failing on this model is a finding, not a crash
+            skipped.append(f"{name}: failed: {type(e).__name__}: {str(e)[:200]}")
     return variants, skipped
 
 
