@@ -177,7 +177,10 @@ def _(comparison, mo, numbers, with_hint):
     layer_picker = mo.ui.dropdown(
         numbers.layer_names(comparison), value=numbers.default_layer(comparison), label="layer"
     )
-    with_hint(layer_picker, "pick the last layer: are AdaRound's flips as many as in the first?")
+    with_hint(
+        layer_picker,
+        "with AdaRound run (add it, press the button), pick the last layer: are its flips as many as in the first?",
+    )
     return (layer_picker,)
 
 

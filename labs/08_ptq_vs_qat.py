@@ -46,7 +46,7 @@ def _(mo):
     4. write the straight-through estimator's gradient and check it against torch's autograd.
 
     **The two routes.** *Post-training quantization* rounds a trained model's weights,
-    $\hat W = s\,\mathrm{clamp}(\mathrm{round}(W/s), q_\min, q_\max)$, after a few forward passes to
+    $\hat W = s\,\mathrm{clamp}(\mathrm{round}(W/s), q_{\min}, q_{\max})$, after a few forward passes to
     calibrate the activation ranges. *Quantization-aware training* fine-tunes with that rounding in the
     forward pass and lets the gradient through it (the straight-through estimator):
     $\partial \hat w/\partial w = 1$ where $\mathrm{round}(w/s)$ lies on the grid, 0 where it is clamped.
