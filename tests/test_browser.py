@@ -88,5 +88,7 @@ def test_lab07_keeps_a_finished_run_until_its_inputs_change(tmp_path):
         page.keyboard.press("ArrowRight")
         quick.first.wait_for(timeout=60_000)
         page.keyboard.press("ArrowLeft")
-        page.get_by_text("Measured: your settings, run earlier in this session").first.wait_for(timeout=60_000)
+        page.get_by_text("Measured: your settings, run earlier in this session").first.wait_for(
+            timeout=60_000
+        )
         screenshot(page, tmp_path, "lab07_kept_run.png")
