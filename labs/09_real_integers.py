@@ -249,7 +249,12 @@ def _(mo, with_hint):
 
 @app.cell
 def _(mo, text, wo_batch, wo_model, wo_run):
-    mo.stop(not wo_run.value, mo.md("*Press the button to measure (MiniLM takes minutes on a busy CPU).*"))
+    mo.stop(
+        not wo_run.value,
+        mo.md(
+            "*Press the button to measure; the bar shows each variant's time and an estimate of the time left.*"
+        ),
+    )
     mo.md(text.weight_only_markdown(wo_model.value, wo_batch.value))
     return
 

@@ -313,9 +313,9 @@ def test_lab07_draws_only_panels_with_something_to_show():
 
 
 def test_lab07_default_layer_has_more_than_one_input_channel():
-    from ptqlab.lessons.beyond_rtn import numbers
-
     from types import SimpleNamespace
+
+    from ptqlab.lessons.beyond_rtn import numbers
 
     errors = {"conv1": 0.1, "conv2": 0.1, "fc1": 0.1}  # the rtn run's per-layer errors name the layers
     comparison = SimpleNamespace(model="cnn", runs={"rtn": SimpleNamespace(layer_errors=errors)})

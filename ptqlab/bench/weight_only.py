@@ -38,8 +38,11 @@ class WeightOnlyRow:
         return asdict(self)
 
 
-def build_weight_only_variants(bm, args: tuple, recipes, group_size: int) -> tuple[dict, list[str]]:
-    """variant -> model (fp32, the two Python layers, each available engine recipe); and the skipped ones."""
+def build_weight_only_variants(
+    bm, args: tuple, recipes, group_size: int, step=None
+) -> tuple[dict, list[str]]:
+    """variant -> model (fp32, the two Python layers, each available engine recipe); and the skipped ones.
+    ``step(name)`` is called after each recipe (a progress bar's tick)."""
     variants = {
         "fp32": bm.model,
         "W8A16Linear (ptqlab, Python)": replace_linear(bm.model, bits=8),
@@ -60,6 +63,8 @@ def build_weight_only_variants(bm, args: tuple, recipes, group_size: int) -> tup
             skipped.append(f"{name}: {e}")
         except Exception as e:  # a recipe failing on this model is a finding, not a crash
             skipped.append(f"{name}: failed: {type(e).__name__}: {str(e)[:200]}")
+        if step:
+            step(name)
     return variants, skipped
 
 
@@ -71,14 +76,18 @@ def compare_weight_only(
     group_size: int = 32,
     repeats: int = 15,
     budget_s: float | None = 20.0,
+    step=None,
 ) -> tuple[list[WeightOnlyRow], list[str]]:
-    """(rows, skipped recipes with the reason) for ``model`` ("mlp", "cnn", "minilm") at ``batch``."""
+    """(rows, skipped recipes with the reason) for ``model`` ("mlp", "cnn", "minilm") at ``batch``;
+    ``step(desc)`` is called once per recipe and once after timing (``len(recipes) + 1`` calls)."""
     bm = load_bench_model(model)
     args = bm.inputs(batch)
-    variants, skipped = build_weight_only_variants(bm, args, recipes, group_size)
+    variants, skipped = build_weight_only_variants(bm, args, recipes, group_size, step)
     stats = time_interleaved(
         {k: (lambda m=m: m(*args)) for k, m in variants.items()}, repeats=repeats, budget_s=budget_s
     )
+    if step:
+        step("timed, interleaved")
     rows = []
     for name, m in variants.items():
         s = stats[name]

@@ -111,11 +111,12 @@ def controls(page) -> list[tuple[str, str, object]]:
 
 
 def _handle_label(handle) -> str:
+    """'clipping hi', 'staircase lo': the widget's and the handle's own class names."""
     return handle.evaluate(
-        "e => { const w = e.closest('[class*=ptq-clipping], [class*=ptq-staircase]');"
-        " const h = e.closest('[class*=ptq-handle-]');"
-        " const name = c => [...(c ? c.classList : [])].find(x => x.startsWith('ptq-') && x !== 'ptq-widget') || '';"
-        " return (name(w) + ' ' + name(h)).replace(/ptq-/g, '').trim(); }"
+        "e => { const w = e.closest('.ptq-clipping, .ptq-staircase'), h = e.closest('[class*=ptq-handle-]');"
+        " const pick = (c, re) => { const m = c && [...c.classList].map(x => x.match(re)).find(Boolean);"
+        " return m ? m[1] : ''; };"
+        " return (pick(w, /^ptq-(clipping|staircase)$/) + ' ' + pick(h, /^ptq-handle-(\\w+)$/)).trim(); }"
     )
 
 

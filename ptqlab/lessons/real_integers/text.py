@@ -172,9 +172,11 @@ INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 def weight_only_markdown(model: str, batch: int, repeats: int = 10) -> str:
     """The comparison table (measured now, interleaved with fp32) and what it says on this CPU."""
     from ptqlab.backends.hardware import hardware_facts, last_level_cache_bytes
-    from ptqlab.bench.weight_only import compare_weight_only
+    from ptqlab.bench.weight_only import ENGINE_RECIPES, compare_weight_only
+    from ptqlab.labkit.layout import timed_bar
 
-    rows, skipped = compare_weight_only(model, batch, repeats=repeats)
+    with timed_bar(len(ENGINE_RECIPES) + 1, f"Weight-only variants of the {model}, batch {batch}") as step:
+        rows, skipped = compare_weight_only(model, batch, repeats=repeats, step=step)
     verdict = weight_only_verdict(rows, batch, hardware_facts("cpu").isa, last_level_cache_bytes())
     return weight_only_table(rows, skipped) + "\n\n" + verdict
 
