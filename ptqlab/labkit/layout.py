@@ -23,10 +23,12 @@ def marimo_progress(title: str):
 
     def bar(items):
         clock = StepClock(max(len(items), 1))
-        with mo.status.progress_bar(total=max(len(items), 1), title=title, remove_on_exit=True) as b:
+        with mo.status.progress_bar(
+            total=max(len(items), 1), title=title, remove_on_exit=True, show_rate=False, show_eta=False
+        ) as b:
             for item in items:
                 yield item
-                b.update(subtitle=clock.tick(str(item)))
+                b.update(subtitle=clock.tick("" if isinstance(item, int) else str(item)))
 
     return bar
 
@@ -39,5 +41,7 @@ def timed_bar(total: int, title: str):
         yield lambda desc="": None
         return
     clock = StepClock(max(total, 1))
-    with mo.status.progress_bar(total=max(total, 1), title=title, remove_on_exit=True) as b:
+    with mo.status.progress_bar(
+        total=max(total, 1), title=title, remove_on_exit=True, show_rate=False, show_eta=False
+    ) as b:
         yield lambda desc="": b.update(subtitle=clock.tick(desc))
