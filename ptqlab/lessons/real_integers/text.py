@@ -204,11 +204,19 @@ def weight_only_verdict(rows, batch: int, isa: dict[str, bool], llc_bytes: int |
     if not engines:
         return "*No engine weight-only kernel ran here (see “Not run here”): only ptqlab's Python layers are compared.*"
     fmt = lambda r: f"{r.variant} ({r.speedup:.2f}×)"  # noqa: E731
-    slower = [r for r in engines if r.speedup < 1.0]
-    faster = [r for r in engines if r.speedup >= 1.0]
+    base = by.get("fp32")
+    apart = lambda r: base is None or r.p90_ms < base.p10_ms or r.p10_ms > base.p90_ms  # noqa: E731
+    slower = [r for r in engines if r.speedup < 1.0 and apart(r)]
+    faster = [r for r in engines if r.speedup >= 1.0 and apart(r)]
+    noise = [r for r in engines if not apart(r)]
     out = []
     if faster:
         out.append(f"**Faster than fp32 here:** {', '.join(map(fmt, faster))}.")
+    if noise:
+        out.append(
+            f"**Within the noise:** {', '.join(map(fmt, noise))} — their p10–p90 range overlaps fp32's, so this "
+            "run cannot tell them from fp32 (press again, or measure on an idle machine)."
+        )
     if slower:
         out.append(f"**Slower than fp32 here:** {', '.join(map(fmt, slower))}.")
         if python:
@@ -241,10 +249,16 @@ def weight_only_verdict(rows, batch: int, isa: dict[str, bool], llc_bytes: int |
         )
     ort, ort4 = by.get("ort-fp32"), by.get("ort-int4-weight-only")
     if ort and ort4:
+        gain = ort.median_ms / ort4.median_ms
         out.append(
-            f"On ONNX Runtime alone, MatMulNBits runs at {ort.median_ms / ort4.median_ms:.2f}× ORT fp32 "
-            f"({ort4.median_ms:.2f} vs {ort.median_ms:.2f} ms): how much of its speed against torch fp32 is "
-            "the engine and how much the int4 weights."
+            f"On ONNX Runtime alone, MatMulNBits runs at {gain:.2f}× ORT fp32 ({ort4.median_ms:.2f} vs "
+            f"{ort.median_ms:.2f} ms): "
+            + (
+                f"the int4 weights add {gain:.2f}× on top of what the engine gains over torch fp32."
+                if gain >= 1.0
+                else "the int4 weights cost ORT time too; its speed against torch fp32 is the engine's, not "
+                "the int4 weights'."
+            )
         )
     return "\n\n".join(out)
 
