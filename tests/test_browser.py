@@ -81,7 +81,7 @@ def test_lab07_keeps_a_finished_run_until_its_inputs_change(tmp_path):
         layer = page.locator("select").filter(has_text="conv1").first
         layer.select_option("fc1")  # a control downstream of the run
         wait_until(lambda: layer.input_value() == "fc1", 10, "the layer picked")
-        page.wait_for_timeout(2000)
+        page.wait_for_timeout(1000)
         assert mine.first.is_visible() and quick.count() == 0
         bits = page.get_by_role("slider").first  # weight bits: an input of the run
         bits.focus()
