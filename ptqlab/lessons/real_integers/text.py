@@ -227,40 +227,50 @@ def weight_only_verdict(rows, batch: int, isa: dict[str, bool], llc_bytes: int |
                     f"{', '.join(beaten)} {'is' if len(beaten) == 1 else 'are'} even slower than ptqlab's "
                     f"Python layer {best_python.variant} ({best_python.speedup:.2f}×)."
                 )
-        have = [f for f in INT8_DOT_FLAGS if isa.get(f)]
-        simd = "AVX-512" if isa.get("avx512f") else "AVX2" if isa.get("avx2") else "no AVX2"
-        flags = (f"This CPU lists {', '.join(have)}" if have else f"This CPU lists {simd} and none of "
-                 f"{', '.join(INT8_DOT_FLAGS)}")  # fmt: skip
-        fp32 = by.get("fp32")
-        fits = llc_bytes is not None and fp32 is not None and fp32.size_bytes <= llc_bytes
-        bound = (
-            f"at batch {batch} each weight feeds {2 * batch} FLOPs, so the GEMM, not memory, sets the time"
-            if batch > 1
-            else (f"the fp32 weights ({fp32.size_bytes / 1e6:.1f} MB) fit in the {llc_bytes / 2**20:.0f} MiB "
-                  "last-level cache, so memory traffic is not what limits fp32" if fits
-                  else "at batch 1 each weight is read once per row, and on this CPU the dequantize work outweighs the "
-                  "bytes it saves")
-        )  # fmt: skip
-        out.append(
-            "Why: a weight-only kernel multiplies in float, so it must turn every int8/int4 weight back into "
-            f"a float (unpack, subtract the zero point, multiply by the scale) on every call — work fp32 never "
-            f"does. {flags}; int8 dot-product instructions would not help anyway, since the activations stay "
-            f"float. Fewer bytes only pay when moving weights is the bottleneck, and here {bound}."
+        out.append(_slow_reason(batch, isa, llc_bytes, by.get("fp32")))
+    out.append(_ort_sentence(by.get("ort-fp32"), by.get("ort-int4-weight-only")))
+    return "\n\n".join(o for o in out if o)
+
+
+def _slow_reason(batch: int, isa: dict[str, bool], llc_bytes: int | None, fp32) -> str:
+    """Why an engine's weight-only kernel is slower than fp32 here: dequantize work, the CPU's flags, and
+    whether memory traffic limits fp32 at all (batch > 1, or weights inside the last-level cache)."""
+    have = [f for f in INT8_DOT_FLAGS if isa.get(f)]
+    simd = "AVX-512" if isa.get("avx512f") else "AVX2" if isa.get("avx2") else "no AVX2"
+    flags = (f"This CPU lists {', '.join(have)}" if have else f"This CPU lists {simd} and none of "
+             f"{', '.join(INT8_DOT_FLAGS)}")  # fmt: skip
+    fits = llc_bytes is not None and fp32 is not None and fp32.size_bytes <= llc_bytes
+    bound = (
+        f"at batch {batch} each weight feeds {2 * batch} FLOPs, so the GEMM, not memory, sets the time"
+        if batch > 1
+        else (f"the fp32 weights ({fp32.size_bytes / 1e6:.1f} MB) fit in the {llc_bytes / 2**20:.0f} MiB "
+              "last-level cache, so memory traffic is not what limits fp32" if fits
+              else "at batch 1 each weight is read once per row, and on this CPU the dequantize work outweighs the "
+              "bytes it saves")
+    )  # fmt: skip
+    return (
+        "Why: a weight-only kernel multiplies in float, so it must turn every int8/int4 weight back into "
+        f"a float (unpack, subtract the zero point, multiply by the scale) on every call — work fp32 never "
+        f"does. {flags}; int8 dot-product instructions would not help anyway, since the activations stay "
+        f"float. Fewer bytes only pay when moving weights is the bottleneck, and here {bound}."
+    )
+
+
+def _ort_sentence(ort, ort4) -> str:
+    """MatMulNBits against ORT's own fp32: what the int4 weights add on the engine they run on."""
+    if not (ort and ort4):
+        return ""
+    gain = ort.median_ms / ort4.median_ms
+    return (
+        f"On ONNX Runtime alone, MatMulNBits runs at {gain:.2f}× ORT fp32 ({ort4.median_ms:.2f} vs "
+        f"{ort.median_ms:.2f} ms): "
+        + (
+            f"the int4 weights add {gain:.2f}× on top of what the engine gains over torch fp32."
+            if gain >= 1.0
+            else "the int4 weights cost ORT time too; its speed against torch fp32 is the engine's, not "
+            "the int4 weights'."
         )
-    ort, ort4 = by.get("ort-fp32"), by.get("ort-int4-weight-only")
-    if ort and ort4:
-        gain = ort.median_ms / ort4.median_ms
-        out.append(
-            f"On ONNX Runtime alone, MatMulNBits runs at {gain:.2f}× ORT fp32 ({ort4.median_ms:.2f} vs "
-            f"{ort.median_ms:.2f} ms): "
-            + (
-                f"the int4 weights add {gain:.2f}× on top of what the engine gains over torch fp32."
-                if gain >= 1.0
-                else "the int4 weights cost ORT time too; its speed against torch fp32 is the engine's, not "
-                "the int4 weights'."
-            )
-        )
-    return "\n\n".join(out)
+    )
 
 
 def recap_markdown() -> str:
