@@ -100,6 +100,7 @@ def train_recipe(
     seed: int,
     recipe: dict,
     make_schedule: Callable[[torch.optim.Optimizer, int], object],
+    *,
     progress: Progress = None,
     desc: str | None = None,
     after_epoch: Callable[[nn.Module], None] | None = None,
@@ -152,7 +153,7 @@ def train_digits_model(
     """Train ``name`` ("mlp" or "cnn") from scratch; returns the eval-mode model and {test_accuracy, seconds}."""
     recipe, data = RECIPES[name], digits_split()
     start = time.perf_counter()
-    model = train_recipe(name, seed, recipe, one_cycle(recipe["lr"]), progress).eval()
+    model = train_recipe(name, seed, recipe, one_cycle(recipe["lr"]), progress=progress).eval()
     with torch.no_grad():
         accuracy = float((model(data.x_test).argmax(1) == data.y_test).float().mean())
     return model, {"test_accuracy": accuracy, "seconds": time.perf_counter() - start}

@@ -73,7 +73,7 @@ def train_with_checkpoints(
         checkpoints[:] = [*checkpoints, copy.deepcopy(model.state_dict())][-LAWA_K:]
 
     desc = f"training digits {name} ({schedule})"
-    model = train_recipe(name, seed, recipe, make_schedule, progress, desc, after_epoch=keep)
+    model = train_recipe(name, seed, recipe, make_schedule, progress=progress, desc=desc, after_epoch=keep)
     return model.eval(), checkpoints, time.perf_counter() - start
 
 
