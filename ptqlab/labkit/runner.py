@@ -177,7 +177,7 @@ def overrun_verdict(cpu: float, waited: float, wall: float, limit: float) -> tup
         else ""
     )
     return "busy", (
-        f"the server is busy and could not finish your check in time: in {wall:.0f} s your code got only "
+        f"the server is busy and could not finish your check in time: in {wall:.3g} s your code got only "
         f"{cpu:.1f} s of CPU and waited {waited:.1f} s for a processor. The time limit counts CPU time "
         f"({limit:g} s), so this is not your code's fault: press **Check my code** again in a moment.{used}"
     )
