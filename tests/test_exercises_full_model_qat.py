@@ -137,6 +137,12 @@ STE_MISTAKES = [
         "torch.clamp(torch.round(x / scale + zero_point), qmin, qmax)",
         "torch rounds x/s first (half to even)",
     ),
+    (CODE, "q = torch.floor(x / scale + 0.5) + zero_point  #", "rounding half up, is the same mask"),
+    (
+        "torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)",
+        "torch.clamp(torch.floor(x / scale + 0.5) + zero_point, qmin, qmax)",
+        "you rounded half up",
+    ),
 ]
 
 

@@ -168,11 +168,11 @@ def _shape_hint(message: str) -> str:
 def judge_bias_correction(run, seed: int | None = None) -> Verdict:
     """Lab 07's exercise on fresh random layers: non-square, square, then one without a bias."""
     cases = seeded_cases(seed)
-    for case, expected in cases:
-        status, results = run([("corrected_bias", (case.w, case.w_q, case.bias, case.x_mean))])
-        if (bad := not_ok(status, results)) is not None:
-            return Verdict(False, bad.message + _shape_hint(bad.message))
-        if (problem := _problem(case, results[0], expected)) is not None:
+    status, results = run([("corrected_bias", (c.w, c.w_q, c.bias, c.x_mean)) for c, _ in cases])
+    if (bad := not_ok(status, results)) is not None:  # one process for the three layers
+        return Verdict(False, bad.message + _shape_hint(bad.message))
+    for (case, expected), result in zip(cases, results, strict=True):
+        if (problem := _problem(case, result, expected)) is not None:
             return Verdict(False, problem)
     return Verdict(
         True,

@@ -119,14 +119,14 @@ def _problem(case: Case, result, expected: torch.Tensor | None = None) -> str | 
 def judge_smoothing(run, seed: int | None = None) -> Verdict:
     """Lab 07's SmoothQuant exercise on fresh random layers, α = 0.75, 0.3 and 0.5 (square last)."""
     cases = seeded_cases(seed)
-    for case, expected in cases:
-        status, results = run([("smoothing_factor", (case.x, case.w, case.alpha))])
-        if (bad := not_ok(status, results)) is not None:
-            if "must match the size" in bad.message:
-                return Verdict(False, bad.message + " — **Hint:** both maxima are per *input* channel: "
-                               "reduce X and W over dim 0, giving two tensors of shape (in,).")  # fmt: skip
-            return bad
-        if (problem := _problem(case, results[0], expected)) is not None:
+    status, results = run([("smoothing_factor", (c.x, c.w, c.alpha)) for c, _ in cases])
+    if (bad := not_ok(status, results)) is not None:  # one process for the three layers
+        if "must match the size" in bad.message:
+            return Verdict(False, bad.message + " — **Hint:** both maxima are per *input* channel: "
+                           "reduce X and W over dim 0, giving two tensors of shape (in,).")  # fmt: skip
+        return bad
+    for (case, expected), result in zip(cases, results, strict=True):
+        if (problem := _problem(case, result, expected)) is not None:
             return Verdict(False, problem)
     return Verdict(
         True,

@@ -103,6 +103,12 @@ def cases(generator: torch.Generator) -> list[tuple]:
     return out
 
 
+HALF_UP = (
+    "at a tie (x/s exactly k + ½: these scales are powers of two, so x/s is exact) you rounded half up, "
+    "floor(x/s + 0.5); `torch.round` and torch's fake quantization round half to even (2.5 → 2, 3.5 → 4)."
+)
+
+
 def _masks(x, scale, zero_point, qmin, qmax) -> dict[str, torch.Tensor]:
     """The right mask and the usual wrong ones, each as a bool tensor over x."""
     q = torch.round(x / scale) + zero_point
@@ -130,8 +136,9 @@ def _backward_problem(case: tuple, got: torch.Tensor, expected: torch.Tensor) ->
         "strict": "off by one at the boundary: a code equal to qmin or qmax is on the grid, so its gradient "
         "passes (use >= and <=).",
         "one wider": "off by one at the boundary: a code of qmax + 1 or qmin − 1 was clamped, so its gradient is 0.",
-        "round late": "you rounded x/s + z: at a tie (x/s = k + ½) that can round the other way when z is odd. "
-        "torch rounds x/s first (half to even), then adds the integer zero point.",
+        "round late": "you rounded x/s + z: at a tie (x/s = k + ½) that can round the other way when z is odd "
+        "(a mask from floor(x/s + 0.5), rounding half up, is the same mask on every grid: if that is what you "
+        "did, the fix is the same). torch rounds x/s first (half to even), then adds the integer zero point.",
     }
     for key, why in named.items():
         if torch.equal(got.double(), torch.where(masks[key], grad_out, 0.0).double()):
@@ -167,6 +174,9 @@ def _forward_problem(case: tuple, got: torch.Tensor, expected: torch.Tensor) -> 
             "you rounded x/s + z: at a tie (x/s = k + ½) that can round the other way when z is odd. "
             "torch rounds x/s first (half to even), then adds the integer zero point."
         )
+    up = torch.clamp(torch.floor(x / scale + 0.5) + zero_point, qmin, qmax)
+    if first_mismatch((up - zero_point) * scale, got, 1e-4 * scale) is None:
+        return HALF_UP
     i = first_mismatch(expected, got, 1e-4 * scale)
     return f"first mismatching element, index {i}: x = {float(x[i]):.6g}, expected {float(expected[i]) + 0.0:.6g}, yours is {float(got[i]) + 0.0:.6g}."
 
