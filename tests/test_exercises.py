@@ -45,9 +45,13 @@ AFFINE_MISTAKES = [
 ]
 
 
-def test_affine_reference_solution_passes():
+def test_affine_reference_solution_passes_and_the_runner_agrees_with_the_in_process_judge():
     verdict = ea.check_affine(ea.AFFINE_SOLUTION, seed=3)
     assert verdict.ok is True and "All correct" in verdict.message
+    assert verdict == ea.compare_affine(ea.AFFINE_SOLUTION, seed=3)
+    wrong = ea.AFFINE_SOLUTION.replace(AFFINE_ROUND, "(torch.round(x / scale) + zero_point)")
+    verdict = ea.check_affine(wrong, seed=3)
+    assert verdict.ok is False and verdict == ea.compare_affine(wrong, seed=3)
 
 
 @pytest.mark.parametrize("old,new,message", AFFINE_MISTAKES, ids=range(len(AFFINE_MISTAKES)))
