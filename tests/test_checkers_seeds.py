@@ -358,3 +358,31 @@ def test_a_checker_that_raises_blames_ptqlab_not_the_student():
     assert (
         verdict.ok is False and CHECKER_FAILED in verdict.message and "ZeroDivisionError" in verdict.message
     )
+
+
+def test_in_process_calls_see_what_the_runner_would_send_back():
+    """``wire.copy`` (used in process) rebuilds what a JSON round trip rebuilds: plain types, tuples, dicts,
+    tensors of each dtype (a bfloat16 stays bfloat16), stand-ins for other objects; and a candidate that
+    changes its argument in place does not change the checker's case."""
+    from ptqlab.labkit import wire
+
+    values = [
+        1,
+        2.5,
+        "s",
+        None,
+        True,
+        ...,
+        (1, (2.0, "x")),
+        [torch.arange(3), {"a": torch.ones(2, dtype=torch.bfloat16)}],
+        torch.tensor([1.5, float("nan")]),
+        torch.ones(2, 3, dtype=torch.int8),
+        torch.zeros(2, requires_grad=True),
+        object(),
+    ]
+    for value in values:
+        copied, sent = wire.copy(value), wire.loads(wire.dumps(value))
+        assert repr(copied) == repr(sent) and type(copied).__name__ == type(sent).__name__, (copied, sent)
+    x = torch.ones(3)
+    status, (result,) = in_process(lambda t: t.mul_(2))([("f", (x,))])
+    assert status == "ok" and torch.equal(x, torch.ones(3)) and torch.equal(result, 2 * torch.ones(3))

@@ -45,8 +45,8 @@ def first_mismatch(expected: torch.Tensor, got: torch.Tensor, atol: float = 0.0)
 
 
 def as_tensor(value, what: str) -> tuple[torch.Tensor | None, str | None]:
-    """(``value`` as a real tensor, None), or (None, what is wrong with it): not a tensor or a number,
-    complex, or a tensor that holds no value."""
+    """(``value`` as a real tensor, None), or (None, what is wrong with it): not a tensor or a number, or
+    complex."""
     if isinstance(value, torch.Tensor):
         got = value.detach()
     else:
