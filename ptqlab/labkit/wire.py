@@ -129,10 +129,13 @@ def _key(value):
 def copy(value, depth: int = 0):
     """``from_wire(to_wire(value))`` without the JSON: what the other side of the wire would rebuild, with
     tensors cloned instead of listed (for calls made in one process, e.g. a checker tried on many seeds)."""
-    if type(value) in PLAIN or (type(value) is tuple and all(type(v) in PLAIN for v in value)):
-        return value  # immutable: nothing to rebuild
+    if type(value) in PLAIN:
+        return value
     if depth > 50:
         raise ValueError("nested more than 50 levels deep")
+    if isinstance(value, list | tuple):
+        items = [v if type(v) in PLAIN else copy(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
     if isinstance(value, torch.Tensor):
         t = value.detach()
         if t.layout != torch.strided or t.is_quantized:
@@ -140,10 +143,6 @@ def copy(value, depth: int = 0):
         if str(t.dtype).removeprefix("torch.") not in DTYPES:
             return from_wire(_tensor(t))
         return t.cpu().clone()
-    if isinstance(value, list):
-        return [copy(v, depth + 1) for v in value]
-    if isinstance(value, tuple):
-        return tuple(copy(v, depth + 1) for v in value)
     if isinstance(value, dict):
         return {_key(copy(k, depth + 1)): copy(v, depth + 1) for k, v in value.items()}
     return from_wire(to_wire(value, depth), depth)
