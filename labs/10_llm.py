@@ -13,7 +13,17 @@ def _():
 
     from ptqlab import labkit
     from ptqlab.labkit import with_hint
-    from ptqlab.lessons.llm import exercise, figures, numbers, outliers, q4_1, questions, sensitivity, text
+    from ptqlab.lessons.llm import (
+        exercise,
+        figures,
+        numbers,
+        outliers,
+        q4_1,
+        questions,
+        scores,
+        sensitivity,
+        text,
+    )
 
     return (
         exercise,
@@ -24,6 +34,7 @@ def _():
         outliers,
         q4_1,
         questions,
+        scores,
         sensitivity,
         text,
         with_hint,
@@ -94,7 +105,7 @@ def _(mo):
 @app.cell
 def _(mo, numbers, with_hint):
     method = mo.ui.dropdown(numbers.METHOD_CHOICES, value=numbers.METHODS["rtn"], label="method")
-    bits = mo.ui.dropdown({str(b): b for b in numbers.BITS}, value="4", label="weight bits")
+    bits = mo.ui.dropdown(numbers.BIT_CHOICES, value="4", label="weight bits")
     group = mo.ui.dropdown(list(numbers.GROUPS), value="64", label="group (weights per fp16 scale)")
     run_setting = mo.ui.run_button(label="Quantize and score this setting")
     mo.vstack(
@@ -134,27 +145,27 @@ def _(chosen, mo, numbers, result, text):
 
 
 @app.cell
-def _(chosen, figures, mo, numbers, text):
+def _(chosen, figures, mo, numbers, scores, text):
     mo.vstack(
         [
-            figures.scheme_chart(numbers.chart_points(), chosen.label),
-            mo.md(text.scores_table(numbers.table_rows(), numbers.REFERENCE_LABEL)),
+            figures.scheme_chart(scores.chart_points(), chosen.label),
+            mo.md(text.scores_table(scores.table_rows(), numbers.REFERENCE_LABEL)),
         ]
     )
     return
 
 
 @app.cell
-def _(mo, numbers):
+def _(mo, scores):
     run_grid = mo.ui.run_button(label="Score the whole grid (RTN and GGUF settings not cached yet)")
-    mo.vstack([mo.md(numbers.grid_note()), run_grid])
+    mo.vstack([mo.md(scores.grid_note()), run_grid])
     return (run_grid,)
 
 
 @app.cell
-def _(labkit, mo, numbers, run_grid):
+def _(labkit, mo, numbers, run_grid, scores):
     mo.stop(not run_grid.value)
-    mo.md(numbers.grid_done(numbers.precompute_grid(labkit.marimo_progress("Scoring the grid"))))
+    mo.md(scores.grid_done(numbers.precompute_grid(labkit.marimo_progress("Scoring the grid"))))
     return
 
 
@@ -171,8 +182,8 @@ def _(mo):
 
 
 @app.cell
-def _(mo, numbers, text):
-    mo.md(text.gguf_table(numbers.gguf_rows()))
+def _(mo, scores, text):
+    mo.md(text.gguf_table(scores.gguf_rows()))
     return
 
 
@@ -327,8 +338,8 @@ def _(check_controls, checks):
 
 
 @app.cell
-def _(facts, mo, numbers, text):
-    mo.md(text.recap_markdown(numbers.reference(), numbers.recap_results(), facts))
+def _(facts, mo, numbers, scores, text):
+    mo.md(text.recap_markdown(numbers.reference(), scores.recap_results(), facts))
     return
 
 

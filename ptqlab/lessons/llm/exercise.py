@@ -56,7 +56,7 @@ def gguf_reference(blocks: torch.Tensor) -> np.ndarray:
 def fresh_blocks(seed: int | None = None, n: int = 64) -> torch.Tensor:
     """(n + 6, 32) float32: Gaussian blocks of random scale (some with a spike), blocks made of exact ties
     (x = (k + ½)·d with d a power of two, so x·(1/d) is exactly k + ½), an all-zero block, a block whose
-    largest magnitude is negative, a constant block and a subnormal one."""
+    largest magnitude is negative, a constant block and a tiny one (1e-30)."""
     g = seeded_generator(seed)
     scale = 10 ** (torch.rand(n, 1, generator=g) * 6 - 4)
     blocks = torch.randn(n, BLOCK, generator=g) * scale
@@ -77,7 +77,7 @@ def fresh_blocks(seed: int | None = None, n: int = 64) -> torch.Tensor:
         torch.zeros(BLOCK),
         negative_peak,
         torch.full((BLOCK,), 0.3),
-        torch.randn(BLOCK, generator=g) * 1e-40,
+        torch.randn(BLOCK, generator=g) * 1e-30,
     ]
     return torch.cat([torch.stack(ties), blocks, torch.stack(edge)]).to(torch.float32)
 
@@ -115,7 +115,10 @@ def _mistakes() -> list[tuple[str, Callable[[torch.Tensor], tuple[torch.Tensor, 
         ),
         (
             "d came from the signed max (or min), not the largest *magnitude* max|x|",
-            lambda x: (x.amax(-1, keepdim=True) / 127, away(x * inv(x.amax(-1, keepdim=True) / 127))),
+            lambda x: (
+                x.amax(-1, keepdim=True) / 127,
+                away(x * inv(x.amax(-1, keepdim=True) / 127)).clamp(-128, 127),
+            ),
         ),
         (
             "the codes were truncated toward zero (int conversion) instead of rounded",
@@ -157,8 +160,6 @@ def _named(blocks: torch.Tensor, got: np.ndarray) -> str | None:
     """The first mistake whose bytes equal the student's on every block that differs from the reference."""
     for message, wrong in _mistakes():
         d, q = wrong(blocks)
-        if (q.abs() > 127).any() or not torch.isfinite(q).all():
-            q = q.nan_to_num(0).clamp(-128, 127)
         mine = torch.cat([d.to(torch.float16).view(torch.uint8).reshape(-1, 2),
                           q.to(torch.int8).view(torch.uint8)], 1).numpy()  # fmt: skip
         if np.array_equal(mine, got):
@@ -174,11 +175,11 @@ def verdict(blocks: torch.Tensor, results: list) -> Verdict:
         d, q, problem = _as_block(result, i)
         if problem is not None:
             return Verdict(False, problem)
-        got[i] = np.concatenate([d.view(torch.uint8).numpy(), q.view(torch.uint8).numpy()])
+        got[i] = np.concatenate([d.reshape(1).view(torch.uint8).numpy(), q.view(torch.uint8).numpy()])
     bad = np.nonzero((got != expected).any(1))[0]
     if not len(bad):
         return Verdict(True, f"**Bit-exact** with the `gguf` reference on all {len(blocks)} fresh blocks "
-                             "(random scales, spikes, exact ties, zeros, a negative peak, subnormals).")  # fmt: skip
+                             "(random scales, spikes, exact ties, zeros, a negative peak, tiny values).")  # fmt: skip
     i = int(bad[0])
     ref_d = float(expected[i, :2].view(np.float16)[0])
     mine_d = float(got[i, :2].view(np.float16)[0])

@@ -48,6 +48,7 @@ METHODS = {
 }
 METHOD_CHOICES = {label: key for key, label in METHODS.items()}  # what the lab's dropdown shows → key
 BITS = (8, 4, 3)
+BIT_CHOICES = {str(b): b for b in BITS}
 GROUPS = {"per-channel": None, "32": 32, "64": 64, "192": 192}
 GGUF = tuple(FORMATS)  # Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
 W8A8 = ("rtn-w8a8", "smoothquant-w8a8")
@@ -257,54 +258,7 @@ def missing_from_grid() -> list[Setting]:
     return [s for s in GRID if cached_result(s) is None]
 
 
-def table_rows() -> list[tuple[Setting | None, dict]]:
-    """(setting, result) for the reference and every GRID setting at hand, best PPL first."""
-    rows = [(s, r) for s in GRID if (r := cached_result(s)) is not None]
-    return [(None, reference())] + sorted(rows, key=lambda row: row[1]["ppl"])
-
-
-def gguf_rows() -> list[dict]:
-    """One row per GGUF format: block layout and bits per weight (always), PPL / KL / top-1 when scored."""
-    out = []
-    for name, f in FORMATS.items():
-        r = cached_result(Setting("gguf", fmt=name)) or {}
-        out.append({"format": name, "block_bytes": f.block_bytes, "bits_per_weight": f.bits_per_weight,
-                    "code_bits": f.bits, "offset": f.offset, **r})  # fmt: skip
-    return out
-
-
-def chart_points() -> list[dict]:
-    """Every scored setting at hand (the GRID and any setting computed before) for the KL-vs-bits chart."""
-    settings = [*GRID, *(setting(m, b, g) for m in ("gptq", "awq") for b in BITS for g in GROUPS)]
-    points = []
-    for s in dict.fromkeys(settings):
-        if (r := cached_result(s)) is not None:
-            family = "GGUF" if s.method == "gguf" else METHODS[s.method].split(",")[0]
-            points.append({"label": s.label, "bits_per_weight": r["bits_per_weight"], "kl_mean": r["kl_mean"],
-                           "ppl": r["ppl"], "family": family})  # fmt: skip
-    return points
-
-
-def grid_note() -> str:
-    missing = missing_from_grid()
-    if not missing:
-        return f"All {len(GRID)} grid settings are scored (the table above)."
-    return (f"{len(missing)} of the {len(GRID)} grid settings are not scored on this machine yet "
-            f"({', '.join(s.label for s in missing[:4])}{', …' if len(missing) > 4 else ''}).")  # fmt: skip
-
-
-def grid_done(computed: int) -> str:
-    return f"Scored {computed} new setting(s); move a control (or reopen the lab) to see them in the table."
-
-
 def w8a8_pair(run: bool, progress: Progress = None) -> tuple[dict, dict] | None:
     """(RTN W8A8, SmoothQuant W8A8) results: cached, or computed now if ``run``, else None."""
     pair = [result_or_run(Setting("w8a8", fmt=k), run, progress) for k in W8A8]
     return None if any(r is None for r in pair) else (pair[0], pair[1])
-
-
-def recap_results() -> dict[str, dict]:
-    """label → result for the recap: the settings that carry the lessons, those scored so far."""
-    keys = [Setting("gguf", fmt="Q4_1"), Setting("gguf", fmt="Q5_1"), Setting("rtn-asym", 4, 32),
-            Setting("rtn", 8, None), DEFAULT, Setting("gptq", 4, 64), Setting("rtn", 3, 64)]  # fmt: skip
-    return {s.label: r for s in keys if (r := cached_result(s)) is not None}
