@@ -178,24 +178,29 @@ def evaluate(s: Setting | None, progress: Progress = None) -> dict:
             "completions": completions, "seconds": seconds, "bits_per_weight": bits_per_weight(s)}  # fmt: skip
 
 
-def _sources() -> list[str]:
-    """Everything a result depends on, as text: this module's evaluation code, the scoring, the algorithms."""
+def _sources(method: str = "") -> list[str]:
+    """What a result depends on, as text: the scoring and the GGUF/affine quantizers always, the algorithm
+    modules only for the settings that run them (so another engineer's GPTQ change keeps RTN results)."""
     from ptqlab.core import affine, gguf_formats
-    from ptqlab.ptq import algorithms, awq, gptq, smoothquant
+    from ptqlab.ptq import algorithms, awq, gptq, simulate, smoothquant
 
-    modules = (affine, gguf_formats, algorithms, awq, gptq, smoothquant, llm_eval, llm_schemes)
-    return [inspect.getsource(m) for m in modules]
+    extra = {"gptq": (algorithms, simulate, gptq), "awq": (algorithms, simulate, awq),
+             "w8a8": (algorithms, simulate, smoothquant), "gguf": ()}.get(method, (algorithms, simulate))  # fmt: skip
+    return [inspect.getsource(m) for m in (affine, gguf_formats, llm_eval, llm_schemes, *extra)]
 
 
-def cache_key(*parts) -> str:
+def cache_key(*parts, method: str = "") -> str:
+    """The hash of everything a lab 10 entry depends on (``method``: the setting's, for its algorithm)."""
     return source_key(
-        VERSION, WHEEL, GGUF_NAME, EVAL_TOKENS, CALIBRATION, PROMPTS, NEW_TOKENS, *_sources(),
+        VERSION, WHEEL, GGUF_NAME, EVAL_TOKENS, CALIBRATION, PROMPTS, NEW_TOKENS, *_sources(method),
         evaluate, quantized_model, weight_spec, bits_per_weight, *parts,
     )  # fmt: skip
 
 
 def _path(s: Setting | None):
-    return cache_path("lab10-result", cache_key("reference" if s is None else s.key))
+    if s is None:
+        return cache_path("lab10-result", cache_key("reference", method="gguf"))
+    return cache_path("lab10-result", cache_key(s.key, method=s.method))
 
 
 def _a_result(saved) -> dict:

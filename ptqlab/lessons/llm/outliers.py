@@ -41,7 +41,9 @@ def channel_maxima() -> dict:
     """{layer: {"act": max|X_j| (in,), "weight": max|W_:,j| (in,)}} on the calibration slice (cached)."""
     from ptqlab.lessons.llm.numbers import cache_key
 
-    return load_or_build("lab10-outliers", cache_key("outliers", tuple(LAYERS.values()), _build), _build)[0]
+    return load_or_build(
+        "lab10-outliers", cache_key("outliers", tuple(LAYERS.values()), _build, method="w8a8"), _build
+    )[0]
 
 
 def smoothed(layer: str, alpha: float) -> dict:
