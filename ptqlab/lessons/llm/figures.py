@@ -45,7 +45,7 @@ def scheme_chart(points: list[dict], selected: str) -> Chart:
     y = quantitative("kl", "KL(reference ‖ quantized), mean (log)", scale={"type": "log"})
     tooltip = [{"field": "label"}, {"field": "ppl", "title": "PPL"}, {"field": "kl", "title": "KL mean"}]
     dots = layer(data, {"type": "point", "filled": True, "size": 70}, x=x, y=y,
-                 color={"field": "family", "type": "nominal", "title": None}, tooltip=tooltip)  # fmt: skip
+                 color={"field": "family", "type": "nominal", "title": None, "legend": {"symbolType": "circle"}}, tooltip=tooltip)  # fmt: skip
     ring = layer([r for r in data if r["label"] == selected], {"type": "point", "size": 320, "color": "black",
                  "strokeWidth": 2}, x=x, y=y)  # fmt: skip
     return Chart(panel("Every scored setting: error against storage (the ring: your setting)", [dots, ring]))
@@ -58,7 +58,8 @@ def outlier_chart(stats: dict, title: str) -> Chart:
         n = len(before)
         data = rows(channel=list(range(n)) * 2, v=[*before.tolist(), *after.tolist()],
                     when=["before smoothing"] * n + ["after smoothing"] * n)  # fmt: skip
-        color = {"field": "when", "type": "nominal", "scale": color_scale(SMOOTH_COLORS), "title": None}
+        color = {"field": "when", "type": "nominal", "scale": color_scale(SMOOTH_COLORS), "title": None,
+                 "legend": {"symbolType": "circle"}}  # fmt: skip
         mark = {"type": "point", "filled": True, "size": 12, "opacity": 0.8}
         y = quantitative("v", f"{what} (log)", scale={"type": "log"})
         return panel(what, [layer(data, mark, x=quantitative("channel", "input channel j"), y=y, color=color)],
@@ -77,5 +78,6 @@ def sensitivity_chart(per_block: list[dict], kept: list[int]) -> Chart:
     colors = {"kept at 8 bits": "#2ca02c", "4 bits": "#7f7f7f"}
     bars = layer(data, {"type": "bar"}, x={"field": "block", "type": "ordinal", "title": "decoder block"},
                  y=quantitative("kl", "KL mean with only this block at W4 g64"),
-                 color={"field": "kept", "type": "nominal", "scale": color_scale(colors), "title": None})  # fmt: skip
+                 color={"field": "kept", "type": "nominal", "scale": color_scale(colors), "title": None,
+                        "legend": {"symbolType": "square"}})  # fmt: skip
     return Chart(panel("Per-block sensitivity (one block at 4 bits, the rest as published)", [bars]))

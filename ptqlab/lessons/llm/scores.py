@@ -10,13 +10,15 @@ from ptqlab.lessons.llm.numbers import (
     DEFAULT,
     GRID,
     GROUPS,
-    METHODS,
     Setting,
     cached_result,
     missing_from_grid,
     reference,
     setting,
 )
+
+FAMILIES = {"rtn": "RTN, symmetric", "rtn-asym": "RTN, integer zero point", "gptq": "GPTQ", "awq": "AWQ",
+            "gguf": "GGUF", "w8a8": "W8A8"}  # fmt: skip
 
 
 def table_rows() -> list[tuple[Setting | None, dict]]:
@@ -41,7 +43,7 @@ def chart_points() -> list[dict]:
     points = []
     for s in dict.fromkeys(settings):
         if (r := cached_result(s)) is not None:
-            family = "GGUF" if s.method == "gguf" else METHODS[s.method].split(",")[0]
+            family = FAMILIES.get(s.method, s.method)
             points.append({"label": s.label, "bits_per_weight": r["bits_per_weight"], "kl_mean": r["kl_mean"],
                            "ppl": r["ppl"], "family": family})  # fmt: skip
     return points

@@ -46,7 +46,7 @@ def q4_1_markdown(facts: dict) -> str:
     most = int(max((i for i in range(len(hist)) if hist[i] > 0), default=0))
     at_16 = int(hist[16]) if len(hist) > 16 else 0
     changed, mse = facts["changed"], facts["relative_mse"]
-    rows = ["| re-quantized to | weights that moved | relative error ‖Ŵ − W‖² / ‖W‖² |", "|---|---:|---:|"]
+    rows = ["| re-quantized to | weights that moved | relative error ‖Ŵ − W‖² / ‖W‖² |", "|:---|---:|---:|"]
     for name in changed:
         rows.append(
             f"| {name} | {changed[name]:,} of {weights:,} ({changed[name] / weights:.2%}) | {mse[name]:.2e} |"
@@ -89,7 +89,7 @@ def result_markdown(label: str, result: dict, reference: dict) -> str:
     return (
         f"**{label}** — {result['bits_per_weight']:.3g} bits per weight, quantized in {result['seconds']:.1f} s "
         f"(on this machine, under its current load)\n\n"
-        f"| | PPL | ΔPPL | KL mean | KL p99 | top-1 agreement |\n|---|---:|---:|---:|---:|---:|\n"
+        f"| | PPL | ΔPPL | KL mean | KL p99 | top-1 agreement |\n|:---|---:|---:|---:|---:|---:|\n"
         f"| the published weights (dequantized Q4_1) | {fmt_ppl(reference['ppl'])} | | | | |\n"
         f"| {label} | {fmt_ppl(result['ppl'])} | {delta:+.2f} | {result['kl_mean']:.4f} | {result['kl_p99']:.3f} | "
         f"{result['top1']:.1%} |\n\n"
@@ -103,7 +103,7 @@ def completions_markdown(prompts, reference: dict, result: dict, label: str) -> 
     def cell(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", "⏎").replace("`", "\\`") or "∅"
 
-    rows = [f"| prompt | the published weights | {label} |", "|---|---|---|"]
+    rows = [f"| prompt | the published weights | {label} |", "|:---|:---|:---|"]
     for p, a, b in zip(prompts, reference["completions"], result["completions"], strict=True):
         same = " (same)" if a == b else ""
         rows.append(f"| {cell(p)} | {cell(a)} | {cell(b)}{same} |")
@@ -112,7 +112,10 @@ def completions_markdown(prompts, reference: dict, result: dict, label: str) -> 
 
 def scores_table(rows: list, reference_label: str) -> str:
     """Every scored setting at hand, best PPL first."""
-    lines = ["| setting | bits / weight | PPL | KL mean | KL p99 | top-1 |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| setting | bits / weight | PPL | KL mean | KL p99 | top-1 |",
+        "|:---|---:|---:|---:|---:|---:|",
+    ]
     for s, r in rows:
         name = reference_label if s is None else s.label
         if s is None:
@@ -126,7 +129,7 @@ def scores_table(rows: list, reference_label: str) -> str:
 def gguf_table(rows: list[dict]) -> str:
     """Block layout → bits per weight (always), and the scores of the formats already scored."""
     lines = ["| format | code bits | stores per block of 32 | bytes / block | bits / weight | PPL | KL mean | top-1 |",
-             "|---|---:|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "|:---|---:|:---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         f = FORMATS[r["format"]]
         layout = (
@@ -155,7 +158,7 @@ def w8a8_markdown(reference: dict, rtn: dict, smooth: dict) -> str:
     gap = (smooth["ppl"] - reference["ppl"]) / reference["ppl"]
     return (
         "| W8A8 (per-channel int8 weights, per-tensor uint8 activations) | PPL | KL mean | top-1 |\n"
-        "|---|---:|---:|---:|\n"
+        "|:---|---:|---:|---:|\n"
         f"| RTN | {fmt_ppl(rtn['ppl'])} | {rtn['kl_mean']:.4f} | {rtn['top1']:.1%} |\n"
         f"| SmoothQuant | {fmt_ppl(smooth['ppl'])} | {smooth['kl_mean']:.4f} | {smooth['top1']:.1%} |\n\n"
         f"SmoothQuant's PPL is {gap:+.1%} from the reference's {fmt_ppl(reference['ppl'])} on this slice "
@@ -169,7 +172,7 @@ def sensitivity_markdown(choice: dict, k: int, total_blocks: int) -> str:
     return (
         f"Keeping **{k}** of {total_blocks} blocks at 8 bits (the rest W4 g64) costs **{choice['megabytes']:.1f} MB** "
         f"of Linear weights. Kept: {blocks}.\n\n"
-        "| which blocks stay at 8 bits | PPL | KL mean | top-1 |\n|---|---:|---:|---:|\n"
+        "| which blocks stay at 8 bits | PPL | KL mean | top-1 |\n|:---|---:|---:|---:|\n"
         f"| the {k} most sensitive (greedy) | {fmt_ppl(g['ppl'])} | {g['kl_mean']:.4f} | {g['top1']:.1%} |\n"
         f"| the {k} least sensitive (control) | {fmt_ppl(c['ppl'])} | {c['kl_mean']:.4f} | {c['top1']:.1%} |"
     )
@@ -180,7 +183,7 @@ def speed_markdown(rows, bandwidth: float) -> str:
     lines = [f"Read bandwidth measured now: **{bandwidth / 1e9:.1f} GB/s**. Decode roofline = that ÷ weight bytes read "
              "per token.", "",
              "| engine | prefill 128 tok (ms) | decode tok/s | weight MB / token | roofline tok/s | % of roofline |",
-             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "|:---|---:|---:|---:|---:|---:|"]  # fmt: skip
     fp32 = next((r for r in rows if r.name == "fp32 eager"), None)
     for r in rows:
         if r.note:
