@@ -89,8 +89,7 @@ def test_signed_max_and_wrong_types_are_named():
     assert "pair" in exercise.verdict(blocks, [None] * len(blocks)).message
 
 
-def test_check_through_the_runner_passes_the_solution_and_fails_the_starter():
-    assert exercise.check(exercise.SOLUTION, seed=1).ok is True
+def test_check_through_the_runner_names_the_starters_mistake():
     starter = exercise.check(exercise.STARTER, seed=1)
     assert starter.ok is False and "torch.round" in starter.message
     assert exercise.check("", seed=1).ok is None
@@ -203,3 +202,22 @@ def test_setting_keys_are_distinct_and_the_grid_holds_the_lessons():
     keys = [s.key for s in numbers.GRID]
     assert len(set(keys)) == len(keys)
     assert numbers.DEFAULT in numbers.GRID and numbers.Setting("gguf", fmt="Q4_1") in numbers.GRID
+
+
+def test_figures_are_strict_json_with_the_data_they_were_given():
+    import json
+
+    from ptqlab.lessons.llm import figures
+
+    act = torch.tensor([1.0, 2.0, 50.0, 0.0])
+    stats = {"act": act, "act_after": act / 2, "weight": act + 1, "weight_after": act * 2 + 1}
+    spec = json.loads(figures.outlier_chart(stats, "t").to_json())
+    histogram = spec["vconcat"][0]["hconcat"][1]["layer"][0]["data"]["values"]
+    assert sum(r["count"] for r in histogram) == 2 * len(act)  # every channel counted, before and after
+    grids = {"GGUF Q4_1 (the published grid)": torch.linspace(0, 1, 16)}
+    assert "tick" in figures.block_chart(torch.rand(32), grids, "t").to_json()
+    points = [{"label": "a", "bits_per_weight": 4.25, "kl_mean": 0.0, "ppl": 20.0, "family": "RTN"}]
+    assert json.loads(figures.scheme_chart(points, "a").to_json())["layer"][1]["data"]["values"][0]["kl"] == 1e-6
+    per_block = [{"kl_mean": float(b)} for b in range(30)]
+    kept = json.loads(figures.sensitivity_chart(per_block, [3]).to_json())["layer"][0]["data"]["values"]
+    assert [r["kept"] for r in kept].count("kept at 8 bits") == 1 and kept[3]["kept"] == "kept at 8 bits"

@@ -63,12 +63,31 @@ def outlier_chart(stats: dict, title: str) -> Chart:
         mark = {"type": "point", "filled": True, "size": 12, "opacity": 0.8}
         y = quantitative("v", f"{what} (log)", scale={"type": "log"})
         return panel(what, [layer(data, mark, x=quantitative("channel", "input channel j"), y=y, color=color)],
-                     620, 170)  # fmt: skip
+                     440, 170)  # fmt: skip
 
     return Chart({"title": title, "vconcat": [
-        part(stats["act"], stats["act_after"], "activation channel max |X_j|"),
+        {"hconcat": [part(stats["act"], stats["act_after"], "activation channel max |X_j|"),
+                     histogram(stats["act"], stats["act_after"])]},
         part(stats["weight"], stats["weight_after"], "weight column max |W_:,j|"),
     ]})  # fmt: skip
+
+
+def histogram(before: torch.Tensor, after: torch.Tensor, bins: int = 40) -> dict:
+    """Histogram of log10 max|X_j| over the channels, before and after smoothing, on shared bins."""
+    logs = [v.clamp(min=1e-12).log10().double() for v in (before, after)]
+    lo, hi = min(float(v.min()) for v in logs), max(float(v.max()) for v in logs)
+    hi = hi if hi > lo else lo + 1
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    data = []
+    for name, v in zip(SMOOTH_COLORS, logs, strict=True):
+        counts = torch.histc(v, bins=bins, min=lo, max=hi).long()
+        keep = counts > 0
+        data += rows(a=edges[:-1][keep].tolist(), b=edges[1:][keep].tolist(), count=counts[keep].tolist(),
+                     when=[name] * int(keep.sum()))  # fmt: skip
+    color = {"field": "when", "type": "nominal", "scale": color_scale(SMOOTH_COLORS), "legend": None}
+    bars = layer(data, {"type": "rect", "opacity": 0.55}, x=quantitative("a", "log10 max|X_j|"),
+                 x2={"field": "b"}, y=quantitative("count", "channels"), y2={"datum": 0}, color=color)  # fmt: skip
+    return panel("channels per log10 max", [bars], 200, 170)
 
 
 def sensitivity_chart(per_block: list[dict], kept: list[int]) -> Chart:

@@ -205,7 +205,7 @@ def recap_markdown(reference: dict, results: dict, facts: dict) -> str:
     lines = ["## Recap", "",
              f"- The reference is the published Q4_1 model (PPL {fmt_ppl(reference['ppl'])} on the lab's slice); "
              f"re-quantizing it to Q4_1 moved {facts['changed']['GGUF Q4_1 (the published grid)']:,} of {weights:,} "
-             "weights, to Q5_1 almost all of them."]  # fmt: skip
+             f"weights, to Q5_1 {facts['changed']['GGUF Q5_1 (5 bits, another grid)'] / weights:.1%} of them."]  # fmt: skip
     for label, r in results.items():
         lines.append(f"- {label}: PPL {fmt_ppl(r['ppl'])}, KL mean {r['kl_mean']:.3f}, top-1 {r['top1']:.0%} at "
                      f"{r['bits_per_weight']:.3g} bits per weight.")  # fmt: skip
