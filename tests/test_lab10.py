@@ -221,3 +221,14 @@ def test_figures_are_strict_json_with_the_data_they_were_given():
     per_block = [{"kl_mean": float(b)} for b in range(30)]
     kept = json.loads(figures.sensitivity_chart(per_block, [3]).to_json())["layer"][0]["data"]["values"]
     assert [r["kept"] for r in kept].count("kept at 8 bits") == 1 and kept[3]["kept"] == "kept at 8 bits"
+
+
+def test_speed_table_states_the_ratio_and_the_recipes_that_did_not_run():
+    from ptqlab.bench.llm_speed import SpeedRow
+
+    fp32 = SpeedRow("fp32 eager", 900.0, 40.0, 10.0, 2.0, 540_000_000, 37.0, 0.27)
+    int8 = SpeedRow("torchao int8 weight-only", 950.0, 30.0, 5.0, 3.0, 135_000_000, 148.0, 0.034)
+    gone = SpeedRow("torchao int4 weight-only", math.nan, 0, math.nan, 0, 0, math.nan, math.nan, "not run: X")
+    table = text.speed_markdown([fp32, int8, gone], 20e9)
+    assert "20.0 GB/s" in table and "5.0 (0.50× fp32)" in table and "| 27% |" in table
+    assert "| torchao int4 weight-only | not run: X |" in table
