@@ -150,6 +150,7 @@ def _(chosen, figures, mo, numbers, scores, text):
         [
             figures.scheme_chart(scores.chart_points(), chosen.label),
             mo.md(text.scores_table(scores.table_rows(), numbers.REFERENCE_LABEL)),
+            mo.md(text.disagreement_markdown(scores.table_rows())),
         ]
     )
     return

@@ -217,7 +217,9 @@ def test_figures_are_strict_json_with_the_data_they_were_given():
     grids = {"GGUF Q4_1 (the published grid)": torch.linspace(0, 1, 16)}
     assert "tick" in figures.block_chart(torch.rand(32), grids, "t").to_json()
     points = [{"label": "a", "bits_per_weight": 4.25, "kl_mean": 0.0, "ppl": 20.0, "family": "RTN"}]
-    assert json.loads(figures.scheme_chart(points, "a").to_json())["layer"][1]["data"]["values"][0]["kl"] == 1e-6
+    assert (
+        json.loads(figures.scheme_chart(points, "a").to_json())["layer"][1]["data"]["values"][0]["kl"] == 1e-6
+    )
     per_block = [{"kl_mean": float(b)} for b in range(30)]
     kept = json.loads(figures.sensitivity_chart(per_block, [3]).to_json())["layer"][0]["data"]["values"]
     assert [r["kept"] for r in kept].count("kept at 8 bits") == 1 and kept[3]["kept"] == "kept at 8 bits"
@@ -232,3 +234,17 @@ def test_speed_table_states_the_ratio_and_the_recipes_that_did_not_run():
     table = text.speed_markdown([fp32, int8, gone], 20e9)
     assert "20.0 GB/s" in table and "5.0 (0.50× fp32)" in table and "| 27% |" in table
     assert "| torchao int4 weight-only | not run: X |" in table
+
+
+def test_disagreement_names_the_discordant_pair_or_says_they_agree():
+    a, b, c = (numbers.Setting("gguf", fmt=f) for f in ("Q5_1", "Q4_0", "Q8_0"))
+    rows = [
+        (None, _result(17.0)),
+        (a, _result(21.5, kl=0.13)),
+        (b, _result(19.4, kl=0.32)),
+        (c, _result(17.2, kl=0.001)),
+    ]
+    s = text.disagreement_markdown(rows)
+    assert "GGUF Q4_0 has the lower PPL (19.40 vs 21.50) but the *higher* KL (0.320 vs 0.130)" in s
+    rows[1] = (a, _result(21.5, kl=0.5))
+    assert "same order" in text.disagreement_markdown(rows)

@@ -214,3 +214,27 @@ def recap_markdown(reference: dict, results: dict, facts: dict) -> str:
         "which is why 4-bit formats exist — measure the engines here before believing a speedup."
     )
     return "\n".join(lines)
+
+
+def disagreement_markdown(rows: list) -> str:
+    """Where PPL and KL rank two scored settings in opposite orders (the pair with the widest KL gap), or
+    that they agree everywhere."""
+    scored = [(s.label, r) for s, r in rows if s is not None]
+    worst = None
+    for i, (a, ra) in enumerate(scored):
+        for b, rb in scored[i + 1 :]:
+            if (ra["ppl"] - rb["ppl"]) * (ra["kl_mean"] - rb["kl_mean"]) < 0:
+                gap = abs(ra["kl_mean"] - rb["kl_mean"])
+                if worst is None or gap > worst[0]:
+                    worst = (gap, (a, ra), (b, rb))
+    if worst is None:
+        return f"On these {len(scored)} settings PPL and KL mean rank every pair in the same order."
+    (_, (a, ra), (b, rb)) = worst
+    lo_ppl, hi_ppl = sorted([(a, ra), (b, rb)], key=lambda t: t[1]["ppl"])
+    return (
+        f"**PPL and KL disagree:** {lo_ppl[0]} has the lower PPL ({fmt_ppl(lo_ppl[1]['ppl'])} vs "
+        f"{fmt_ppl(hi_ppl[1]['ppl'])}) but the *higher* KL ({lo_ppl[1]['kl_mean']:.3f} vs {hi_ppl[1]['kl_mean']:.3f}). "
+        f"PPL on {lo_ppl[1]['tokens']} tokens moves with which tokens happen to get likelier; KL compares the whole "
+        "next-token distribution with the reference at every position, which is why llama.cpp reports it for "
+        "near-lossless formats."
+    )
