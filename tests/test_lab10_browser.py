@@ -8,7 +8,7 @@ from browser_support import chromium, screenshot, serve_lab
 
 from ptqlab.lessons.llm import outliers, text
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 COLD_OPEN_MS = 420_000  # a cold cache: the GGUF read (~60 s), the reference, the default setting, the facts
 
