@@ -178,7 +178,8 @@ def evaluate(s: Setting | None, progress: Progress = None) -> dict:
             "completions": completions, "seconds": seconds, "bits_per_weight": bits_per_weight(s)}  # fmt: skip
 
 
-def _sources(method: str = "") -> list[str]:
+@functools.cache
+def _sources(method: str = "") -> tuple[str, ...]:
     """What a result depends on, as text: the scoring and the GGUF/affine quantizers always, the algorithm
     modules only for the settings that run them (so another engineer's GPTQ change keeps RTN results)."""
     from ptqlab.core import affine, gguf_formats
@@ -186,7 +187,7 @@ def _sources(method: str = "") -> list[str]:
 
     extra = {"gptq": (algorithms, simulate, gptq), "awq": (algorithms, simulate, awq),
              "w8a8": (algorithms, simulate, smoothquant), "gguf": ()}.get(method, (algorithms, simulate))  # fmt: skip
-    return [inspect.getsource(m) for m in (affine, gguf_formats, llm_eval, llm_schemes, *extra)]
+    return tuple(inspect.getsource(m) for m in (affine, gguf_formats, llm_eval, llm_schemes, *extra))
 
 
 def cache_key(*parts, method: str = "") -> str:
@@ -197,6 +198,7 @@ def cache_key(*parts, method: str = "") -> str:
     )  # fmt: skip
 
 
+@functools.cache
 def _path(s: Setting | None):
     if s is None:
         return cache_path("lab10-result", cache_key("reference", method="gguf"))
