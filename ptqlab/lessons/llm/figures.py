@@ -48,7 +48,12 @@ def scheme_chart(points: list[dict], selected: str) -> Chart:
                  color={"field": "family", "type": "nominal", "title": None, "legend": {"symbolType": "circle"}}, tooltip=tooltip)  # fmt: skip
     ring = layer([r for r in data if r["label"] == selected], {"type": "point", "size": 320, "color": "black",
                  "strokeWidth": 2}, x=x, y=y)  # fmt: skip
-    return Chart(panel("Every scored setting: error against storage (the ring: your setting)", [dots, ring]))
+    return Chart(
+        panel(
+            "Every scored setting: error against storage (the ring: your setting; KL 0 drawn at 1e-6)",
+            [dots, ring],
+        )
+    )
 
 
 def outlier_chart(stats: dict, title: str) -> Chart:

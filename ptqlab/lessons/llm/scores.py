@@ -10,6 +10,7 @@ from ptqlab.lessons.llm.numbers import (
     DEFAULT,
     GRID,
     GROUPS,
+    W8A8,
     Setting,
     cached_result,
     missing_from_grid,
@@ -39,7 +40,8 @@ def gguf_rows() -> list[dict]:
 
 def chart_points() -> list[dict]:
     """Every scored setting at hand (the GRID and any setting computed before) for the KL-vs-bits chart."""
-    settings = [*GRID, *(setting(m, b, g) for m in ("gptq", "awq") for b in BITS for g in GROUPS)]
+    settings = [*GRID, *(setting(m, b, g) for m in ("gptq", "awq") for b in BITS for g in GROUPS),
+                *(Setting("w8a8", fmt=k) for k in W8A8)]  # fmt: skip
     points = []
     for s in dict.fromkeys(settings):
         if (r := cached_result(s)) is not None:
