@@ -233,9 +233,10 @@ def compute_result(s: Setting | None, progress: Progress = None) -> dict:
 
 
 def result_or_run(s: Setting, run: bool, progress: Progress = None) -> dict | None:
-    """The cached result of ``s``; when there is none, computed now if ``run`` (the lab's button), else None."""
+    """The cached result of ``s``; when there is none, computed now if ``run`` (the lab's button) or if ``s``
+    is DEFAULT (what the lab shows on opening), else None."""
     found = cached_result(s)
-    return found if found is not None or not run else compute_result(s, progress)
+    return found if found is not None or not (run or s == DEFAULT) else compute_result(s, progress)
 
 
 def measure_speed(run: bool) -> tuple | None:
