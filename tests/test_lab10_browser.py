@@ -21,7 +21,7 @@ def _sentence(alpha: float) -> str:
 
 def test_alpha_slider_changes_the_smoothing_numbers(tmp_path):
     with chromium() as browser, serve_lab("10_llm.py", tmp_path) as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 6000})
+        page = browser.new_page(viewport={"width": 1280, "height": 9000})
         page.goto(url)
         page.get_by_text("After smoothing with α = 0.5:").first.wait_for(timeout=COLD_OPEN_MS)
         before, after = _sentence(0.5), _sentence(0.55)
