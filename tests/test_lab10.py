@@ -196,6 +196,9 @@ def test_hostile_inputs():
             outliers.smoothed(list(outliers.LAYERS)[0], alpha)
     with pytest.raises(ValueError, match="k must be one of"):
         sensitivity.budget({}, 3)
+    for block in (-1, q4_1.EXAMPLE_BLOCKS, 1.0, True):
+        with pytest.raises(ValueError, match="block must be"):
+            q4_1.block_grids(block)
 
 
 def test_setting_keys_are_distinct_and_the_grid_holds_the_lessons():

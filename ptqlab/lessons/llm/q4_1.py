@@ -19,6 +19,7 @@ import functools
 import torch
 
 from ptqlab.bench.llm_schemes import quantizable_layers
+from ptqlab.core.affine import choose_qparams
 from ptqlab.core.gguf_formats import BLOCK, fake_quantize_gguf
 from ptqlab.core.progress import Progress, track
 from ptqlab.core.spec import PerGroup, QuantSpec
@@ -92,15 +93,17 @@ def facts() -> dict:
 
 
 def block_grids(block: int) -> dict:
-    """One real block of the example layer: its 32 values and the points each requantizer's grid offers."""
+    """One real block of the example layer: its 32 values and the points each requantizer's grid offers
+    (Q4_1's and Q5_1's with fp16 d and m as llama.cpp stores them; the integer zero point's from ptqlab's
+    ``choose_qparams``, the rule ``quantize_weight`` applies per group)."""
+    if isinstance(block, bool) or not isinstance(block, int) or not 0 <= block < EXAMPLE_BLOCKS:
+        raise ValueError(f"block must be an int in [0, {EXAMPLE_BLOCKS}), got {block!r}")
     x = facts()["example"][block][None]
     lo, hi = float(x.min()), float(x.max())
     q4 = torch.linspace(0, 15, 16)
     d4 = torch.tensor((hi - lo) / 15).to(torch.float16).float()
     d5 = torch.tensor((hi - lo) / 31).to(torch.float16).float()
     m = torch.tensor(lo).to(torch.float16).float()
-    from ptqlab.core.affine import choose_qparams
-
     qp = choose_qparams(lo, hi, QuantSpec(bits=4, signed=False, symmetric=False))
     s, z = float(qp.scale), float(qp.zero_point)
     return {
