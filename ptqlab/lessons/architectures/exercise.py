@@ -5,9 +5,9 @@
 checked on fresh random layers — a 3×3 conv with a bias, a depthwise 3×3 conv without one (bias=None), and
 a conv with tiny running variances (where ε matters) — against two oracles: ``ptqlab.ptq.folding`` (on real
 Conv2d + BatchNorm2d modules) and torch's ``torch.nn.utils.fusion.fuse_conv_bn_weights``, and against the
-property that the folded conv computes what conv → BN computes. ``judge(case, result)`` is the comparison
-(no process involved), so a test can run it on 1,000 seeds in-process; ``check`` runs the student's code in
-the contained runner (``ptqlab.labkit.runner``).
+property that the folded conv computes what conv → BN computes. ``judge(run, seed)`` draws the cases and
+compares (``judge_result`` per case); ``check`` runs the student's code in the contained runner
+(``ptqlab.labkit.runner``), ``compare`` runs trusted code in this process (1,000 seeds in seconds).
 """
 
 from __future__ import annotations
@@ -18,8 +18,18 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from ptqlab.labkit.exercise import Exercise, Verdict, first_mismatch, not_ok, seeded_generator, student_tensor
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import (
+    Exercise,
+    Verdict,
+    contained,
+    first_mismatch,
+    in_process,
+    judged,
+    not_ok,
+    seeded,
+    student_tensor,
+)
+from ptqlab.labkit.runner import TIME_LIMIT_S
 from ptqlab.ptq.folding import fold_bn_into
 
 STARTER = '''\
@@ -151,7 +161,7 @@ def _named_mistake(case: Case, w: torch.Tensor, b: torch.Tensor, tol: float) -> 
     return None
 
 
-def judge(case: Case, result) -> str | None:
+def judge_result(case: Case, result) -> str | None:
     """None when ``result`` = (w', b') equals both oracles and the folded conv matches conv → BN; else what
     is wrong (markdown), naming the case."""
     where = f"For a {case.kind} conv with weights of shape {tuple(case.w.shape)}"
@@ -200,23 +210,38 @@ def _hint(message: str) -> str:
     return ""
 
 
-def check(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The verdict on the student's ``fold_batchnorm`` on one fresh case of each kind."""
-    if not isinstance(source, str) or not source.strip():
-        return Verdict(None, "**Write your `fold_batchnorm` above, then press the button.**")
-    generator = seeded_generator(seed)
-    cases = [random_case(generator, kind) for kind in KINDS]
-    status, results = run_student_code(source, [("fold_batchnorm", c.args()) for c in cases], time_limit_s)
+@seeded
+def seeded_cases(generator: torch.Generator) -> list[Case]:
+    """One fresh case of each kind, by seed (see ``labkit.exercise.seeded``)."""
+    return [random_case(generator, kind) for kind in KINDS]
+
+
+def judge(run, seed: int | None = None) -> Verdict:
+    """The verdict on ``fold_batchnorm`` as ``run`` returns it, on one fresh case of each kind."""
+    cases = seeded_cases(seed)
+    status, results = run([("fold_batchnorm", c.args()) for c in cases])
     if (bad := not_ok(status, results)) is not None:
         return Verdict(False, bad.message + _hint(bad.message))
     for case, result in zip(cases, results, strict=True):
-        if (problem := judge(case, result)) is not None:
+        if (problem := judge_result(case, result)) is not None:
             return Verdict(False, problem)
     return Verdict(
         True,
         f"**Correct** on {len(cases)} fresh layers ({', '.join(KINDS)}): equal to ptqlab's folding and to "
         "torch's `fuse_conv_bn_weights`, and each folded conv computes what conv → BatchNorm computes.",
     )
+
+
+def check(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
+    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
+    if not isinstance(source, str) or not source.strip():
+        return Verdict(None, "**Write your `fold_batchnorm` above, then press the button.**")
+    return judged(judge, contained(source, time_limit_s), seed)
+
+
+def compare(candidate, seed: int | None = None) -> Verdict:
+    """Trusted ``candidate`` (a function or source, see ``in_process``) judged in this process."""
+    return judged(judge, in_process(candidate), seed)
 
 
 EXERCISES = (
