@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Callable
 
-import marimo as mo
 import torch
 
 from ptqlab.backends.hardware import cpuinfo_text, hardware_facts, parse_cpuinfo
 from ptqlab.bench import architectures as arch
+from ptqlab.labkit.layout import timed_bar
 from ptqlab.models.cache import cache_path, load_or_build, read_entry, source_key, write_entry
 from ptqlab.models.data import digits_split
 from ptqlab.models.vision import VISION_LABELS
@@ -73,12 +72,12 @@ def cached_table() -> list[arch.ArchitectureRow] | None:
 
 
 class StepMeter:
-    """A ``step(description)`` callback that advances marimo's bar by one stage per recipe built and one per
-    timing group, with the elapsed time and an ETA from the mean stage so far."""
+    """A ``step(description)`` callback for ``measure_rows`` that passes one tick per stage to ``tick``
+    (``labkit.layout.timed_bar``'s step: each stage's time, elapsed and ETA): one per recipe built and one
+    per timing group, not one per timed call."""
 
-    def __init__(self, bar, stages: int) -> None:
-        self.bar, self.stages, self.done, self.start = bar, max(stages, 1), 0, time.perf_counter()
-        self.timing: str | None = None
+    def __init__(self, tick: Callable[[str], None]) -> None:
+        self.tick, self.done, self.timing = tick, 0, None
 
     def __call__(self, description: str) -> None:
         group = description.removesuffix(": timing")
@@ -86,12 +85,7 @@ class StepMeter:
             return  # one stage per timing group, not per timed call
         self.timing = group if description.endswith(": timing") else None
         self.done += 1
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / self.done * max(self.stages - self.done, 0)
-        if self.bar is not None:
-            self.bar.update(
-                increment=1, subtitle=f"{description} — {elapsed:.0f} s elapsed, about {left:.0f} s left"
-            )
+        self.tick(description)
 
 
 def table_stages(models=TABLE_MODELS, batches=TABLE_BATCHES) -> int:
@@ -115,12 +109,9 @@ def measure_table(
 
 
 def measure_table_with_progress() -> list[arch.ArchitectureRow]:
-    """``measure_table`` under marimo's progress bar (none outside a notebook)."""
-    stages = table_stages()
-    if not mo.running_in_notebook():
-        return measure_table()
-    with mo.status.progress_bar(total=stages, title="Quantizing and timing every architecture") as bar:
-        return measure_table(StepMeter(bar, stages))
+    """``measure_table`` under marimo's progress bar (``timed_bar``: per-stage time, elapsed, ETA)."""
+    with timed_bar(table_stages(), "Quantizing and timing every architecture") as tick:
+        return measure_table(StepMeter(tick))
 
 
 # ---- ResNet: BatchNorm folding ----------------------------------------------------------------------------
