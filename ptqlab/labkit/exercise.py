@@ -130,6 +130,21 @@ def judged(judge: Callable[..., Verdict], run: Run, *args, **kwargs) -> Verdict:
         )
 
 
+def judges(judge: Callable[..., Verdict]) -> tuple[Callable[..., Verdict], Callable[..., Verdict]]:
+    """``(check, compare)`` for one ``judge(run, seed)``: ``check(source, seed=None, time_limit_s=TIME_LIMIT_S)``
+    judges the student's source in the contained runner (what "Check my code" does); ``compare(candidate,
+    seed=None)`` judges trusted code (``in_process``) in this process, for the tests. Both run the same judge
+    on the same cases, so they give the same verdict on the same seed (tested per exercise)."""
+
+    def check(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
+        return judged(judge, contained(source, time_limit_s), seed)
+
+    def compare(candidate, seed: int | None = None) -> Verdict:
+        return judged(judge, in_process(candidate), seed)
+
+    return check, compare
+
+
 # ---- what a lab shows: self-check questions and coding exercises ------------------------------------------
 
 

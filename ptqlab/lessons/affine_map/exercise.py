@@ -21,14 +21,11 @@ from ptqlab.labkit.exercise import (
     Exercise,
     Verdict,
     as_tensor,
-    contained,
     first_mismatch,
-    in_process,
-    judged,
+    judges,
     not_ok,
     seeded,
 )
-from ptqlab.labkit.runner import TIME_LIMIT_S
 
 # ---- lab 01: choose_qparams, quantize, dequantize --------------------------------------------------------
 
@@ -246,15 +243,7 @@ def judge_affine(run, seed: int | None = None) -> Verdict:
     return Verdict(True, f"**All correct** on {len(cases)} fresh random ranges and {n} values.")
 
 
-def check_affine(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_affine, contained(source, time_limit_s), seed)
-
-
-def compare_affine(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (functions or source, see ``in_process``) judged in this process."""
-    return judged(judge_affine, in_process(candidate), seed)
-
+check_affine, compare_affine = judges(judge_affine)
 
 EXERCISES = (
     Exercise(

@@ -20,15 +20,12 @@ from ptqlab.core.spec import PerChannel, QuantSpec
 from ptqlab.labkit.exercise import (
     Exercise,
     Verdict,
-    contained,
     first_mismatch,
-    in_process,
-    judged,
+    judges,
     not_ok,
     seeded,
     student_tensor,
 )
-from ptqlab.labkit.runner import TIME_LIMIT_S
 from ptqlab.lessons.beyond_rtn.smoothquant_exercise import SMOOTH_SOLUTION, SMOOTH_STARTER, check_smoothing
 from ptqlab.ptq.bias_correction import run_bias_correction
 from ptqlab.ptq.layer_data import rtn
@@ -182,17 +179,7 @@ def judge_bias_correction(run, seed: int | None = None) -> Verdict:
     )
 
 
-def check_bias_correction(
-    source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S
-) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_bias_correction, contained(source, time_limit_s), seed)
-
-
-def compare_bias_correction(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (a function or source, see ``in_process``) judged in this process."""
-    return judged(judge_bias_correction, in_process(candidate), seed)
-
+check_bias_correction, compare_bias_correction = judges(judge_bias_correction)
 
 EXERCISES = (
     Exercise(

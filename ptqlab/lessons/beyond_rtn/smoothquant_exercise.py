@@ -15,15 +15,12 @@ from torch import nn
 
 from ptqlab.labkit.exercise import (
     Verdict,
-    contained,
     first_mismatch,
-    in_process,
-    judged,
+    judges,
     not_ok,
     seeded,
     student_tensor,
 )
-from ptqlab.labkit.runner import TIME_LIMIT_S
 from ptqlab.ptq.smoothquant import channel_absmax, smoothing_scale
 
 SMOOTH_STARTER = '''\
@@ -135,11 +132,4 @@ def judge_smoothing(run, seed: int | None = None) -> Verdict:
     )
 
 
-def check_smoothing(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_smoothing, contained(source, time_limit_s), seed)
-
-
-def compare_smoothing(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (a function or source, see ``in_process``) judged in this process."""
-    return judged(judge_smoothing, in_process(candidate), seed)
+check_smoothing, compare_smoothing = judges(judge_smoothing)

@@ -24,13 +24,10 @@ from ptqlab.labkit.exercise import (
     Exercise,
     Verdict,
     as_tensor,
-    contained,
-    in_process,
-    judged,
+    judges,
     not_ok,
     seeded,
 )
-from ptqlab.labkit.runner import TIME_LIMIT_S
 from ptqlab.observers.percentile import PercentileObserver
 
 PERCENTILE_STARTER = '''\
@@ -190,14 +187,7 @@ def judge_percentile(run, seed: int | None = None) -> Verdict:
     )
 
 
-def check_percentile(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_percentile, contained(source, time_limit_s), seed)
-
-
-def compare_percentile(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (a function or source, see ``in_process``) judged in this process."""
-    return judged(judge_percentile, in_process(candidate), seed)
+check_percentile, compare_percentile = judges(judge_percentile)
 
 
 EXERCISES = (

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ptqlab.labkit.exercise import Exercise, Verdict, contained, in_process, judged, not_ok, seeded
-from ptqlab.labkit.runner import TIME_LIMIT_S
+from ptqlab.labkit.exercise import Exercise, Verdict, judges, not_ok, seeded
 from ptqlab.lessons.full_model.mistakes import (
     QMAX,
     acc_problem,
@@ -224,14 +223,7 @@ def judge_dynamic_linear(run, seed: int | None = None) -> Verdict:
     )
 
 
-def check_dynamic_linear(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_dynamic_linear, contained(source, time_limit_s), seed)
-
-
-def compare_dynamic_linear(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (functions or source, see ``in_process``) judged in this process."""
-    return judged(judge_dynamic_linear, in_process(candidate), seed)
+check_dynamic_linear, compare_dynamic_linear = judges(judge_dynamic_linear)
 
 
 DYNAMIC_RECIPES = ("ao-dynamic-int8", "torchao-int8-dynamic")

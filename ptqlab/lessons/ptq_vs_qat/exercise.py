@@ -18,14 +18,11 @@ import torch
 from ptqlab.labkit.exercise import (
     Exercise,
     Verdict,
-    contained,
     first_mismatch,
-    in_process,
-    judged,
+    judges,
     not_ok,
     seeded,
 )
-from ptqlab.labkit.runner import TIME_LIMIT_S
 
 STE_STARTER = '''\
 def fake_quant_forward(x, scale, zero_point, qmin, qmax):
@@ -217,14 +214,7 @@ def judge_ste(run, seed: int | None = None) -> Verdict:
     )
 
 
-def check_ste(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_ste, contained(source, time_limit_s), seed)
-
-
-def compare_ste(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (functions or source, see ``in_process``) judged in this process."""
-    return judged(judge_ste, in_process(candidate), seed)
+check_ste, compare_ste = judges(judge_ste)
 
 
 EXERCISES = (

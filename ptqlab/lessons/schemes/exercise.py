@@ -20,14 +20,11 @@ from ptqlab.labkit.exercise import (
     Exercise,
     Verdict,
     as_tensor,
-    contained,
     first_mismatch,
-    in_process,
-    judged,
+    judges,
     not_ok,
     seeded,
 )
-from ptqlab.labkit.runner import TIME_LIMIT_S
 
 SCALES_STARTER = '''\
 def per_channel_scales(w, bits):
@@ -144,14 +141,7 @@ def judge_scales(run, seed: int | None = None) -> Verdict:
     )
 
 
-def check_scales(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
-    return judged(judge_scales, contained(source, time_limit_s), seed)
-
-
-def compare_scales(candidate, seed: int | None = None) -> Verdict:
-    """Trusted ``candidate`` (functions or source, see ``in_process``) judged in this process."""
-    return judged(judge_scales, in_process(candidate), seed)
+check_scales, compare_scales = judges(judge_scales)
 
 
 EXERCISES = (
