@@ -31,6 +31,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 STUDENTS = ("student01", "student02")
 OPEN_TIMEOUT_MS = 150_000
+SLIDER_TIMEOUT_S, SLIDER_RETRY_S = (
+    150,
+    30,
+)  # generous: a loaded 2-core machine runs hub, proxy, 2 servers, Chromium
 PASSED = "All correct"
 
 
@@ -96,11 +100,15 @@ def _move_slider(page) -> float:
     page.evaluate(OBSERVER_JS)
     slider = page.get_by_role("slider").first
     before = slider.get_attribute("aria-valuenow")
-    slider.focus()
-    page.keyboard.press("ArrowRight")
-    deadline = time.monotonic() + 60
+    start = time.monotonic()
+    pressed = start - SLIDER_RETRY_S
     while (ms := page.evaluate("() => window.__bench.figure")) is None:
-        assert time.monotonic() < deadline, "no new figure within 60 s of the slider move"
+        now = time.monotonic()
+        assert now < start + SLIDER_TIMEOUT_S, f"no new figure within {SLIDER_TIMEOUT_S} s of the slider move"
+        if now - pressed >= SLIDER_RETRY_S:  # a key press sent while the page is still wiring up can be lost
+            slider.focus()
+            page.keyboard.press("ArrowRight")
+            pressed = now
         time.sleep(0.1)
     assert slider.get_attribute("aria-valuenow") != before
     return ms
