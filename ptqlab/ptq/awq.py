@@ -20,6 +20,7 @@ from torch import nn
 
 from ptqlab.core.affine import choose_qparams, fake_quantize, min_max
 from ptqlab.core.spec import PerTensor, QuantSpec
+from ptqlab.ptq.blockwise import blockwise_rows
 from ptqlab.ptq.layer_data import (
     bias_of,
     capture_rows,
@@ -117,30 +118,53 @@ def run_awq(
     grid: int = 20,
     max_rows: int = 2048,
     clip: bool = True,
+    sequential: bool | str = False,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
-    """AWQ on every named layer of ``model`` in place (inputs from the float model); (layer errors, notes)."""
+    """AWQ on every named layer of ``model`` in place; (layer errors, notes).
+
+    ``sequential``: False = every layer's inputs from the float model in one pass; "blocks" = one pass per
+    repeated block (``layer_data.layer_blocks``) from the model quantized so far; True = one pass per layer."""
     from ptqlab.core.progress import track
 
+    if sequential not in (False, True, "blocks"):
+        raise ValueError(f"sequential must be True, False or 'blocks', got {sequential!r}")
     modules = dict(model.named_modules())
     for name in names:
         check_group_divides(name, weight_matrix(modules[name]), spec)
-    rows = capture_rows(model, batches, names, max_rows=max_rows).rows
-    errors, alphas = {}, {}
-    for name in track(names, progress, "AWQ"):
-        layer = modules[name]
-        w, b = weight_matrix(layer), bias_of(layer)
-        s, alphas[name], _ = awq_scales(w, rows[name], b, spec, grid=grid, taps=taps(layer))
-        s_rows = s.repeat_interleave(taps(layer))
-        w_q = clip_search(w * s_rows, rows[name][:1024] / s_rows, spec) if clip else rtn(w * s_rows, spec)
-        reference = layer_output(rows[name], w, b)
-        errors[name] = (
-            relative_mse(reference, layer_output(rows[name], rtn(w, spec), b)),
-            relative_mse(reference, layer_output(rows[name] / s_rows, w_q, b)),
+    if sequential == "blocks":
+        blocks = blockwise_rows(model, batches, names, max_rows=max_rows, progress=progress, title="AWQ")
+    else:
+        groups = [names] if sequential is False else [[n] for n in names]
+        blocks = (
+            (g, capture_rows(model, batches, g, max_rows=max_rows).rows)
+            for g in track(groups, progress, "AWQ")
         )
-        set_weight_matrix(layer, w_q)
-        wrap_input_scale(model, name, s)
+    errors, alphas = {}, {}
+    for group, rows in blocks:
+        for name in group:
+            errors[name], alphas[name] = _awq_layer(
+                model, name, modules[name], rows.pop(name), spec, grid, clip
+            )
     summary = ", ".join(f"{n}: {a:.2f}" for n, a in list(alphas.items())[:6])
     more = " …" if len(alphas) > 6 else ""
+    source = {False: "from the float model", "blocks": "block by block from the model quantized so far"}
     return errors, [
-        f"AWQ: α chosen per layer on a grid of {grid} ({summary}{more}); 1/s kept as an input scale"
+        f"AWQ: α chosen per layer on a grid of {grid} ({summary}{more}); 1/s kept as an input scale; "
+        f"layer inputs {source.get(sequential, 'layer by layer from the model quantized so far')}"
     ]
+
+
+def _awq_layer(model, name, layer, rows, spec, grid, clip) -> tuple[tuple[float, float], float]:
+    """Scale search, clipping and RTN of one layer, in place; ((RTN error, AWQ error), α*)."""
+    w, b = weight_matrix(layer), bias_of(layer)
+    s, alpha, _ = awq_scales(w, rows, b, spec, grid=grid, taps=taps(layer))
+    s_rows = s.repeat_interleave(taps(layer))
+    w_q = clip_search(w * s_rows, rows[:1024] / s_rows, spec) if clip else rtn(w * s_rows, spec)
+    reference = layer_output(rows, w, b)
+    error = (
+        relative_mse(reference, layer_output(rows, rtn(w, spec), b)),
+        relative_mse(reference, layer_output(rows / s_rows, w_q, b)),
+    )
+    set_weight_matrix(layer, w_q)
+    wrap_input_scale(model, name, s)
+    return error, alpha
