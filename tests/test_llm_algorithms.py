@@ -174,3 +174,17 @@ def test_peak_rss_sees_a_large_allocation():
 
     value, peak, before = peak_rss(allocate)
     assert value == 1.0 and peak - before > 100e6
+
+
+def test_awq_gram_shortcut_equals_the_loss_over_rows():
+    from ptqlab.ptq.awq import awq_scales, clip_search, gram_matrix
+
+    torch.manual_seed(0)
+    w = torch.randn(24, 64)
+    x = torch.randn(300, 64) * torch.linspace(0.1, 5, 64)
+    spec = int_w(4, 16)
+    s_rows, a_rows, l_rows = awq_scales(w, x, None, spec, grid=10)
+    s_gram, a_gram, l_gram = awq_scales(w, x, None, spec, grid=10, gram=gram_matrix(x.double()))
+    torch.testing.assert_close(torch.tensor(l_gram), torch.tensor(l_rows), rtol=1e-4, atol=0)
+    assert a_rows == a_gram and torch.equal(s_rows, s_gram)
+    assert torch.equal(clip_search(w, x, spec), clip_search(w, x, spec, gram=gram_matrix(x.double())))

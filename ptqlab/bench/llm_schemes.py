@@ -55,6 +55,7 @@ def int_w(bits: int, group: int | None = None) -> QuantSpec:
 
 A8 = QuantSpec(bits=8, signed=False, symmetric=False)  # uint8 asymmetric; per tensor, or per token if dynamic
 BLOCKWISE = (("sequential", "blocks"),)  # GPTQ/AWQ: block by block, inputs from the model quantized so far
+AWQ_OPTIONS = (*BLOCKWISE, ("max_rows", 16384))  # every calibration token (the search reads XᵀX)
 SEARCH = (("alpha", "search"),)  # SmoothQuant: α per layer, searched on the W8A8 output error
 
 
@@ -68,7 +69,7 @@ SCHEMES: dict[str, Scheme] = {
     "rtn-w8": Scheme("RTN W8 per-channel", "rtn", int_w(8)),
     "rtn-w4g64": Scheme("RTN W4 g64", "rtn", int_w(4, 64)),
     "gptq-w4g64": Scheme("GPTQ W4 g64", "gptq", int_w(4, 64), options=BLOCKWISE),
-    "awq-w4g64": Scheme("AWQ W4 g64", "awq", int_w(4, 64), options=BLOCKWISE),
+    "awq-w4g64": Scheme("AWQ W4 g64", "awq", int_w(4, 64), options=AWQ_OPTIONS),
     "rtn-w8a8": Scheme("RTN W8A8 static per-tensor", "rtn", int_w(8), A8),
     "smoothquant-w8a8": Scheme(
         "SmoothQuant W8A8 static per-tensor", "smoothquant", int_w(8), A8, options=SEARCH
@@ -84,7 +85,7 @@ SCHEMES: dict[str, Scheme] = {
     ),
     "rtn-w3g64": Scheme("RTN W3 g64", "rtn", int_w(3, 64)),
     "gptq-w3g64": Scheme("GPTQ W3 g64", "gptq", int_w(3, 64), options=BLOCKWISE),
-    "awq-w3g64": Scheme("AWQ W3 g64", "awq", int_w(3, 64), options=BLOCKWISE),
+    "awq-w3g64": Scheme("AWQ W3 g64", "awq", int_w(3, 64), options=AWQ_OPTIONS),
 }
 
 

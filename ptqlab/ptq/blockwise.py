@@ -134,7 +134,7 @@ def blockwise_rows(
             replay, [torch.tensor([i]) for i in range(len(inputs))], ["block." + n for n in local]
         )
         yield group, {n: rows.rows["block." + n[len(prefix) + 1 :]] for n in group}
-        with eval_mode(block):
+        with torch.no_grad(), eval_mode(block):  # no graph: the outputs are the next block's data
             inputs = [((_first(block(*a, **k)), *a[1:]), k) for a, k in inputs]
 
 
