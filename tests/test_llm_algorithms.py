@@ -165,6 +165,13 @@ def test_fp8_weights_equal_torch_cast_per_row():
     scale[3] = 1.0
     expected = (w / scale).to(torch.float8_e4m3fn).float() * scale
     assert torch.equal(fp8_weight(w), expected)
+    big = torch.full((2, 4), 3e38)
+    assert torch.equal(fp8_weight(big), big)  # 3e38 / (3e38 / 448) = 448: on the grid
+    for bad, error in ((torch.tensor([[1.0, float("nan")]]), ValueError), (torch.tensor([[float("inf")]]), ValueError),
+                       (torch.ones(4), TypeError), (torch.ones(2, 2, dtype=torch.int8), TypeError),
+                       (torch.empty(0, 3), TypeError)):  # fmt: skip
+        with pytest.raises(error):
+            fp8_weight(bad)
 
 
 def test_peak_rss_sees_a_large_allocation():
@@ -174,6 +181,8 @@ def test_peak_rss_sees_a_large_allocation():
 
     value, peak, before = peak_rss(allocate)
     assert value == 1.0 and peak - before > 100e6
+    with pytest.raises(TypeError, match="callable"):
+        peak_rss(None)
 
 
 def test_awq_gram_shortcut_equals_the_loss_over_rows():

@@ -110,6 +110,12 @@ def gguf_copy(model: nn.Module, fmt: str, layers=None) -> nn.Module:
 def fp8_weight(w: torch.Tensor, fmt: str = "fp8_e4m3") -> torch.Tensor:
     """Ŵ = s · round_fp8(W / s), one s = max|W_row| / fmt.max per output row (an all-zero row stays 0)."""
     f = get_format(fmt)
+    if not isinstance(w, torch.Tensor) or not w.is_floating_point() or w.dim() != 2 or w.numel() == 0:
+        raise TypeError(
+            f"w must be a non-empty 2-D float tensor, got {getattr(w, 'shape', type(w).__name__)}"
+        )
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("w has NaN or ±Inf entries: an fp8 scale cannot be chosen for them")
     amax = w.detach().float().abs().amax(1, keepdim=True)
     scale = torch.where(amax > 0, amax / f.max, torch.ones_like(amax))
     return round_to_format((w.float() / scale).clamp(-f.max, f.max), f) * scale
@@ -148,6 +154,8 @@ def _rss_bytes() -> int:
 
 def peak_rss(fn, interval: float = 0.01):
     """(fn(), peak RSS bytes while it ran, RSS bytes before): RSS sampled every ``interval`` s in a thread."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     before, peak, done = _rss_bytes(), [0], threading.Event()
 
     def sample():
