@@ -37,17 +37,3 @@ def test_q4_1_round_trip_leaves_the_published_model_unchanged(setting):
     s = _score(setting, "gguf-q4_1")
     assert s.kl_max == 0.0 and s.top1 == 1.0
 
-
-@pytest.mark.slow
-@pytest.mark.parametrize("bits", [4, 3])
-def test_gptq_and_awq_beat_rtn_on_perplexity_and_kl(setting, bits):
-    rtn, gptq, awq = (_score(setting, f"{k}-w{bits}g64") for k in ("rtn", "gptq", "awq"))
-    for s in (gptq, awq):
-        assert s.ppl < rtn.ppl and s.kl_mean < rtn.kl_mean
-
-
-@pytest.mark.slow
-def test_smoothquant_w8a8_beats_rtn_w8a8(setting):
-    for suffix in ("", "-token"):
-        rtn, sq = (_score(setting, f"{k}-w8a8{suffix}") for k in ("rtn", "smoothquant"))
-        assert sq.kl_mean < rtn.kl_mean, suffix
