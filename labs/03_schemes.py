@@ -80,6 +80,12 @@ def _(mo, with_hint):
 
 
 @app.cell
+def _(fold_switch, mo, model_picker, text):
+    mo.md(text.fold_switch_note(model_picker.value, fold_switch.value))
+    return
+
+
+@app.cell
 def _(fold_switch, mo, model_picker, numbers, with_hint):
     layer_picker = mo.ui.dropdown(
         list(numbers.lab_weight_matrices(model_picker.value, fold_switch.value)),

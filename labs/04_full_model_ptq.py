@@ -56,7 +56,7 @@ def _(mo):
 
     The torch.ao, torchao and ORT static recipes take every activation range from a **ptqlab observer** — the
     calibrators of Lab 02 set the scales of the real kernels. ORT rows also show their speedup against ORT
-    fp32, separating what the engine gains from what quantization gains.
+    fp32 (the table's *vs ORT fp32* column), separating what the engine gains from what quantization gains.
     """)
     return
 
@@ -175,8 +175,9 @@ def _(mo, with_hint):
                 "predict first: will **ao-static-int8** beat **ao-dynamic-int8** on this model? Then press.",
             ),
             mo.md(
-                "One run takes seconds for the digits models and up to a minute for MiniLM or the 268 MB MLP "
-                "on 2 cores (`pt2e-x86-int8` adds a compile, `ao-dynamic-int8-sq` a sensitivity search). "
+                "While it runs, the bar names each recipe as it finishes with its own time, the elapsed time "
+                "and an estimate of the time left; MiniLM and the 268 MB MLP take far longer than the digits "
+                "models (`pt2e-x86-int8` adds a compile, `ao-dynamic-int8-sq` a sensitivity search). "
                 "Few repeats on a shared machine are noisy: read the p10–p90 spread."
             ),
         ]
@@ -185,26 +186,39 @@ def _(mo, with_hint):
 
 
 @app.cell
+def _(mo):
+    get_measured, set_measured = mo.state({})
+    return get_measured, set_measured
+
+
+@app.cell
 def _(
     batch_picker,
+    get_measured,
     model_picker,
     numbers,
     observer_picker,
     recipe_picker,
     repeats_slider,
     run_button,
+    set_measured,
     threads_picker,
 ):
+    settings = numbers.settings_key(
+        model_picker.value,
+        recipe_picker.value,
+        batch_picker.value,
+        repeats=repeats_slider.value,
+        observer=observer_picker.value,
+        threads=threads_picker.value,
+    )
     if run_button.value:
-        result = numbers.measure_with_progress(
-            model_picker.value,
-            recipe_picker.value,
-            batch_picker.value,
-            repeats=repeats_slider.value,
-            observer=observer_picker.value,
-            threads=threads_picker.value,
-        )
+        result = numbers.measure_settings(settings)
+        set_measured(get_measured() | {settings: result})
         origin = "your settings"
+    elif settings in get_measured():
+        result = get_measured()[settings]
+        origin = "your settings, measured earlier in this session (press the button to measure again)"
     else:
         result = numbers.quick_measurement()
         origin = "the quick default (digits MLP, batch 64, 5 repeats) — press the button for your settings"
@@ -223,6 +237,8 @@ def _(mo, numbers, origin, result):
     padded with copies of its rows, whose outputs are dropped).*
 
     {numbers.measurement_markdown(result)}
+
+    {numbers.run_time_sentence(result)}
 
     **Hardware**
 
@@ -263,8 +279,8 @@ def _(mo):
     mo.md(r"""
     ## Reading the three charts
 
-    * **Speedup bars** — above the dashed line at 1× a recipe is faster than fp32; whiskers are the p10–p90
-      latency spread turned into speedups.
+    * **Speedup bars** — a bar reaching right of the dashed line at 1× is a recipe faster than fp32; whiskers
+      are the p10–p90 latency spread turned into speedups; the colours are the engines, named in the legend.
     * **Size vs quality** — the dashed Pareto front joins the recipes no other recipe beats on both size and
       quality; accuracy stops at 100 %. Whether the smallest one's quality is acceptable is the model's call.
     * **Roofline** — the line is $t = \text{bytes}/\text{bandwidth}$, the fastest any forward streaming those

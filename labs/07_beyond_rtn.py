@@ -91,8 +91,9 @@ def _(mo):
         [
             run_button,
             mo.md(
-                "Digits models take seconds per algorithm (AdaRound longer); MiniLM up to a minute each on a "
-                "shared 2-core machine. Results are cached per setting."
+                "While it runs, the bar names each algorithm as it finishes with its own time, the elapsed "
+                "time and an estimate of the time left; the table's runtime column is measured. AdaRound "
+                "trains, so it is the slowest. Results are cached per setting."
             ),
         ]
     )
@@ -100,24 +101,37 @@ def _(mo):
 
 
 @app.cell
+def _(mo):
+    get_compared, set_compared = mo.state({})
+    return get_compared, set_compared
+
+
+@app.cell
 def _(
     algorithm_picker,
     bits,
+    get_compared,
     granularity_picker,
     group_size,
     model_picker,
     numbers,
     run_button,
+    set_compared,
 ):
+    settings = numbers.settings_key(
+        model_picker.value,
+        bits.value,
+        granularity_picker.value,
+        group_size.value,
+        algorithm_picker.value,
+    )
     if run_button.value:
-        comparison = numbers.run(
-            model_picker.value,
-            bits.value,
-            granularity_picker.value,
-            group_size.value,
-            algorithm_picker.value,
-        )
+        comparison = numbers.run(*settings)
+        set_compared(get_compared() | {settings: comparison})
         origin = "your settings"
+    elif settings in get_compared():
+        comparison = get_compared()[settings]
+        origin = "your settings, run earlier in this session"
     else:
         comparison = numbers.quick_comparison()
         origin = "the quick default (digits CNN, W2 per-channel) — press the button for your settings"
@@ -149,11 +163,11 @@ def _(mo):
     mo.md(r"""
     ## What each algorithm does to the weights
 
-    Pick a layer. Top left: the weights AdaRound rounded the *other* way than RTN (red up, blue down).
-    Top right: GPTQ's mean weight error per input column — it grows along the sweep, because every column
-    absorbs the rounding error of the ones before it, yet the *output* error above is lower. Bottom left:
-    AWQ's per-channel scale against the channel's mean activation. Bottom right: CLE's per-channel ranges
-    before and after equalization.
+    Pick a layer; one panel per algorithm that ran and has something to show on it. **AdaRound**: the
+    weights it rounded the *other* way than RTN (red up, blue down). **GPTQ**: mean weight error per input
+    column — it grows along the sweep, because every column absorbs the rounding error of the ones before
+    it, yet the *output* error above is lower. **AWQ**: the per-channel scale against the channel's mean
+    activation. **CLE**: the per-channel ranges before and after equalization.
     """)
     return
 
@@ -161,15 +175,18 @@ def _(mo):
 @app.cell
 def _(comparison, mo, numbers, with_hint):
     layer_picker = mo.ui.dropdown(
-        numbers.layer_names(comparison), value=numbers.layer_names(comparison)[0], label="layer"
+        numbers.layer_names(comparison), value=numbers.default_layer(comparison), label="layer"
     )
-    with_hint(layer_picker, "pick the last layer: are AdaRound's flips as many as in the first?")
+    with_hint(
+        layer_picker,
+        "with AdaRound run (add it, press the button), pick the last layer: are its flips as many as in the first?",
+    )
     return (layer_picker,)
 
 
 @app.cell
 def _(comparison, figures, layer_picker, numbers):
-    figures.weights_figure(numbers.weight_views(comparison, layer_picker.value))
+    figures.weights_view(numbers.weight_views(comparison, layer_picker.value))
     return
 
 

@@ -46,7 +46,7 @@ def _(mo):
     4. write the straight-through estimator's gradient and check it against torch's autograd.
 
     **The two routes.** *Post-training quantization* rounds a trained model's weights,
-    $\hat W = s\,\mathrm{clamp}(\mathrm{round}(W/s), q_\min, q_\max)$, after a few forward passes to
+    $\hat W = s\,\mathrm{clamp}(\mathrm{round}(W/s), q_{\min}, q_{\max})$, after a few forward passes to
     calibrate the activation ranges. *Quantization-aware training* fine-tunes with that rounding in the
     forward pass and lets the gradient through it (the straight-through estimator):
     $\partial \hat w/\partial w = 1$ where $\mathrm{round}(w/s)$ lies on the grid, 0 where it is clamped.
@@ -205,7 +205,11 @@ def _(mo, with_hint):
     mo.vstack(
         [
             with_hint(granularity_picker, "per-tensor W2 is where training differences show most."),
-            with_hint(dynamics_button, "about a minute per seed on 2 cores the first time; then cached."),
+            with_hint(
+                dynamics_button,
+                "the first time it trains (the bar shows each seed's time, the elapsed time and an estimate "
+                "of the time left); then it comes from the disk cache.",
+            ),
         ]
     )
     return dynamics_button, granularity_picker

@@ -218,9 +218,11 @@ def _(mo):
     `ptqlab.backends.weight_only_linear` stores int8 or packed int4 weights with fp16 scales and
     dequantizes them on every call. It shrinks the model, but each forward unpacks the whole weight matrix
     into a fresh float tensor, then runs the ordinary float GEMM on it: *more* memory traffic than fp32,
-    plus Python overhead per layer. The engines' kernels dequantize small tiles in registers inside the
-    GEMM loop, so the weights cross the memory bus once, at 8 or 4 bits. Press the button to measure
-    both here (interleaved with fp32, medians with p10/p90).
+    plus Python overhead per layer. The engines' kernels (torchao's, and ONNX Runtime's `MatMulNBits`)
+    dequantize small tiles in registers inside the GEMM loop, so the weights cross the memory bus once, at
+    8 or 4 bits — but they still dequantize on every call, so whether they beat fp32 depends on the CPU and
+    the batch. Press the button to measure both here (interleaved with fp32, medians with p10/p90); the
+    sentence under the table says what this machine showed, and why.
     """)
     return
 
@@ -247,7 +249,12 @@ def _(mo, with_hint):
 
 @app.cell
 def _(mo, text, wo_batch, wo_model, wo_run):
-    mo.stop(not wo_run.value, mo.md("*Press the button to measure (MiniLM takes minutes on a busy CPU).*"))
+    mo.stop(
+        not wo_run.value,
+        mo.md(
+            "*Press the button to measure; the bar shows each variant's time and an estimate of the time left.*"
+        ),
+    )
     mo.md(text.weight_only_markdown(wo_model.value, wo_batch.value))
     return
 

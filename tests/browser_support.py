@@ -145,3 +145,16 @@ def wait_until(condition, timeout_s: float = 20.0, what: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.1)
+
+
+def page_defects(page) -> list[str]:
+    """What a teacher would stop the class for on a loaded page: KaTeX that failed to parse (shown as raw red
+    LaTeX) and progress bars left behind after their work finished."""
+    defects = []
+    errors = page.locator(".katex-error")
+    for i in range(errors.count()):
+        defects.append(f"raw LaTeX: {errors.nth(i).get_attribute('title')}")
+    bars = page.get_by_role("progressbar").count()
+    if bars:
+        defects.append(f"{bars} progress bar(s) left on the page")
+    return defects

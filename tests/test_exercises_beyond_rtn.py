@@ -1,6 +1,7 @@
-"""Lab 07's coding exercises and self-checks: the reference solutions pass, each typical mistake (a string
-replace on the solution) gets its own message, the starters are told to fill in the blanks, the oracles agree
-with independent arithmetic, and every expected answer is what ptqlab computes."""
+"""Lab 07's coding exercises and self-checks: the reference solutions pass (through the contained runner),
+each typical mistake (a string replace on the solution) gets its own message on every one of 20 seeds (judged
+in this process), the starters are told to fill in the blanks, the oracles agree with independent arithmetic
+and with ptqlab's algorithms, and every expected answer is what ptqlab computes."""
 
 import pytest
 import torch
@@ -11,6 +12,15 @@ from ptqlab.lessons.beyond_rtn import questions as beyond_rtn_questions
 from ptqlab.lessons.beyond_rtn import smoothquant_exercise as esmooth
 from ptqlab.lessons.beyond_rtn import text as beyond_rtn_text
 from ptqlab.lessons.beyond_rtn.numbers import compare
+
+MISTAKE_SEEDS = range(20)
+
+
+def named_on_every_seed(judge, source: str, message: str) -> None:
+    for seed in MISTAKE_SEEDS:
+        verdict = judge(source, seed)
+        assert verdict.ok is False and message in verdict.message, (seed, verdict.message)
+
 
 BIAS_MISTAKES = [
     ("bias - shift", "bias + shift", "the sign is flipped"),
@@ -31,13 +41,18 @@ def test_bias_reference_solution_passes():
 @pytest.mark.parametrize("old,new,message", BIAS_MISTAKES, ids=range(len(BIAS_MISTAKES)))
 def test_bias_mistakes_are_named(old, new, message):
     assert old in ebias.BIAS_SOLUTION
-    verdict = ebias.check_bias_correction(ebias.BIAS_SOLUTION.replace(old, new), seed=1)
-    assert verdict.ok is False and message in verdict.message, verdict.message
+    named_on_every_seed(ebias.compare_bias_correction, ebias.BIAS_SOLUTION.replace(old, new), message)
 
 
 def test_bias_starter_is_told_to_fill_in_the_blanks():
-    verdict = ebias.check_bias_correction(ebias.BIAS_STARTER, seed=1)
-    assert verdict.ok is False and "fill in every `...`" in verdict.message
+    named_on_every_seed(ebias.compare_bias_correction, ebias.BIAS_STARTER, "fill in every `...`")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_checkers_answer_is_ptqlabs_bias_correction(seed):
+    """The checker compares with b − (W̃ − W)·E[x] in float64; ptqlab's run_bias_correction gives the same."""
+    for case, expected in ebias.seeded_cases(seed):
+        torch.testing.assert_close(ebias.reference_bias(case), expected, rtol=0, atol=1e-5)
 
 
 def test_bias_transposed_product_on_a_square_layer_is_named():
@@ -77,13 +92,11 @@ def test_smoothing_reference_solution_passes():
 @pytest.mark.parametrize("old,new,message", SMOOTH_MISTAKES, ids=range(len(SMOOTH_MISTAKES)))
 def test_smoothing_mistakes_are_named(old, new, message):
     assert old in esmooth.SMOOTH_SOLUTION
-    verdict = esmooth.check_smoothing(esmooth.SMOOTH_SOLUTION.replace(old, new), seed=2)
-    assert verdict.ok is False and message in verdict.message, verdict.message
+    named_on_every_seed(esmooth.compare_smoothing, esmooth.SMOOTH_SOLUTION.replace(old, new), message)
 
 
 def test_smoothing_starter_is_told_to_fill_in_the_blanks():
-    verdict = esmooth.check_smoothing(esmooth.SMOOTH_STARTER, seed=2)
-    assert verdict.ok is False and "fill in every `...`" in verdict.message
+    named_on_every_seed(esmooth.compare_smoothing, esmooth.SMOOTH_STARTER, "fill in every `...`")
 
 
 def test_smoothing_oracle_is_the_formula_and_keeps_the_product():

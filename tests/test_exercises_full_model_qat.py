@@ -1,12 +1,22 @@
 """Lab 04's dynamic int8 Linear and lab 08's straight-through estimator exercises: the reference solution
-passes, each typical mistake (a string replace on the solution) gets its own message, the starter is told to
-fill in the blanks, and ptqlab's references agree with the independent oracles (torchao + torch._int_mm;
-torch's fake-quant autograd)."""
+passes (through the contained runner), each typical mistake (a string replace on the solution) gets its own
+message on every one of 20 seeds (judged in this process), the starter is told to fill in the blanks, and
+ptqlab's references agree with the independent oracles (torchao + torch._int_mm; torch's fake-quant
+autograd)."""
 
 import pytest
 import torch
 
 from ptqlab.lessons.full_model import exercise as efm
+
+MISTAKE_SEEDS = range(20)
+
+
+def named_on_every_seed(judge, source: str, message: str) -> None:
+    for seed in MISTAKE_SEEDS:
+        verdict = judge(source, seed)
+        assert verdict.ok is False and message in verdict.message, (seed, verdict.message)
+
 
 SOLUTION = efm.DYNAMIC_SOLUTION
 ROUND = "torch.round(x / s_x[:, None])"
@@ -43,18 +53,17 @@ def test_dynamic_mistakes_are_named(edits, message):
     for old, new in edits:
         assert old in source
         source = source.replace(old, new)
-    verdict = efm.check_dynamic_linear(source, seed=3)
-    assert verdict.ok is False and message in verdict.message, verdict.message
+    named_on_every_seed(efm.compare_dynamic_linear, source, message)
 
 
 def test_dynamic_starter_is_told_to_fill_in_the_blanks():
-    verdict = efm.check_dynamic_linear(efm.DYNAMIC_STARTER, seed=3)
-    assert verdict.ok is False and "fill in every `...`" in verdict.message
+    named_on_every_seed(efm.compare_dynamic_linear, efm.DYNAMIC_STARTER, "fill in every `...`")
 
 
 def test_clamping_to_128_with_the_right_scale_is_harmless():
     """With s = max|x| / 127 no code exceeds 127, so a ±128 clamp changes nothing: it is not flagged."""
-    assert efm.check_dynamic_linear(SOLUTION.replace("-127, 127", "-128, 128"), seed=3).ok is True
+    source = SOLUTION.replace("-127, 127", "-128, 128")
+    assert all(efm.compare_dynamic_linear(source, seed).ok is True for seed in MISTAKE_SEEDS)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -128,6 +137,12 @@ STE_MISTAKES = [
         "torch.clamp(torch.round(x / scale + zero_point), qmin, qmax)",
         "torch rounds x/s first (half to even)",
     ),
+    (CODE, "q = torch.floor(x / scale + 0.5) + zero_point  #", "rounding half up, is the same mask"),
+    (
+        "torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax)",
+        "torch.clamp(torch.floor(x / scale + 0.5) + zero_point, qmin, qmax)",
+        "you rounded half up",
+    ),
 ]
 
 
@@ -139,18 +154,17 @@ def test_ste_reference_solution_passes():
 @pytest.mark.parametrize("old,new,message", STE_MISTAKES, ids=range(len(STE_MISTAKES)))
 def test_ste_mistakes_are_named(old, new, message):
     assert old in STE
-    verdict = eqat.check_ste(STE.replace(old, new), seed=3)
-    assert verdict.ok is False and message in verdict.message, verdict.message
+    named_on_every_seed(eqat.compare_ste, STE.replace(old, new), message)
 
 
 def test_rounding_after_the_zero_point_is_named_at_an_odd_zero_point():
-    verdict = eqat.check_ste(STE.replace(CODE, "q = torch.round(x / scale + zero_point)  #"), seed=3)
-    assert "you rounded x/s + z" in verdict.message and "torch rounds x/s first" in verdict.message
+    source = STE.replace(CODE, "q = torch.round(x / scale + zero_point)  #")
+    named_on_every_seed(eqat.compare_ste, source, "you rounded x/s + z")
+    named_on_every_seed(eqat.compare_ste, source, "torch rounds x/s first")
 
 
 def test_ste_starter_is_told_to_fill_in_the_blanks():
-    verdict = eqat.check_ste(eqat.STE_STARTER, seed=3)
-    assert verdict.ok is False and "fill in every `...`" in verdict.message
+    named_on_every_seed(eqat.compare_ste, eqat.STE_STARTER, "fill in every `...`")
 
 
 def test_torchs_mask_is_decided_on_the_rounded_code_then_the_zero_point():

@@ -44,7 +44,7 @@ def test_size_sentence_names_the_smallest_by_measured_bytes():
     ]
     text = full_model_text.size_sentence(rows)
     assert "smallest variant measured is **ao-static-int8** (0.070 MB)" in text
-    assert "torchao-int4-weight-only takes 0.080 MB" in text
+    assert "**torchao-int4-weight-only** takes 0.080 MB, 10.2× smaller than fp32's 0.817 MB" in text
     rows[2] = _row("torchao-int4-weight-only", 4, 1.0, 1.0, 40_000, "torchao")
     assert "**torchao-int4-weight-only** (0.040 MB)" in full_model_text.size_sentence(rows)
 

@@ -244,3 +244,130 @@ def test_lab04_run_button_survives_extremes(model, observer, recipes, batch, rep
     assert {"fp32", *recipes} <= {row.recipe for row in result.rows}
     for row in result.rows:  # every recipe was either measured or says why it could not run
         assert (row.available and row.median_ms > 0) or (not row.available and row.reason), row
+
+
+# ---- issue 23: the UI defects, each checked where it is decided (no browser needed) ----------------------
+
+KATEX_FUNCTIONS = r"min|max|log|ln|exp|sin|cos|lim|sup|inf|det|arg"  # operators: no argument to take
+
+
+@pytest.mark.parametrize(
+    "path", LABS + sorted((ROOT / "ptqlab" / "lessons").glob("*/*.py")), ids=lambda p: p.name
+)
+def test_no_function_as_a_bare_sub_or_superscript(path):
+    """KaTeX refuses ``q_\\min`` ("Got function '\\min' with no arguments as subscript") and shows it as raw
+    red LaTeX; ``q_{\\min}`` renders."""
+    import re
+
+    bad = re.findall(rf"[_^]\\(?:{KATEX_FUNCTIONS})\b", path.read_text())
+    assert bad == [], f"{path.name}: brace these sub/superscripts: {bad}"
+
+
+def test_progress_bars_go_away_and_tell_the_time(monkeypatch):
+    import marimo as mo
+
+    from ptqlab.labkit import layout
+
+    made = []
+
+    class Bar:
+        def __init__(self, **kw):
+            made.append(kw | {"subtitles": []})
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+        def update(self, subtitle=None):
+            made[-1]["subtitles"].append(subtitle)
+
+    monkeypatch.setattr(mo, "running_in_notebook", lambda: True)
+    monkeypatch.setattr(mo.status, "progress_bar", Bar)
+    assert list(layout.marimo_progress("t")(["gptq", "awq"])) == ["gptq", "awq"]
+    with layout.timed_bar(3, "recipes") as step:
+        step("fp32")
+    assert [m["remove_on_exit"] for m in made] == [True, True]
+    assert made[0]["subtitles"][0].startswith("gptq (") and "1/2" in made[0]["subtitles"][0]
+    assert "s elapsed · about" in made[1]["subtitles"][0]
+
+
+def test_lab07_draws_only_panels_with_something_to_show():
+    import torch
+
+    from ptqlab.lessons.beyond_rtn.figures import weight_panels, weights_figure
+    from ptqlab.lessons.beyond_rtn.numbers import WeightViews
+
+    one_channel = (torch.ones(1), torch.ones(1))
+    views = WeightViews("conv1", None, (torch.ones(3), torch.ones(3)), one_channel, None, True, True)
+    shown, absent = weight_panels(views)
+    assert shown == ["gptq"]
+    assert absent == [
+        "AdaRound was not run (add it and press the button)",
+        "AWQ: conv1 has no per-channel scale to compare (one input channel, or none)",
+        "CLE: no equalizable pair starts at conv1",
+    ]
+    assert len([ax for ax in weights_figure(views).axes if ax.get_visible()]) == 1
+    assert weights_figure(WeightViews("x", None, None, None, None)) is None
+
+
+def test_lab07_default_layer_has_more_than_one_input_channel():
+    from types import SimpleNamespace
+
+    from ptqlab.lessons.beyond_rtn import numbers
+
+    errors = {"conv1": 0.1, "conv2": 0.1, "fc1": 0.1}  # the rtn run's per-layer errors name the layers
+    comparison = SimpleNamespace(model="cnn", runs={"rtn": SimpleNamespace(layer_errors=errors)})
+    assert numbers.default_layer(comparison) == "conv2"  # conv1 sees one input channel: AWQ has one point
+
+
+def test_lab03_fold_switch_says_when_it_cannot_apply(monkeypatch):
+    from ptqlab.lessons.schemes import numbers
+    from ptqlab.lessons.schemes.text import fold_switch_note
+
+    real = numbers.batchnorm_count
+    monkeypatch.setattr(numbers, "batchnorm_count", lambda name: 0 if name == "minilm" else real(name))
+    assert real("cnn") == 3 and real("mlp") == 3
+    assert "no BatchNorm layer: the fold switch has nothing to fold" in fold_switch_note("minilm", True)
+    assert "BatchNorm layers: folded into the weights" in fold_switch_note("cnn", True)
+    assert "kept (switch on to fold them)" in fold_switch_note("mlp", False)
+
+
+def test_lab03_histogram_bins_are_even_on_the_symlog_axis():
+    import math
+
+    import torch
+
+    from ptqlab.labkit.vega import histogram_rows
+
+    w = torch.cat([torch.randn(4000, generator=torch.Generator().manual_seed(0)) * 0.02, torch.tensor([8.0])])
+    bars = histogram_rows(w, 80, symlog=0.02)
+    assert sum(b["count"] for b in bars) == w.numel()
+    t = lambda x: math.copysign(math.log1p(abs(x) / 0.02), x)  # noqa: E731
+    widths = {round(t(b["b"]) - t(b["a"]), 3) for b in bars}
+    assert len(widths) == 1  # equal bins in symlog space
+    assert sum(b["count"] for b in bars if abs(b["a"]) < 0.1) > 3000  # the bulk is spread over many bins
+    assert len([b for b in bars if abs(b["a"]) < 0.1]) > 20
+    with pytest.raises(ValueError, match="symlog"):
+        histogram_rows(w, 10, symlog=0.0)
+
+
+def test_lab05_legends_sit_beside_the_data():
+    from ptqlab.lessons.sensitivity.figures import sensitivity_figure
+    from ptqlab.ptq.sensitivity import SensitivityReport
+
+    layers = ["fc1", "fc2", "fc3"]
+    report = SensitivityReport(0.99, {(n, b): 0.9 for n in layers for b in (2, 4, 8)}, layers, (2, 4, 8))
+    fig = sensitivity_figure(report, "t")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend, axes_box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes_box.x1 - 1  # right of the axes, never on the bars
+
+
+def test_lab09_self_check_options_do_not_carry_the_answer():
+    from ptqlab.lessons.real_integers.questions import QUESTIONS
+
+    _, options, right = QUESTIONS["q1"]
+    assert right in options and not any(ch in right for ch in "0123456789^<")

@@ -3,7 +3,11 @@
 The vision rows are architecture-faithful small models trained on the 8×8 digits (``ptqlab.models.vision``),
 labelled "ResNet-style on digits" etc.: NOT the ImageNet models. The BERT row is all-MiniLM-L6-v2 (quality:
 embedding cosine vs fp32, as ``ptqlab bench models``). The LLaMA row is a hook: ``LLM_ROW`` stays
-"pending: SmolLM2 (issue 20)" until ``register_llm_row`` fills it; no number is invented.
+"pending" until ``register_llm_row`` fills it (``ptqlab.bench.architecture_llm_row`` measures SmolLM2-135M;
+slow, so only on request); no number is invented.
+
+``measure_rows(models, batches, …)`` measures the rows (``ptqlab bench architectures`` and lab 11 share it),
+calling ``step(description)`` after every recipe built and every timed call (for a progress bar).
 
 Per model: int8 static PTQ (per-channel symmetric int8 weights, uint8 activations calibrated with
 ``CALIBRATOR``) on every real engine recipe in ``ENGINE_RECIPES``, timed interleaved with fp32 by
@@ -25,6 +29,7 @@ SEED_TABLE = (
     ("LLaMA-7B", "45.3 PPL", "46.1 PPL", "+0.8 PPL", "2.1×", "4×"),
     ("Vision Transformer", "81.8 %", "80.9 %", "-0.9", "2.4×", "4×"),
 )
+SEED_ORDER = tuple(r[0] for r in SEED_TABLE)
 MEASURED_MODELS = {
     "ResNet-50": "resnet",
     "MobileNetV2": "mobilenetv2",
@@ -34,7 +39,8 @@ MEASURED_MODELS = {
 ENGINE_RECIPES = ("ao-static-int8", "pt2e-x86-int8", "ort-int8-static")
 BASELINES = ("fp32", "ort-fp32")  # ORT's int8 gain is also reported against ORT's own fp32
 CALIBRATOR = "minmax"
-PENDING_LLM = "pending: SmolLM2 (issue 20)"
+PENDING_LLM = "pending: SmolLM2-135M, measured only on request (--models …,llama)"
+LLM_MODEL = "llama"  # the --models name of the LLaMA row
 
 
 @dataclass
@@ -68,11 +74,17 @@ def register_llm_row(fill: Callable[[], ArchitectureRow]) -> None:
     LLM_ROW["fill"] = fill
 
 
+def pending_llm_row() -> ArchitectureRow:
+    """The LLaMA-7B row when it is not measured: it says so, and no number is invented."""
+    why = [PENDING_LLM + ": not measured in this run"]
+    return ArchitectureRow("LLaMA-7B", PENDING_LLM, "perplexity", why=why)
+
+
 def llm_row() -> ArchitectureRow:
-    """The LLaMA-7B row: the registered measurement, else a row that says it is pending."""
+    """The LLaMA-7B row: the registered measurement (``register_llm_row``), else the pending row."""
     if LLM_ROW["fill"] is not None:
         return LLM_ROW["fill"]()
-    return ArchitectureRow("LLaMA-7B", PENDING_LLM, "perplexity", why=[PENDING_LLM + ": not merged yet"])
+    return pending_llm_row()
 
 
 def _best(rows, batch: int):
@@ -109,17 +121,79 @@ def summarize(bm: BenchModel, seed_name: str, rows: list, batches: list[int]) ->
     return row
 
 
+def steps_for(models, batches: list[int], repeats: int, warmup: int = 3) -> int:
+    """At most how many ``step`` calls ``measure_rows`` makes for the vision/BERT rows (a progress total)."""
+    recipes = len(BASELINES) + len(ENGINE_RECIPES)
+    n = sum(1 for m in models if m in MEASURED_MODELS.values())
+    return n * len(batches) * recipes * (1 + warmup + repeats)
+
+
+def measure_rows(
+    models,
+    batches: list[int],
+    *,
+    repeats: int = 10,
+    budget_s: float = 10.0,
+    step: Callable[[str], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[ArchitectureRow]:
+    """One ArchitectureRow per seed row whose model is in ``models`` (names of ``MEASURED_MODELS``, plus
+    ``LLM_MODEL`` for the LLaMA row registered with ``register_llm_row``; the pending row otherwise), in
+    the seed's order."""
+    from ptqlab.bench import run as bench
+    from ptqlab.bench.models import ModelUnavailable, load_bench_model
+
+    models = list(models)
+    known = (*MEASURED_MODELS.values(), LLM_MODEL)
+    bad = [m for m in models if m not in known]
+    if bad or not models:
+        raise ValueError(f"models: unknown {bad}; choose from {', '.join(known)}")
+    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batches):
+        raise ValueError(f"batches must be positive ints, got {batches!r}")
+    rows = []
+    for seed_name, name in MEASURED_MODELS.items():
+        if name not in models:
+            continue
+        try:
+            bm = load_bench_model(name)
+        except ModelUnavailable as e:
+            rows.append(ArchitectureRow(seed_name, name, why=[f"model unavailable: {e}"]))
+            continue
+        if log:
+            log(f"{bm.title}: quality on {bm.eval_set}")
+        measured, cache = [], {}
+        for b in batches:
+            measured += bench.run_group(
+                bm,
+                b,
+                recipes=[*BASELINES, *ENGINE_RECIPES],
+                compiled=[],
+                repeats=repeats,
+                budget_s=budget_s,
+                observer=CALIBRATOR,
+                cache=cache,
+                step=step,
+            )
+            bench.reset_compiled()
+        rows.append(summarize(bm, seed_name, measured, batches))
+    if LLM_MODEL in models and LLM_ROW["fill"] is not None and log:
+        log("LLaMA row: the registered measurement (minutes)")
+    rows.append(llm_row() if LLM_MODEL in models else pending_llm_row())
+    rows.sort(key=lambda r: SEED_ORDER.index(r.seed_name))
+    return rows
+
+
 def format_table(rows: list[ArchitectureRow]) -> str:
     """The seed's table and the measured one, one line per architecture."""
     seed = {s[0]: s for s in SEED_TABLE}
     lines = [
-        "| seed row | seed fp32 → int8 (Δ), speedup, size | measured on | fp32 | int8 | Δ | engine | speedup b1 / big | size |",
+        "| seed row | seed fp32 → int8 (Δ), speedup, size | measured on | fp32 | int8 | Δ | engine | speedup (batch) | size |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         s = seed[r.seed_name]
         cells = [f"{v:.4f}" if v is not None else "—" for v in (r.fp32, r.int8, r.delta)]
-        sp = " / ".join(f"{v:.2f}×" for v in r.speedup.values()) or "—"
+        sp = " / ".join(f"{v:.2f}× (b{b})" for b, v in r.speedup.items()) or "—"
         size = f"{r.size_ratio:.2f}×" if r.size_ratio else "—"
         lines.append(
             f"| {r.seed_name} | {s[1]} → {s[2]} ({s[3]}), {s[4]}, {s[5]} | {r.measured_on} ({r.quality_label}) | "
@@ -140,11 +214,17 @@ __all__ = [
     "CALIBRATOR",
     "BASELINES",
     "ENGINE_RECIPES",
+    "LLM_MODEL",
+    "MEASURED_MODELS",
     "PENDING_LLM",
+    "SEED_ORDER",
     "SEED_TABLE",
     "ArchitectureRow",
     "format_table",
     "llm_row",
+    "measure_rows",
+    "pending_llm_row",
     "register_llm_row",
+    "steps_for",
     "summarize",
 ]

@@ -18,13 +18,21 @@ FAMILY_COLORS = {
     "torch.ao (x86/fbgemm)": "#1f77b4",
     "pt2e + inductor": "#9467bd",
     "torchao": "#ff7f0e",
+    "onnxruntime (CPU EP)": "#2ca02c",
 }
+OTHER_COLOR = "#8c564b"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 QUALITY_LABEL = {"accuracy": "test accuracy (%)", "cosine": "cosine vs fp32"}
 
 
 def _available(rows: list[BenchRow], model: str, batch: int | None = None) -> list[BenchRow]:
     return [r for r in rows if r.available and r.model == model and (batch is None or r.batch == batch)]
+
+
+def legend_families(rows: list[BenchRow]) -> list[str]:
+    """The engine families drawn, in FAMILY_COLORS order, then any other family: the legend names every colour."""
+    present = {r.family for r in rows}
+    return [f for f in FAMILY_COLORS if f in present] + sorted(present - set(FAMILY_COLORS))
 
 
 def speedup_figure(rows: list[BenchRow], model: str):
@@ -38,7 +46,7 @@ def speedup_figure(rows: list[BenchRow], model: str):
         speed = [r.speedup for r in group]
         lo = [s - base / r.p90_ms for s, r in zip(speed, group, strict=True)]
         hi = [base / r.p10_ms - s for s, r in zip(speed, group, strict=True)]
-        colors = [FAMILY_COLORS.get(r.family, "#2ca02c") for r in group]
+        colors = [FAMILY_COLORS.get(r.family, OTHER_COLOR) for r in group]
         y = range(len(group))
         ax.barh(y, speed, xerr=[lo, hi], color=colors, capsize=3)
         ax.axvline(1.0, color="black", lw=1, ls="--")
@@ -49,8 +57,9 @@ def speedup_figure(rows: list[BenchRow], model: str):
         ax.invert_yaxis()
         ax.set_xlabel("speedup vs fp32 eager (median, p10–p90)")
         ax.set_title(f"{model}, batch {batch}")
-    handles = [Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()]
-    axes[-1].legend(handles, list(FAMILY_COLORS), loc="lower right", fontsize=7, framealpha=0.9)
+    families = legend_families(_available(rows, model))
+    handles = [Rectangle((0, 0), 1, 1, color=FAMILY_COLORS.get(f, OTHER_COLOR)) for f in families]
+    axes[-1].legend(handles, families, loc="lower right", fontsize=7, framealpha=0.9)
     fig.suptitle(f"Measured speedup — {model} (same run, interleaved)")
     return fig
 
@@ -58,7 +67,7 @@ def speedup_figure(rows: list[BenchRow], model: str):
 def _scatter_variants(ax, group: list[BenchRow], xs, ys, label) -> None:
     """One marker per variant (colour = family, shape = position), named in the legend, not on the plot."""
     for i, (r, x, y) in enumerate(zip(group, xs, ys, strict=True)):
-        color = FAMILY_COLORS.get(r.family, "#2ca02c")
+        color = FAMILY_COLORS.get(r.family, OTHER_COLOR)
         ax.scatter(
             x, y, color=color, marker=MARKERS[i % len(MARKERS)], s=45, zorder=3, alpha=0.85, label=label(r)
         )

@@ -15,7 +15,13 @@ from ptqlab.bench.models import load_bench_model
 from ptqlab.bench.size import serialized_bytes, torchao_model_bytes
 from ptqlab.bench.timing import time_interleaved
 
-ENGINE_RECIPES = ("ao-dynamic-int8", "torchao-int8-weight-only", "torchao-int4-weight-only")
+ENGINE_RECIPES = (
+    "ao-dynamic-int8",
+    "torchao-int8-weight-only",
+    "torchao-int4-weight-only",
+    "ort-fp32",  # ONNX Runtime's own fp32, so its int4 row can be read against the engine it runs on
+    "ort-int4-weight-only",  # MatMulNBits: int4 blocks of 128, dequantized inside ORT's MLAS GEMM
+)
 
 
 @dataclass
@@ -32,8 +38,11 @@ class WeightOnlyRow:
         return asdict(self)
 
 
-def build_weight_only_variants(bm, args: tuple, recipes, group_size: int) -> tuple[dict, list[str]]:
-    """variant -> model (fp32, the two Python layers, each available engine recipe); and the skipped ones."""
+def build_weight_only_variants(
+    bm, args: tuple, recipes, group_size: int, step=None
+) -> tuple[dict, list[str]]:
+    """variant -> model (fp32, the two Python layers, each available engine recipe); and the skipped ones.
+    ``step(name)`` is called after each recipe (a progress bar's tick)."""
     variants = {
         "fp32": bm.model,
         "W8A16Linear (ptqlab, Python)": replace_linear(bm.model, bits=8),
@@ -52,6 +61,10 @@ def build_weight_only_variants(bm, args: tuple, recipes, group_size: int) -> tup
             variants[name] = recipe.apply(bm.model, args, bm.calibration).model
         except RecipeUnavailable as e:
             skipped.append(f"{name}: {e}")
+        except Exception as e:  # a recipe failing on this model is a finding, not a crash
+            skipped.append(f"{name}: failed: {type(e).__name__}: {str(e)[:200]}")
+        if step:
+            step(name)
     return variants, skipped
 
 
@@ -63,14 +76,18 @@ def compare_weight_only(
     group_size: int = 32,
     repeats: int = 15,
     budget_s: float | None = 20.0,
+    step=None,
 ) -> tuple[list[WeightOnlyRow], list[str]]:
-    """(rows, skipped recipes with the reason) for ``model`` ("mlp", "cnn", "minilm") at ``batch``."""
+    """(rows, skipped recipes with the reason) for ``model`` ("mlp", "cnn", "minilm") at ``batch``;
+    ``step(desc)`` is called once per recipe and once after timing (``len(recipes) + 1`` calls)."""
     bm = load_bench_model(model)
     args = bm.inputs(batch)
-    variants, skipped = build_weight_only_variants(bm, args, recipes, group_size)
+    variants, skipped = build_weight_only_variants(bm, args, recipes, group_size, step)
     stats = time_interleaved(
         {k: (lambda m=m: m(*args)) for k, m in variants.items()}, repeats=repeats, budget_s=budget_s
     )
+    if step:
+        step("timed, interleaved")
     rows = []
     for name, m in variants.items():
         s = stats[name]

@@ -1,1 +1,2 @@
-"""The ``ptqlab`` command (``main``), its benchmark commands, and the Jupyter notebook export."""
+"""The ``ptqlab`` command (``main``), its benchmark commands (``bench_labs`` drives served labs through
+``lab_controls``), and the Jupyter notebook export."""

@@ -1,16 +1,25 @@
-"""``ptqlab bench labs``: how fast each lab answers its sliders, measured in a real headless Chromium.
+"""``ptqlab bench labs``: how fast each lab answers every kind of control, measured in a real headless Chromium.
 
 For every lab: serve it with ``marimo run`` on 127.0.0.1, open it in Chromium (Playwright, Debian's
-``/usr/bin/chromium``), wait until the page is quiet, then move every slider one step with the keyboard,
-``--repeats`` times. In the page a MutationObserver timestamps, from the keydown:
+``/usr/bin/chromium``), wait until the page is quiet, then move every control ``--repeats`` times:
+
+    slider     one step with the keyboard (right, or left at the maximum)
+    dropdown   the next option of the <select>, then back (alternating)
+    switch     one click (alternating on/off)
+    drag       a widget handle (``.ptq-hit``) dragged 60 px and back, timed from the release
+
+In the page a MutationObserver timestamps, from the move:
 
     figure   the first output image replaced (a new matplotlib PNG), or the first repaint of a
              browser-drawn chart (Vega draws on a <canvas>: its 2-D context's clear/fill calls are hooked)
     number   the first output text replaced (markdown, stat cards)
     settled  the last change before the page stays quiet for ``QUIET_MS``
 
-and the table gives the median and the 90th percentile (nearest rank) of each per slider. A benchmark,
-not a test: numbers depend on the machine and its load; run it on an idle one.
+The table gives the median and the 90th percentile (nearest rank) of each per control, and the verdict: a
+control misses when its median figure time exceeds ``FIGURE_MS`` (250) or its median number time
+``NUMBER_MS`` (150). Run buttons and the self-checks' answers are not moved (a button starts heavy work
+on purpose; an answer changes no figure). A benchmark, not a test: numbers depend on the machine and its
+load; run it on an idle one.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -28,6 +36,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ptqlab.cli.lab_controls import (
+    CANVAS_HOOK_JS,
+    KINDS,
+    OBSERVER_JS,
+    controls,
+    move,
+    wait_quiet,
+)
 from ptqlab.cli.main import labs_dir
 
 CHROMIUM = "/usr/bin/chromium"
@@ -46,45 +62,11 @@ DEFAULT_LABS = (
     "06_direct_manipulation",
     "09_real_integers",
 )
-QUIET_MS = 300
+FIGURE_MS, NUMBER_MS = 250.0, 150.0  # the project's bar: a move re-renders a figure / a number within these
 LAST_OUTPUT = "Write your code above"  # rendered near the end of every lab with an ``exercise_view``
 LOAD_QUIET_MS = 4000  # the first run of a lab trains/loads models: wait for it to finish
 LOAD_TIMEOUT_S = 300
 STEP_TIMEOUT_S = 30
-
-# Installed once per page: timestamps (performance.now) of the keydown and of the output mutations after it.
-OBSERVER_JS = """() => {
-  const b = window.__bench = {t0: null, figure: null, number: null, last: performance.now()};
-  const inOutput = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.output-area'); };
-  const hasImg = n => n.nodeType === 1 && (n.tagName === 'IMG' || n.querySelector('img'));
-  const inChart = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.vega-embed'); };
-  new MutationObserver(records => {
-    const now = performance.now();
-    for (const r of records) {
-      if (!inOutput(r.target)) continue;
-      b.last = now;
-      if (b.t0 === null) continue;
-      const img = (r.type === 'attributes' && r.target.tagName === 'IMG') || [...r.addedNodes].some(hasImg) || inChart(r.target);
-      if (img && b.figure === null) b.figure = now - b.t0;
-      if (!img && r.type !== 'attributes' && b.number === null) b.number = now - b.t0;
-    }
-  }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['src']});
-  b.onDraw = () => { const now = performance.now(); b.last = now; if (b.t0 !== null && b.figure === null) b.figure = now - b.t0; };
-  document.addEventListener('keydown', () => { b.t0 = performance.now(); b.figure = b.number = null; }, true);
-}"""
-
-# Installed before the page loads: a browser-drawn chart (Vega on a <canvas>) repaints in place, with no DOM
-# mutation to observe, so the 2-D context's clear/fill calls report each repaint to the bench.
-CANVAS_HOOK_JS = """(() => {
-  const proto = CanvasRenderingContext2D.prototype;
-  for (const name of ['clearRect', 'fillRect']) {
-    const original = proto[name];
-    proto[name] = function (...args) {
-      if (window.__bench && this.canvas.closest && this.canvas.closest('.vega-embed')) window.__bench.onDraw();
-      return original.apply(this, args);
-    };
-  }
-})();"""
 
 
 def _free_port() -> int:
@@ -142,38 +124,8 @@ def serving(lab: Path):
             proc.wait()
 
 
-QUIET_JS = """quiet => {
-  const b = window.__bench, now = performance.now();
-  const running = document.querySelector('.marimo-output-stale, .marimo-output-loading') !== null;
-  const changed = b.t0 === null || b.last > b.t0;
-  return changed && !running && now - b.last > quiet;
-}"""
-
-
-def _wait_quiet(page, timeout_s: float, quiet_ms: float = QUIET_MS) -> bool:
-    """Wait until something changed since the keydown, no cell is running and no output changed for
-    ``quiet_ms`` (True), or the timeout passed (False)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if page.evaluate(QUIET_JS, quiet_ms):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def slider_label(slider) -> str:
-    """The marimo slider's label (its host element's data-label, tags stripped)."""
-    raw = slider.evaluate(
-        "e => { let n = e; while (n && !(n.host && n.host.dataset && n.host.dataset.label)) n = n.parentNode;"
-        " return n && n.host ? n.host.dataset.label : (e.getAttribute('aria-label') || ''); }"
-    )
-    with contextlib.suppress(ValueError):
-        raw = json.loads(raw)
-    return re.sub(r"<[^>]+>", "", str(raw)).strip() or "slider"
-
-
-def measure_lab(browser, lab: Path, repeats: int) -> list[tuple[str, list[dict]]]:
-    """(slider label, one {figure, number, settled} dict of milliseconds per move) for each slider of a lab."""
+def measure_lab(browser, lab: Path, repeats: int, kinds=KINDS) -> list[tuple[str, str, list[dict]]]:
+    """(kind, control label, one {figure, number, settled} dict of milliseconds per move) for each control."""
     with serve(lab) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 2400})
         page.add_init_script(CANVAS_HOOK_JS)
@@ -183,27 +135,46 @@ def measure_lab(browser, lab: Path, repeats: int) -> list[tuple[str, list[dict]]
         # every lab ends with a recap (in labs 07-09 filled from the measurements, so it comes last), and the
         # exercise's callout comes from one of the last cells
         last = [page.get_by_role("heading", name="Recap")]
-        if "exercise_view" in lab.read_text():
+        if any(s in lab.read_text() for s in ("exercise_view", "Checks(")):
             last.append(page.get_by_text(LAST_OUTPUT))
         for locator in last:
             with contextlib.suppress(Exception):
                 locator.first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
-        _wait_quiet(page, LOAD_TIMEOUT_S, quiet_ms=LOAD_QUIET_MS)
+        wait_quiet(page, LOAD_TIMEOUT_S, quiet_ms=LOAD_QUIET_MS)
         results = []
-        sliders = page.get_by_role("slider")
-        for i in range(sliders.count()):
-            slider, moves = sliders.nth(i), []
-            for _ in range(repeats):
-                at_max = slider.get_attribute("aria-valuenow") == slider.get_attribute("aria-valuemax")
-                slider.focus()
-                page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
-                quiet = _wait_quiet(page, STEP_TIMEOUT_S)
+        for kind, label, control in controls(page):
+            if kind not in kinds:
+                continue
+            moves = []
+            for k in range(repeats):
+                try:
+                    move(page, kind, control, k)
+                except Exception as e:  # a control that cannot be moved is reported, not a crash
+                    moves.append({"figure": None, "number": None, "settled": None, "error": str(e)[:80]})
+                    continue
+                quiet = wait_quiet(page, STEP_TIMEOUT_S)
                 b = page.evaluate("() => window.__bench")
                 settled = (b["last"] - b["t0"]) if quiet and b["last"] > b["t0"] else None
                 moves.append({"figure": b["figure"], "number": b["number"], "settled": settled})
-            results.append((slider_label(slider), moves))
+            results.append((kind, label, moves))
         page.close()
     return results
+
+
+def verdict(moves: list[dict]) -> str:
+    """'ok', or which budget the median misses ('figure 312 > 250 ms'); 'no change' when nothing re-rendered."""
+    med = {}
+    for key in ("figure", "number"):
+        got = [m[key] for m in moves if m.get(key) is not None]
+        med[key] = statistics.median(got) if got else None
+    if med["figure"] is None and med["number"] is None:
+        return "no change seen"
+    misses = [
+        f"{key} {med[key]:.0f} > {limit:.0f} ms"
+        for key, limit in (("figure", FIGURE_MS), ("number", NUMBER_MS))
+        if med[key] is not None and med[key] > limit
+    ]
+    return "**misses:** " + ", ".join(misses) if misses else "ok"
 
 
 def summary(values: list[float | None]) -> str:
@@ -215,14 +186,16 @@ def summary(values: list[float | None]) -> str:
     return f"{statistics.median(got):.0f} / {p90:.0f}"
 
 
-def table(rows: list[tuple[str, str, list[dict]]]) -> str:
+def table(rows: list[tuple]) -> str:
+    """Rows of (lab, label, moves) or (lab, kind, label, moves) as a markdown table with the verdict."""
     lines = [
-        "| lab | slider | figure ms (median / p90) | number ms | settled ms |",
-        "|---|---|---:|---:|---:|",
+        f"| lab | kind | control | figure ms (median / p90) | number ms | settled ms | ≤ {FIGURE_MS:.0f} / {NUMBER_MS:.0f} ms |",
+        "|---|---|---|---:|---:|---:|---|",
     ]
-    for lab, label, moves in rows:
+    for row in rows:
+        lab, kind, label, moves = row if len(row) == 4 else (row[0], "slider", *row[1:])
         cells = [summary([m[k] for m in moves]) for k in ("figure", "number", "settled")]
-        lines.append(f"| {lab} | {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {lab} | {kind} | {label} | " + " | ".join(cells) + f" | {verdict(moves)} |")
     return "\n".join(lines)
 
 
@@ -231,9 +204,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("labs", nargs="*", default=list(DEFAULT_LABS), help="parts of lab names")
     parser.add_argument("--repeats", type=int, default=5, help="moves per slider (default 5)")
     parser.add_argument("--chromium", default=CHROMIUM, help=f"browser executable (default {CHROMIUM})")
+    parser.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help=f"controls to move, comma-separated (default {','.join(KINDS)})",
+    )
+    parser.add_argument("--json", dest="json_path", help="also write the raw moves to this JSON file")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         print("--repeats must be >= 1", file=sys.stderr)
+        return 2
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    if not kinds or any(k not in KINDS for k in kinds):
+        print(f"--kinds must name some of {', '.join(KINDS)}, got {args.kinds!r}", file=sys.stderr)
         return 2
     labs = []
     for name in args.labs:
@@ -255,8 +238,12 @@ def main(argv: list[str]) -> int:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
             for lab in labs:
-                rows += [(lab.stem, label, moves) for label, moves in measure_lab(browser, lab, args.repeats)]
+                found = measure_lab(browser, lab, args.repeats, kinds)
+                rows += [(lab.stem, kind, label, moves) for kind, label, moves in found]
         finally:
             browser.close()
     print(table(rows))
+    if args.json_path:
+        keys = ("lab", "kind", "control", "moves")
+        Path(args.json_path).write_text(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1))
     return 0

@@ -3,6 +3,7 @@
 ptqlab                       serve every lab (a gallery) with ``marimo run`` on 127.0.0.1 and open it
 ptqlab labs [--port N] [--host ADDR] [--token T | --no-token] [--headless] [LAB]
 ptqlab bench NAME [...]      run a benchmark and print its table (``ptqlab bench --list``)
+ptqlab hub --users N [...]   JupyterHub for a room: one server per student (``ptqlab hub --help``)
 
 The lab server needs marimo's access token (a fresh random one unless ``--token`` names one): the URL
 printed carries it, and a request or websocket without it is refused, so another web page the user
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         return _labs(rest)
     if command == "bench":
         return _bench(rest)
+    if command == "hub":  # by name: ptqlab.cli.hub imports this module's helpers
+        return int(importlib.import_module("ptqlab.cli.hub").main(rest) or 0)
     if command in {"-h", "--help"}:
         print(__doc__)
         return 0

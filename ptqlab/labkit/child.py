@@ -87,17 +87,23 @@ def argument(a):
     return lookup(a[1]) if isinstance(a, tuple) and len(a) == 2 and a[0] == "__lookup__" else a
 
 
+def call_each(function_named, calls: list) -> list:
+    """``function_named(name)(*args)`` for each ``(name, args)`` in order; NameError for a missing function."""
+    results = []
+    for name, args in calls:
+        function = function_named(name)
+        if not callable(function):
+            raise NameError(f"define a function named {name}")
+        results.append(function(*[argument(a) for a in args]))
+    return results
+
+
 def execute(torch, source: str, calls: list) -> tuple[str, object]:
     """exec ``source`` in a fresh namespace, then call each ``(name, args)``; any exception is a verdict."""
     namespace = {"__name__": "exercise", "torch": torch, "math": math}
     try:
         exec(compile(source, SOURCE, "exec"), namespace)
-        results = []
-        for name, args in calls:
-            if not callable(namespace.get(name)):
-                raise NameError(f"define a function named {name}")
-            results.append(namespace[name](*[argument(a) for a in args]))
-        return "ok", results
+        return "ok", call_each(namespace.get, calls)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are the student's too
         return "error", where(exc)
 
@@ -124,8 +130,9 @@ def main() -> None:
     os.dup2(null, 1)
     os.dup2(null, 0)
     me = os.getpid()
+    calls = wire.from_wire(job["calls"])  # the check's own work: before the student's CPU time starts
     set_limits(job["limits"])
-    status, value = execute(torch, job["source"], wire.from_wire(job["calls"]))
+    status, value = execute(torch, job["source"], calls)
     if os.getpid() == me:  # a process the student forked returns here too: it must not answer
         reply.write(frame(status, value, wire))
     os._exit(0)

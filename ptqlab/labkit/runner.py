@@ -160,19 +160,26 @@ def _died(child: Child, limit: float, cpu: float) -> tuple[str, str]:
 
 
 def overrun_verdict(cpu: float, waited: float, wall: float, limit: float) -> tuple[str, str]:
-    """The verdict at the wall-clock backstop, from the CPU the code got and the time it waited for a
-    processor: a busy server is not the student's endless loop (that one meets the CPU limit first)."""
-    if waited > cpu and waited > 0.25 * wall:
+    """Who is to blame at the wall-clock backstop, where the CPU limit has *not* stopped the code (an endless
+    loop meets that first): of the ``wall`` seconds, the code ran ``cpu`` and was ready but waited ``waited``
+    for a processor (the kernel's run delay). Mostly neither running nor ready means it slept or blocked
+    (sleep, input, a pipe, a lock): ("timeout", why). Otherwise the server was too busy to give the code its
+    CPU time: ("busy", why), which tells the student to press the button again."""
+    if wall - cpu - waited > 0.5 * wall:
         return "timeout", (
-            f"the server is busy: in {wall:.0f} s your code got only {cpu:.1f} s of CPU and waited "
-            f"{waited:.1f} s for a processor. The time limit counts CPU time, so this is not your code's "
-            "fault: press the button again in a moment."
+            f"your code waited (sleep, input, a pipe or a lock) for {wall:g} s without finishing, using "
+            f"{cpu:.1f} s of CPU; it was stopped at the time limit's wall-clock backstop"
         )
-    if cpu >= 0.9 * limit:
-        return "timeout", f"your code and the processes it started ran past the {limit:g} s time limit"
-    return "timeout", (
-        f"your code waited (sleep, input, a pipe or a lock) for {wall:g} s without finishing, using "
-        f"{cpu:.1f} s of CPU; it was stopped at the time limit's wall-clock backstop"
+    used = (
+        f" It had used {cpu:.1f} s of its {limit:g} s: if the next check stops it at its CPU time limit, "
+        "look for an endless loop."
+        if cpu > 0.5 * limit
+        else ""
+    )
+    return "busy", (
+        f"the server is busy and could not finish your check in time: in {wall:.3g} s your code got only "
+        f"{cpu:.1f} s of CPU and waited {waited:.1f} s for a processor. The time limit counts CPU time "
+        f"({limit:g} s), so this is not your code's fault: press **Check my code** again in a moment.{used}"
     )
 
 
@@ -210,7 +217,10 @@ def run_student_code(
     source: str, calls: list, time_limit_s: float = TIME_LIMIT_S, wall_limit_s: float | None = None
 ) -> tuple[str, object]:
     """Run ``source`` in a contained child process, then call ``name(*args)`` for each ``(name, args)``.
-    Returns ("ok", [results]), ("timeout", message) or ("error", message). ``time_limit_s`` is CPU time.
+    Returns ("ok", [results]), ("timeout", message) where the code met a limit, ("busy", message) where the
+    server was too busy to run it in time (not the code's fault), or ("error", message). ``time_limit_s`` is
+    CPU time, counted from the student's first line (the process's start and the arguments' decoding are not
+    in it); ``wall_limit_s`` (default ``wall_limit(time_limit_s)``) is the backstop from the job's start.
 
     An argument ``("__lookup__", {key: value})`` arrives as a function key -> value; the student's
     namespace holds ``torch`` and ``math``. Arguments and results are plain data: tensors, numbers, strings,
@@ -226,9 +236,9 @@ def run_student_code(
     prestart()  # the next check's child imports torch while this one runs
     try:
         if not _started(child):
-            return (
-                "timeout",
-                "the server is busy (a fresh process for your code did not start in time): try again",
+            return "busy", (
+                "the server is busy (a fresh process for your code did not start in time): press "
+                "**Check my code** again in a moment"
             )
         try:
             child.proc.stdin.write(json.dumps(job).encode())

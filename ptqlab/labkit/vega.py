@@ -67,15 +67,22 @@ def rows(*, digits: int = SIGNIFICANT_DIGITS, **columns: Iterable) -> list[dict]
     return [dict(zip(names, row, strict=True)) for row in zip(*convert, strict=True)]
 
 
-def histogram_rows(values: torch.Tensor, bins: int) -> list[dict]:
-    """Histogram bars: rows (a = bin start, b = bin end, count) over ``bins`` equal bins spanning [min, max].
+def histogram_rows(values: torch.Tensor, bins: int, symlog: float | None = None) -> list[dict]:
+    """Histogram bars: rows (a = bin start, b = bin end, count) over ``bins`` equal bins spanning [min, max]
+    — equal on a symlog axis with constant C = ``symlog`` when given: t = sign(x)·ln(1 + |x|/C).
     Empty bins are left out (a log count axis has no 0); counts are exact ints."""
     v = values.detach().flatten().double()
+    if symlog is not None:
+        if not symlog > 0:
+            raise ValueError(f"symlog must be a positive constant, got {symlog!r}")
+        v = torch.sign(v) * torch.log1p(v.abs() / symlog)
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     counts = torch.histc(v, bins=bins, min=lo, max=hi)
     edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64)
+    if symlog is not None:
+        edges = torch.sign(edges) * torch.expm1(edges.abs()) * symlog
     keep = counts > 0
     return rows(
         a=edges[:-1][keep].tolist(),

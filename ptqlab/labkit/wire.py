@@ -14,6 +14,7 @@ import math
 import torch
 
 TAG = "__t"
+PLAIN = (type(None), bool, int, float, str)  # exactly these types cross unchanged
 # the dtypes a reply may hold, by name; anything else is refused by name (never looked up with getattr)
 DTYPES = {
     str(d).removeprefix("torch."): d
@@ -123,6 +124,28 @@ def _key(value):
     except TypeError as exc:
         raise ValueError("a dict key must be hashable") from exc
     return value
+
+
+def copy(value, depth: int = 0):
+    """``from_wire(to_wire(value))`` without the JSON: what the other side of the wire would rebuild, with
+    tensors cloned instead of listed (for calls made in one process, e.g. a checker tried on many seeds)."""
+    if type(value) in PLAIN:
+        return value
+    if depth > 50:
+        raise ValueError("nested more than 50 levels deep")
+    if isinstance(value, list | tuple):
+        items = [v if type(v) in PLAIN else copy(v, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+        if t.layout != torch.strided or t.is_quantized:
+            t = t.dequantize() if t.is_quantized else t.to_dense()
+        if str(t.dtype).removeprefix("torch.") not in DTYPES:
+            return from_wire(_tensor(t))
+        return t.cpu().clone()
+    if isinstance(value, dict):
+        return {_key(copy(k, depth + 1)): copy(v, depth + 1) for k, v in value.items()}
+    return from_wire(to_wire(value, depth), depth)
 
 
 def dumps(value) -> bytes:

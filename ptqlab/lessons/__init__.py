@@ -10,5 +10,6 @@ A lab that needs more splits inside its own folder by role. No lab package impor
 enforces it); what labs share lives one floor down, in ``ptqlab.labkit``.
 
 affine_map (01), calibration (02), schemes (03), full_model (04), sensitivity (05),
-direct_manipulation (06), beyond_rtn (07), ptq_vs_qat (08), real_integers (09).
+direct_manipulation (06), beyond_rtn (07), ptq_vs_qat (08), real_integers (09), llm (10),
+architectures (11).
 """

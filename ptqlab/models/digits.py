@@ -95,13 +95,26 @@ def random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     ]
 
 
-def train_digits_model(
-    name: str, seed: int = 0, progress: Progress = True
-) -> tuple[nn.Module, dict[str, float]]:
-    """Train ``name`` ("mlp" or "cnn") from scratch; returns the eval-mode model and {test_accuracy, seconds}."""
-    recipe, data = RECIPES[name], digits_split()
-    start = time.perf_counter()
-    with torch.random.fork_rng():  # leave the caller's global RNG (dropout draws from it) untouched
+def train_recipe(
+    name: str,
+    seed: int,
+    recipe: dict,
+    make_schedule: Callable[[torch.optim.Optimizer, int], object],
+    *,
+    progress: Progress = None,
+    desc: str | None = None,
+    after_epoch: Callable[[nn.Module], None] | None = None,
+) -> nn.Module:
+    """The digits training recipe, written once: returns the trained model, still in train mode.
+
+    Seeded model init and batch order; AdamW(lr, weight_decay); each epoch a fresh random order in batches of
+    ``batch_size``, every image shifted by up to one pixel, cross-entropy loss; the schedule
+    ``make_schedule(optimizer, total_steps)`` stepped once per batch (a 1-sample batch, which BatchNorm cannot
+    train on, is skipped but still steps it, so every schedule sees epochs·⌈n/batch⌉ steps);
+    ``after_epoch(model)`` at each epoch's end. The caller's global RNG (dropout draws from it) is untouched.
+    """
+    data = digits_split()
+    with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = ARCHITECTURES[name]()
         generator = torch.Generator().manual_seed(seed)
@@ -109,12 +122,9 @@ def train_digits_model(
             model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"]
         )
         batch, n = recipe["batch_size"], len(data.y_train)
-        steps_per_epoch = (n + batch - 1) // batch
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe["lr"], total_steps=recipe["epochs"] * steps_per_epoch
-        )
+        schedule = make_schedule(optimizer, recipe["epochs"] * ((n + batch - 1) // batch))
         model.train()
-        for _ in track(range(recipe["epochs"]), progress, desc=f"training digits {name}"):
+        for _ in track(range(recipe["epochs"]), progress, desc=desc or f"training digits {name}"):
             order = torch.randperm(n, generator=generator)
             for k in range(0, n, batch):
                 idx = order[k : k + batch]
@@ -125,13 +135,31 @@ def train_digits_model(
                     loss.backward()
                     optimizer.step()
                 schedule.step()
-    model.eval()
+            if after_epoch is not None:
+                after_epoch(model)
+    return model
+
+
+def one_cycle(max_lr: float) -> Callable[[torch.optim.Optimizer, int], object]:
+    """The shipped schedule: one-cycle (warm-up, then cosine annealing to ~0) peaking at ``max_lr``."""
+    return lambda optimizer, total: torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total
+    )
+
+
+def train_digits_model(
+    name: str, seed: int = 0, progress: Progress = True
+) -> tuple[nn.Module, dict[str, float]]:
+    """Train ``name`` ("mlp" or "cnn") from scratch; returns the eval-mode model and {test_accuracy, seconds}."""
+    recipe, data = RECIPES[name], digits_split()
+    start = time.perf_counter()
+    model = train_recipe(name, seed, recipe, one_cycle(recipe["lr"]), progress=progress).eval()
     with torch.no_grad():
         accuracy = float((model(data.x_test).argmax(1) == data.y_test).float().mean())
     return model, {"test_accuracy": accuracy, "seconds": time.perf_counter() - start}
 
 
-_TRAINING_CODE = (random_shift, train_digits_model, load_digits_split.__wrapped__)
+_TRAINING_CODE = (random_shift, train_recipe, one_cycle, train_digits_model, load_digits_split.__wrapped__)
 
 
 def training_key(name: str, seed: int) -> str:

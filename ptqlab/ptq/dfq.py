@@ -12,18 +12,26 @@ layer by layer in model order, ỹ measured in the quantized model (earlier corr
 
 ``dfq_study(model, calibration, x_test, y_test)`` measures all of it on one model; every variant is a
 fake-quantized copy made by ``ptqlab.ptq.simulate`` (BN folded, every Conv2d incl. depthwise and Linear).
+
+Whether per-tensor collapses is decided by the folded depthwise channels' range spread max_c r_c / min_c r_c
+(``channel_ranges``): the smallest channel keeps about 127 · r_c / max r levels. ``unequalize(model, factor)``
+is CLE run backwards — W1 ← S W1, b1 ← S b1, W2 ← W2 S⁻¹ on every expand → depthwise pair, with
+log s_c uniform in [−½, ½]·log(factor) — so a model computes the same float function (ReLU is positively
+homogeneous) with a spread about ``factor`` times wider: a measured "what if this model's ranges were as
+uneven as ImageNet MobileNetV2's" (Nagel et al. 2019, Fig. 2), not a claim about the trained model.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from ptqlab.core.spec import PerChannel, PerTensor, QuantSpec
-from ptqlab.ptq.cle import equalize, is_depthwise, replace_relu6
+from ptqlab.ptq.cle import equalizable_pairs, equalize, is_depthwise, replace_relu6
 from ptqlab.ptq.folding import fold_batchnorm
 from ptqlab.ptq.simulate import simulate
 
@@ -62,23 +70,71 @@ def channel_spread(model: nn.Module, depthwise_only: bool = True) -> dict[str, f
     return spread
 
 
+def channel_ranges(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Depthwise layer -> r_c = max|W_c| per output channel (what one per-tensor scale must cover)."""
+    return {
+        name: m.weight.detach().abs().flatten(1).amax(1).float()
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and is_depthwise(m)
+    }
+
+
+@torch.no_grad()
+def unequalize(model: nn.Module, factor: float, *, seed: int = 0) -> nn.Module:
+    """A copy of ``model`` (BatchNorm folded, ReLU6 → ReLU) whose expand → depthwise pairs are rescaled by
+    s_c = factor^(u_c), u_c ~ U[−½, ½] (seeded): W_expand ← S W_expand, b ← S b, W_dw ← S⁻¹ W_dw. The float
+    function is unchanged; the depthwise channels' range spread grows by up to ``factor``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not 1 <= factor <= 1e6:
+        raise ValueError(f"factor must be a number in [1, 1e6], got {factor!r}")
+    work = fold_batchnorm(model)
+    replace_relu6(work)
+    modules = dict(work.named_modules())
+    generator = torch.Generator().manual_seed(seed)
+    for first, second in equalizable_pairs(work):
+        a, b = modules[first], modules[second]
+        if not is_depthwise(b) or is_depthwise(a):
+            continue
+        u = torch.rand(a.weight.shape[0], generator=generator, dtype=torch.float64) - 0.5
+        s = torch.exp(u * math.log(factor))
+        a.weight.mul_(s.reshape(-1, *[1] * (a.weight.dim() - 1)).to(a.weight.dtype))
+        if a.bias is not None:
+            a.bias.mul_(s.to(a.bias.dtype))
+        b.weight.div_(s.reshape(-1, *[1] * (b.weight.dim() - 1)).to(b.weight.dtype))
+    return work
+
+
+class _Reached(Exception):
+    """Raised by a hook to stop a forward pass once the last layer of interest has run."""
+
+
 @torch.no_grad()
 def _layer_output_means(model: nn.Module, batches: list, names: list[str]) -> dict[str, torch.Tensor]:
-    """Mean output per channel (dim 1; last dim for a Linear) of every named layer over all batches."""
+    """Mean output per channel (dim 1; last dim for a Linear) of every named layer over all batches; each
+    forward stops right after the last of ``names`` in execution order (the rest of the model is not run)."""
     modules, sums, counts, hooks = dict(model.named_modules()), {}, {}, []
+    pending = set(names)
 
     def hook(name):
         def record(module, args, out):
             dims = [d for d in range(out.dim()) if d != 1] if out.dim() > 2 else [0]
             sums[name] = sums.get(name, 0) + out.float().sum(dims)
             counts[name] = counts.get(name, 0) + out.numel() // out.shape[1]
+            seen.add(name)
+            if seen >= pending:
+                raise _Reached
 
         return record
 
     hooks = [modules[n].register_forward_hook(hook(n)) for n in names]
     try:
         for b in batches:
-            model(b)
+            seen: set[str] = set()
+            try:
+                model(b)
+            except _Reached:
+                pass
     finally:
         for h in hooks:
             h.remove()
@@ -125,10 +181,12 @@ def dfq_study(
     y_test: torch.Tensor,
     *,
     bits: int = 8,
+    with_activations: bool = True,
 ) -> DFQStudy:
     """Accuracy of ``model`` (a MobileNetV2-style net) under int8 weights per tensor, per channel, and per
     tensor after CLE and after CLE + bias correction; each with float (W8) and uint8 min/max activations
-    (W8A8), BatchNorm folded; ``bits`` sets the weight width (activations stay uint8). ``calibration``: a tensor of inputs, used in batches of 64."""
+    (W8A8; ``with_activations=False``: W8 only, half the work), BatchNorm folded; ``bits`` sets the weight
+    width (activations stay uint8). ``calibration``: a tensor of inputs, used in batches of 64."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(calibration, torch.Tensor) or calibration.dim() < 2 or len(calibration) == 0:
@@ -146,7 +204,7 @@ def dfq_study(
         channel_spread(folded),
         channel_spread(equalized),
     )
-    for act in (False, True):
+    for act in (False, True) if with_activations else (False,):
         tag = f"W{bits}A8" if act else f"W{bits}"
         study.accuracy[f"per-tensor {tag}"] = accuracy_of(
             _quantized(folded, per_tensor, act, batches), x_test, y_test
@@ -167,4 +225,12 @@ def dfq_study(
     return study
 
 
-__all__ = ["DFQStudy", "accuracy_of", "channel_spread", "dfq_study", "empirical_bias_correction"]
+__all__ = [
+    "DFQStudy",
+    "accuracy_of",
+    "channel_ranges",
+    "channel_spread",
+    "dfq_study",
+    "empirical_bias_correction",
+    "unequalize",
+]

@@ -17,19 +17,17 @@ channel or per tensor) at W4, W3, W2, activations in float — the same model an
 from __future__ import annotations
 
 import copy
-import math
 import time
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ptqlab.core.progress import Progress, track
+from ptqlab.core.progress import Progress
 from ptqlab.core.spec import PerChannel, PerTensor, QuantSpec
 from ptqlab.models.cache import cache_path, load_or_build, source_key
 from ptqlab.models.data import digits_split
-from ptqlab.models.digits import ARCHITECTURES, RECIPES, random_shift
+from ptqlab.models.digits import ARCHITECTURES, RECIPES, one_cycle, random_shift, train_recipe
 from ptqlab.ptq.simulate import evaluate_accuracy, simulate
 
 VARIANTS = ("standard", "lawa", "cooldown")
@@ -50,44 +48,32 @@ def warmup_stable_decay(step: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - decay_from))
 
 
-def _scheduler(schedule: str, optimizer, recipe: dict, total_steps: int):
+def _scheduler(schedule: str, recipe: dict):
+    """``make_schedule`` for ``ptqlab.models.digits.train_recipe``: one-cycle or warm-up–stable–decay."""
     if schedule == "one-cycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], total_steps=total_steps)
+        return one_cycle(recipe["lr"])
     if schedule == "cooldown":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_stable_decay(s, total_steps))
+        return lambda optimizer, total: torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: warmup_stable_decay(s, total)
+        )
     raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
 def train_with_checkpoints(
     name: str, schedule: str, seed: int = 0, recipe: dict | None = None, progress: Progress = None
 ) -> tuple[nn.Module, list[dict], float]:
-    """Train digits ``name`` from scratch; returns (final eval-mode model, the last LAWA_K epoch-end
-    state_dicts, seconds). With ``schedule="one-cycle"`` and the default recipe this is, step for step and
-    bit for bit, ``ptqlab.models.digits.train_digits_model`` (tested)."""
-    recipe, data = dict(RECIPES[name] if recipe is None else recipe), digits_split()
+    """Train digits ``name`` from scratch with the shipped recipe (``ptqlab.models.digits.train_recipe``) and
+    ``schedule``; returns (final eval-mode model, the last LAWA_K epoch-end state_dicts, seconds). With
+    ``schedule="one-cycle"`` and the default recipe this is ``train_digits_model`` bit for bit (tested)."""
+    recipe = dict(RECIPES[name] if recipe is None else recipe)
+    make_schedule = _scheduler(schedule, recipe)
     start, checkpoints = time.perf_counter(), []
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = ARCHITECTURES[name]()
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=recipe["lr"], weight_decay=recipe["weight_decay"]
-        )
-        batch, n = recipe["batch_size"], len(data.y_train)
-        schedule_ = _scheduler(schedule, optimizer, recipe, recipe["epochs"] * math.ceil(n / batch))
-        model.train()
-        for _ in track(range(recipe["epochs"]), progress, desc=f"training digits {name} ({schedule})"):
-            order = torch.randperm(n, generator=generator)
-            for k in range(0, n, batch):
-                idx = order[k : k + batch]
-                if len(idx) > 1:
-                    x = random_shift(data.x_train[idx], generator)
-                    loss = F.cross_entropy(model(x), data.y_train[idx])
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                schedule_.step()
-            checkpoints = [*checkpoints, copy.deepcopy(model.state_dict())][-LAWA_K:]
+
+    def keep(model: nn.Module) -> None:
+        checkpoints[:] = [*checkpoints, copy.deepcopy(model.state_dict())][-LAWA_K:]
+
+    desc = f"training digits {name} ({schedule})"
+    model = train_recipe(name, seed, recipe, make_schedule, progress=progress, desc=desc, after_epoch=keep)
     return model.eval(), checkpoints, time.perf_counter() - start
 
 
@@ -145,7 +131,14 @@ def variants_cache_entry(name: str, seed: int = 0, recipe: dict | None = None) -
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     recipe = dict(RECIPES[name] if recipe is None else recipe)
-    code = (train_with_checkpoints, average_checkpoints, warmup_stable_decay, _scheduler, random_shift)
+    code = (
+        train_with_checkpoints,
+        train_recipe,
+        average_checkpoints,
+        warmup_stable_decay,
+        _scheduler,
+        random_shift,
+    )
     # recompute_batchnorm is not in the key: the cache holds the raw average, statistics are redone on load
     key = source_key(*code, ARCHITECTURES[name], sorted(recipe.items()), seed, LAWA_K, WARMUP, COOLDOWN)
     return f"dynamics_{name}_seed{seed}", key, recipe

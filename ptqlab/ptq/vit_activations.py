@@ -130,10 +130,13 @@ def _pooled(outputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return flat
 
 
-def site_statistics(model: nn.Module, batches: list, site: str, calibrators=CALIBRATORS) -> SiteStats:
+def site_statistics(
+    model: nn.Module, batches: list, site: str, calibrators=CALIBRATORS, *, outputs: dict | None = None
+) -> SiteStats:
     """Distribution of ``site``'s outputs and, per calibrator, its uint8 range and the SQNR it gives
-    (pooled over every module of that kind; each module is quantized with its own range for the SQNR)."""
-    outputs = site_outputs(model, batches, site)
+    (pooled over every module of that kind; each module is quantized with its own range for the SQNR).
+    ``outputs``: ``site_outputs(model, batches, site)`` when the caller already has them."""
+    outputs = site_outputs(model, batches, site) if outputs is None else outputs
     flat = _pooled(outputs)
     lo, hi = float(flat.min()), float(flat.max())
     q = torch.quantile(flat.double(), torch.tensor([0.001, 0.999], dtype=torch.float64))
@@ -183,10 +186,12 @@ def site_accuracy(
     scheme: str,
     bits: int = 8,
     calibrator: str = "minmax",
+    outputs: dict | None = None,
 ) -> float:
     """Top-1 accuracy with the outputs of every ``site`` module fake-quantized by ``scheme`` at ``bits``
-    (everything else in float), quantizers calibrated on ``calibration`` batches."""
-    outputs = site_outputs(model, calibration, site)
+    (everything else in float), quantizers calibrated on ``calibration`` batches (or on ``outputs``,
+    ``site_outputs(model, calibration, site)`` computed by the caller)."""
+    outputs = site_outputs(model, calibration, site) if outputs is None else outputs
     modules = dict(model.named_modules())
     quantizers = {n: OutputQuantizer(scheme, bits, calibrator, o) for n, o in outputs.items()}
     hooks = [modules[n].register_forward_hook(lambda _m, _a, out, q=q: q(out)) for n, q in quantizers.items()]

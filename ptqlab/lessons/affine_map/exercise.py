@@ -1,17 +1,31 @@
-"""Lab 01's coding exercise: choose_qparams (asymmetric min/max), quantize and dequantize from the formulas,
-checked against ptqlab's core on fresh random ranges and tensors (see ``ptqlab.labkit.exercise``).
+"""Lab 01's coding exercise (met again in lab 06): choose_qparams (asymmetric min/max), quantize and
+dequantize from the formulas, checked against ptqlab's core on fresh random ranges and tensors (see
+``ptqlab.labkit.exercise``).
+
+No case holds a rounding tie: the page teaches round(x / scale) without saying how a tie (x / scale = k + ½)
+rounds, and ptqlab computes round(x · (1/scale)), which can differ from x / scale in the last bit. So every x
+is drawn at least 0.05 of a step away from a tie, and every range's min′ / scale at least 0.01 away, where
+x / scale, x · (1/scale), float32 and float64, half-to-even and half-up all give the same code.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 
 from ptqlab.core.affine import QParams, choose_qparams, dequantize, quantize
 from ptqlab.core.spec import QuantSpec
-from ptqlab.labkit.exercise import Exercise, Verdict, as_tensor, first_mismatch, not_ok, seeded_generator
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import (
+    Exercise,
+    Verdict,
+    as_tensor,
+    first_mismatch,
+    judges,
+    not_ok,
+    seeded,
+)
 
 # ---- lab 01: choose_qparams, quantize, dequantize --------------------------------------------------------
 
@@ -63,21 +77,50 @@ class AffineCase(NamedTuple):
     qparams: QParams
     x: torch.Tensor
     codes: torch.Tensor
+    dequantized: torch.Tensor  # ptqlab's dequantize of ``codes``
+
+
+TIE_MARGIN = 0.05  # of a step: how far every x / scale stays from a tie k + ½
+ZERO_MARGIN = 0.01  # how far min′ / scale stays from a tie (float32 and float64 scales differ by ~1e-7)
+
+
+def _far_from_tie(t: float, margin: float) -> bool:
+    return abs(t - math.floor(t) - 0.5) > margin
+
+
+def _range(generator: torch.Generator, last: bool, spec: QuantSpec) -> tuple[float, float, QParams]:
+    """A range that straddles 0 (a fractional zero point), or above 0 when ``last`` (min′ = 0), whose
+    min′ / scale is not near a tie (else zero points computed in float32 and float64 could differ)."""
+    while True:
+        r1, r2 = (float(v) for v in torch.rand(2, generator=generator))
+        lo, hi = (-0.2 - 3 * r1, 0.2 + 4 * r2) if not last else (0.5 + r1, 1.5 + r1 + 2 * r2)
+        qp = choose_qparams(lo, hi, spec)
+        if last or _far_from_tie(min(lo, 0.0) / float(qp.scale), ZERO_MARGIN):
+            return lo, hi, qp
 
 
 def affine_cases(generator: torch.Generator, n_cases: int = 4, n_values: int = 400) -> list[AffineCase]:
-    """Random ranges (signed and unsigned, 2-8 bits) with x spread 60 % past both ends, so clipping happens."""
+    """Random ranges (signed and unsigned, 2-8 bits) with x spread 60 % past both ends, so clipping happens;
+    each x is moved to within ±0.45 of a step of its nearest code (no ties, see the module docstring)."""
     cases = []
     for i in range(n_cases):
         bits = int(torch.randint(2, 9, (), generator=generator))
-        r1, r2 = (float(v) for v in torch.rand(2, generator=generator))
-        # ranges that straddle 0 (a fractional zero point), the last one above 0 (min′ = 0)
-        lo, hi = (-0.2 - 3 * r1, 0.2 + 4 * r2) if i < n_cases - 1 else (0.5 + r1, 1.5 + r1 + 2 * r2)
         spec = QuantSpec(bits=bits, signed=i % 2 == 0, symmetric=False)
+        lo, hi, qp = _range(generator, i == n_cases - 1, spec)
         x = lo - 0.6 * (hi - lo) + torch.rand(n_values, generator=generator) * 2.2 * (hi - lo)
-        qp = choose_qparams(lo, hi, spec)
-        cases.append(AffineCase(lo, hi, spec, qp, x, quantize(x, qp, spec).to(torch.int32)))
+        scale = float(qp.scale)
+        t = x.double() / scale
+        x = ((t.round() + (t - t.round()).clamp(-0.5 + TIE_MARGIN, 0.5 - TIE_MARGIN)) * scale).float()
+        codes = quantize(x, qp, spec).to(torch.int32)
+        cases.append(AffineCase(lo, hi, spec, qp, x, codes, dequantize(codes, qp, spec)))
     return cases
+
+
+@seeded
+def seeded_cases(generator: torch.Generator) -> tuple[list[AffineCase], list]:
+    """A check's cases and the calls that ask for the student's results, by seed (see ``seeded``)."""
+    cases = affine_cases(generator)
+    return cases, affine_calls(cases)
 
 
 def affine_calls(cases: list[AffineCase]) -> list:
@@ -99,9 +142,9 @@ def affine_calls(cases: list[AffineCase]) -> list:
     ]
 
 
-def _qparams_problem(given, lo: float, hi: float, spec: QuantSpec) -> str | None:
-    scale, zp = choose_qparams(lo, hi, spec)
-    scale, zp = float(scale), int(zp)
+def _qparams_problem(given, case: AffineCase) -> str | None:
+    lo, hi, spec = case.lo, case.hi, case.spec
+    scale, zp = float(case.qparams.scale), int(case.qparams.zero_point)
     where = f"For lo = {lo:.4g}, hi = {hi:.4g}, {spec.bits} bits {'signed' if spec.signed else 'unsigned'}"
     if not (isinstance(given, tuple | list) and len(given) == 2):
         return "`choose_qparams` must return the pair (scale, zero_point)."
@@ -109,6 +152,8 @@ def _qparams_problem(given, lo: float, hi: float, spec: QuantSpec) -> str | None
         g_scale, g_zp = (float(torch.as_tensor(v).reshape(())) for v in given)
     except (TypeError, ValueError, RuntimeError):
         return f"`choose_qparams` must return two numbers, got {given!r}: fill in every `...`."
+    if not (math.isfinite(g_scale) and math.isfinite(g_zp)):
+        return f"{where}: your (scale, zero_point) is ({g_scale:g}, {g_zp:g}): both must be finite numbers."
     if abs(g_scale - scale) > 1e-6 * scale:
         steps = spec.qmax - spec.qmin
         if abs(g_scale * (steps + 1) - scale * steps) < 1e-6 * scale * steps:
@@ -131,6 +176,11 @@ def _codes_problem(
 ) -> str | None:
     if got.shape != expected.shape:
         return f"`quantize` returned shape {tuple(got.shape)} for an input of shape {tuple(x.shape)}."
+    if got.is_floating_point() and not bool(torch.isfinite(got).all()):
+        i = int((~torch.isfinite(got)).flatten().nonzero()[0])
+        return f"`quantize` returned {float(got.flatten()[i])} at index {i}: codes are finite integers."
+    if got.numel() == 0:
+        return "`quantize` returned an empty tensor."
     if got.is_floating_point() and not bool((got == got.round()).all()):
         i = int((got != got.round()).flatten().nonzero()[0])
         return f"`quantize` returned {float(got.flatten()[i]):.6g} at index {i}: codes are integers, round x/scale."
@@ -150,21 +200,20 @@ def _codes_problem(
     if i is None:
         return None
     value, e, g = float(x.flatten()[i]), int(expected.flatten()[i]), int(got.flatten()[i])
-    hint = ""
-    if abs(value / float(scale) % 1 - 0.5) < 1e-4:
-        hint = " It is a tie: torch.round rounds half to even."
-    elif g == e - 1 or g == e + 1:
+    hint = ""  # no case holds a tie (x / scale is >= 0.05 from k + ½), so off by one is never a tie rule
+    if g == e - 1 or g == e + 1:
         hint = " Off by one code: round (not int() or floor) x/scale, then add the zero point."
     return f"first mismatching element, index {i}: x = {value:.6g} should get code {e}, yours is {g}.{hint}"
 
 
 def _dequantize_problem(case: AffineCase, result) -> str | None:
     got, problem = as_tensor(result, "dequantize")
-    expected = dequantize(case.codes, case.qparams, case.spec)
+    expected = case.dequantized
     scale, zp = float(case.qparams.scale), int(case.qparams.zero_point)
     if problem is None and got.shape != expected.shape:
         problem = f"returned shape {tuple(got.shape)} for codes of shape {tuple(case.codes.shape)}"
-    if problem is None and (i := first_mismatch(expected, got.float(), 1e-5 * scale)) is not None:
+    tol = 1e-5 * scale * (case.spec.qmax - case.spec.qmin)  # float32 rounding of any order of operations
+    if problem is None and (i := first_mismatch(expected, got.float(), tol)) is not None:
         problem = (
             f"first mismatching element, index {i}: code {int(case.codes[i])} with scale {scale:.6g} and "
             f"zero point {zp} is {float(expected[i]):.6g}, yours is {float(got.flatten()[i]):.6g}. "
@@ -173,15 +222,14 @@ def _dequantize_problem(case: AffineCase, result) -> str | None:
     return problem
 
 
-def check_affine(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
+def judge_affine(run, seed: int | None = None) -> Verdict:
     """Lab 01's exercise against ptqlab's choose_qparams / quantize / dequantize on fresh random tensors."""
-    generator = seeded_generator(seed)
-    cases = affine_cases(generator)
-    status, results = run_student_code(source, affine_calls(cases), time_limit_s)
+    cases, calls = seeded_cases(seed)
+    status, results = run(calls)
     if (bad := not_ok(status, results)) is not None:
         return bad
     for k, c in enumerate(cases):
-        if (problem := _qparams_problem(results[2 * k], c.lo, c.hi, c.spec)) is not None:
+        if (problem := _qparams_problem(results[2 * k], c)) is not None:
             return Verdict(False, f"**choose_qparams:** {problem}")
         got, problem = as_tensor(results[2 * k + 1], "quantize")
         if problem is None:
@@ -194,6 +242,8 @@ def check_affine(source: str, seed: int | None = None, time_limit_s: float = TIM
     n = sum(len(c.x) for c in cases)
     return Verdict(True, f"**All correct** on {len(cases)} fresh random ranges and {n} values.")
 
+
+check_affine, compare_affine = judges(judge_affine)
 
 EXERCISES = (
     Exercise(

@@ -3,8 +3,9 @@ Weight Equalization and Bias Correction", §4.2) for one layer y = x Wᵀ + b wh
 
     b̃ = b − (W̃ − W) · E[x]          so that   E[x W̃ᵀ + b̃] = E[x Wᵀ + b]   (the mean output is restored)
 
-checked on fresh random layers against ptqlab's ``run_bias_correction`` (run on a one-layer model over a
-fresh batch) and against that property on the same batch (see ``ptqlab.labkit.exercise``). Lab 07's second
+checked on fresh random layers against that formula in float64 (``formula_bias``; ptqlab's
+``run_bias_correction``, run on a one-layer model over the case's batch, equals it: tested) and against that
+property on the same batch (see ``ptqlab.labkit.exercise``). Lab 07's second
 exercise, SmoothQuant's factor, is in ``ptqlab.lessons.beyond_rtn.smoothquant_exercise``.
 """
 
@@ -16,8 +17,15 @@ import torch
 from torch import nn
 
 from ptqlab.core.spec import PerChannel, QuantSpec
-from ptqlab.labkit.exercise import Exercise, Verdict, first_mismatch, not_ok, seeded_generator, student_tensor
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import (
+    Exercise,
+    Verdict,
+    first_mismatch,
+    judges,
+    not_ok,
+    seeded,
+    student_tensor,
+)
 from ptqlab.lessons.beyond_rtn.smoothquant_exercise import SMOOTH_SOLUTION, SMOOTH_STARTER, check_smoothing
 from ptqlab.ptq.bias_correction import run_bias_correction
 from ptqlab.ptq.layer_data import rtn
@@ -101,7 +109,25 @@ def _named_mistake(case: Case, got: torch.Tensor, tol: float) -> str | None:
     return None
 
 
-def _problem(case: Case, result) -> str | None:
+def formula_bias(case: Case) -> torch.Tensor:
+    """b − (W̃ − W)·E[x] in float64 (then float32): the checker's answer. ptqlab's ``run_bias_correction``
+    computes the same on the same batch (``reference_bias``; the tests hold the two together on the checker's
+    own cases), at ~100× the cost of this one line, which a check runs thousands of times in the tests."""
+    b = case.bias.double() if case.bias is not None else torch.zeros(case.w.shape[0], dtype=torch.float64)
+    return (b - (case.w_q.double() - case.w.double()) @ case.x_mean.double()).float()
+
+
+@seeded
+def seeded_cases(generator: torch.Generator) -> list[tuple[Case, torch.Tensor]]:
+    """(case, its corrected bias) for a non-square layer, a square one, then one without a bias."""
+    out = int(torch.randint(8, 17, (), generator=generator))
+    cases = [random_case(generator, out, out + 8), random_case(generator, out, out)]
+    cases.append(random_case(generator, out + 4, out, with_bias=False))
+    return [(case, formula_bias(case)) for case in cases]
+
+
+def _problem(case: Case, result, expected: torch.Tensor | None = None) -> str | None:
+    """What is wrong with ``result`` for ``case`` (None if right); ``expected``: ptqlab's answer, if known."""
     out, inputs = case.w.shape
     layer = f"a layer with W of shape ({out}, {inputs})" + (
         " and **no bias** (bias=None)" if case.bias is None else ""
@@ -112,13 +138,13 @@ def _problem(case: Case, result) -> str | None:
     if got.shape != (out,):
         axis = " — sum over the inputs (dim 1), not the outputs" if got.shape == (inputs,) else ""
         return f"for {layer} it returned shape {tuple(got.shape)}, expected ({out},): one bias per output channel{axis}."
-    expected = reference_bias(case)
+    expected = reference_bias(case) if expected is None else expected
     tol = 1e-5 * max(1.0, float(expected.abs().max()))
     if (i := first_mismatch(expected, got, tol)) is not None:
         named = _named_mistake(case, got, tol)
         return f"for {layer}: " + (named or (
             f"first mismatching element, output channel {i}: expected {float(expected[i]):.6g} "
-            f"(ptqlab's bias correction), yours is {float(got[i]):.6g}."))  # fmt: skip
+            f"(b − (W̃ − W)·E[x], as ptqlab's bias correction computes it), yours is {float(got[i]):.6g}."))  # fmt: skip
     gap = mean_output_gap(case, got)
     if (j := first_mismatch(torch.zeros_like(gap), gap, 1e-4 * max(1.0, float(got.abs().max())))) is not None:
         return f"for {layer}: the corrected layer's mean output differs from the float layer's at channel {j} by {float(gap[j]):.3g}."
@@ -136,27 +162,24 @@ def _shape_hint(message: str) -> str:
     return ""
 
 
-def check_bias_correction(
-    source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S
-) -> Verdict:
+def judge_bias_correction(run, seed: int | None = None) -> Verdict:
     """Lab 07's exercise on fresh random layers: non-square, square, then one without a bias."""
-    generator = seeded_generator(seed)
-    out = int(torch.randint(8, 17, (), generator=generator))
-    cases = [random_case(generator, out, out + 8), random_case(generator, out, out)]
-    cases.append(random_case(generator, out + 4, out, with_bias=False))
-    for case in cases:
-        call = [("corrected_bias", (case.w, case.w_q, case.bias, case.x_mean))]
-        status, results = run_student_code(source, call, time_limit_s)
-        if (bad := not_ok(status, results)) is not None:
-            return Verdict(False, bad.message + _shape_hint(bad.message))
-        if (problem := _problem(case, results[0])) is not None:
+    cases = seeded_cases(seed)
+    status, results = run([("corrected_bias", (c.w, c.w_q, c.bias, c.x_mean)) for c, _ in cases])
+    if (bad := not_ok(status, results)) is not None:  # one process for the three layers
+        return Verdict(False, bad.message + _shape_hint(bad.message))
+    for (case, expected), result in zip(cases, results, strict=True):
+        if (problem := _problem(case, result, expected)) is not None:
             return Verdict(False, problem)
     return Verdict(
         True,
         f"**All correct** on {len(cases)} fresh random layers (one square, one without a bias): equal to "
-        "ptqlab's bias correction, and each corrected layer's mean output equals the float layer's.",
+        "b − (W̃ − W)·E[x] as ptqlab's bias correction computes it, and each corrected layer's mean output "
+        "equals the float layer's.",
     )
 
+
+check_bias_correction, compare_bias_correction = judges(judge_bias_correction)
 
 EXERCISES = (
     Exercise(
@@ -165,7 +188,8 @@ EXERCISES = (
         "E[x̃] = E[x]): after rounding W to W̃, each output channel's mean moves by (W̃ − W)·E[x], and the "
         "bias takes it back. Write `corrected_bias`. "
         "**Check my code** runs it in a separate process ({time_limit} limit) on fresh random layers — one "
-        "square, one without a bias — and compares it with ptqlab's bias correction and with the property "
+        "square, one without a bias — and compares it with b − (W̃ − W)·E[x] computed in float64 (what "
+        "ptqlab's bias correction computes) and with the property "
         "that the corrected layer's mean output equals the float layer's.",
         BIAS_STARTER,
         BIAS_SOLUTION,

@@ -34,15 +34,48 @@ def layer_error_figure(comp: Comparison) -> Figure:
     return fig
 
 
-def weights_figure(views: WeightViews) -> Figure:
-    """2×2: AdaRound's flipped roundings, GPTQ's error over columns, AWQ's scales, CLE's ranges."""
-    fig, (ax_flip, ax_gptq, ax_awq, ax_cle) = new_figure(2, 2, width=11, height=3.6)
-    _flips(ax_flip, views)
-    _gptq(ax_gptq, views)
-    _awq(ax_awq, views)
-    _cle(ax_cle, views)
+def weight_panels(views: WeightViews) -> tuple[list[str], list[str]]:
+    """(panels to draw, sentences for the ones left out): a panel only for an algorithm that ran and has
+    something to show on this layer — AWQ needs more than one input channel to compare scales."""
+    shown, absent = [], []
+    checks = (
+        ("adaround", views.flips is not None, "AdaRound was not run (add it and press the button)"),
+        ("gptq", views.gptq_columns is not None, "GPTQ was not run"),
+        ("awq", views.awq is not None and len(views.awq[1]) > 1,
+         "AWQ was not run" if views.awq is None and not views.awq_ran
+         else f"AWQ: {views.layer} has no per-channel scale to compare (one input channel, or none)"),
+        ("cle", views.cle is not None, "CLE was not run" if not views.cle_ran
+         else f"CLE: no equalizable pair starts at {views.layer}"),
+    )  # fmt: skip
+    for name, present, why in checks:
+        (shown if present else absent).append(name if present else why)
+    return shown, absent
+
+
+def weights_figure(views: WeightViews) -> Figure | None:
+    """One panel per algorithm with something to show on this layer (``weight_panels``); None when none has."""
+    shown, _ = weight_panels(views)
+    if not shown:
+        return None
+    cols = min(len(shown), 2)
+    rows = (len(shown) + 1) // 2
+    fig, axes = new_figure(rows, cols, width=11 if cols == 2 else 6, height=3.6)
+    draw = {"adaround": _flips, "gptq": _gptq, "awq": _awq, "cle": _cle}
+    for ax, name in zip(axes, shown, strict=False):
+        draw[name](ax, views)
+    for ax in axes[len(shown) :]:
+        ax.set_visible(False)
     fig.suptitle(f"What each algorithm did to {views.layer}")
     return fig
+
+
+def weights_view(views: WeightViews):
+    """The panels that have something to show, and one line naming the ones left out and why."""
+    import marimo as mo
+
+    fig, (_, absent) = weights_figure(views), weight_panels(views)
+    note = mo.md("*Not drawn:* " + "; ".join(absent) + ".") if absent else None
+    return mo.vstack([v for v in (fig, note) if v is not None])
 
 
 def _missing(ax, text: str) -> None:

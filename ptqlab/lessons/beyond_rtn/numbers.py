@@ -139,12 +139,30 @@ class WeightViews(NamedTuple):
     gptq_columns: tuple[torch.Tensor, torch.Tensor] | None  # mean |Ŵ − W| per input column: (RTN, GPTQ)
     awq: tuple[torch.Tensor, torch.Tensor] | None  # (mean |x_j|, AWQ scale s_j) per input channel
     cle: tuple[torch.Tensor, torch.Tensor] | None  # per-output-channel max|W| before / after equalisation
+    awq_ran: bool = False  # the algorithm ran (its view can still be None on this layer)
+    cle_ran: bool = False
 
 
 def layer_names(comp: Comparison) -> list[str]:
     return list(comp.runs["rtn"].layer_errors) or algorithm_layers(
         fold_batchnorm(lab_model(comp.model)), None, ()
     )
+
+
+def default_layer(comp: Comparison) -> str:
+    """The first layer with more than one input channel (a single-channel first conv gives AWQ one point)."""
+    names = layer_names(comp)
+    modules = dict(fold_batchnorm(lab_model(comp.model)).named_modules())
+    for name in names:
+        m = modules.get(name)
+        if getattr(m, "in_channels", getattr(m, "in_features", 2)) > 1:
+            return name
+    return names[0]
+
+
+def settings_key(model_name: str, bits: int, granularity: str, group_size: int, algorithms) -> tuple:
+    """The inputs that produce a comparison, hashable (``run`` takes them in this order)."""
+    return (model_name, int(bits), granularity, int(group_size), tuple(algorithms))
 
 
 def _weight_of(run: AlgorithmRun, layer: str) -> torch.Tensor:
@@ -176,4 +194,4 @@ def weight_views(comp: Comparison, layer: str) -> WeightViews:
             before = output_ranges(dict(folded.named_modules())[layer])
             equalize(folded)
             cle = (before, output_ranges(dict(folded.named_modules())[layer]))
-    return WeightViews(layer, flips, gptq, awq, cle)
+    return WeightViews(layer, flips, gptq, awq, cle, "awq" in comp.runs, "cle" in comp.runs)

@@ -13,8 +13,14 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ptqlab.labkit.exercise import Verdict, first_mismatch, not_ok, seeded_generator, student_tensor
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import (
+    Verdict,
+    first_mismatch,
+    judges,
+    not_ok,
+    seeded,
+    student_tensor,
+)
 from ptqlab.ptq.smoothquant import channel_absmax, smoothing_scale
 
 SMOOTH_STARTER = '''\
@@ -75,7 +81,17 @@ def _named_mistake(case: Case, got: torch.Tensor) -> str | None:
     return None
 
 
-def _problem(case: Case, result) -> str | None:
+@seeded
+def seeded_cases(generator: torch.Generator) -> list[tuple[Case, torch.Tensor]]:
+    """(case, ptqlab's factor) at α = 0.75, 0.3 and 0.5 (square last), by seed (see ``seeded``)."""
+    out = int(torch.randint(8, 17, (), generator=generator))
+    cases = [random_case(generator, out, out + 8, 0.75), random_case(generator, out + 4, out, 0.3)]
+    cases.append(random_case(generator, out, out, 0.5))
+    return [(case, reference_factor(case)) for case in cases]
+
+
+def _problem(case: Case, result, expected: torch.Tensor | None = None) -> str | None:
+    """What is wrong with ``result`` for ``case`` (None if right); ``expected``: ptqlab's answer, if known."""
     out, inputs = case.w.shape
     where = f"for X of shape {tuple(case.x.shape)}, W of shape ({out}, {inputs}), α = {case.alpha}"
     got, problem = student_tensor(result, "smoothing_factor", where)
@@ -86,7 +102,7 @@ def _problem(case: Case, result) -> str | None:
             f"{where} it returned shape {tuple(got.shape)}, expected ({inputs},): one factor per input "
             "channel j — reduce X and W over dim 0."
         )
-    expected = reference_factor(case)
+    expected = reference_factor(case) if expected is None else expected
     if (i := first_mismatch(expected, got, 1e-4 * float(expected.abs().max()))) is not None:
         return f"{where}: " + (_named_mistake(case, got) or (
             f"first mismatching element, channel {i}: expected {float(expected[i]):.6g} (ptqlab's "
@@ -97,25 +113,23 @@ def _problem(case: Case, result) -> str | None:
     return None
 
 
-def check_smoothing(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
+def judge_smoothing(run, seed: int | None = None) -> Verdict:
     """Lab 07's SmoothQuant exercise on fresh random layers, α = 0.75, 0.3 and 0.5 (square last)."""
-    generator = seeded_generator(seed)
-    out = int(torch.randint(8, 17, (), generator=generator))
-    cases = [random_case(generator, out, out + 8, 0.75), random_case(generator, out + 4, out, 0.3)]
-    cases.append(random_case(generator, out, out, 0.5))
-    for case in cases:
-        status, results = run_student_code(
-            source, [("smoothing_factor", (case.x, case.w, case.alpha))], time_limit_s
-        )
-        if (bad := not_ok(status, results)) is not None:
-            if "must match the size" in bad.message:
-                return Verdict(False, bad.message + " — **Hint:** both maxima are per *input* channel: "
-                               "reduce X and W over dim 0, giving two tensors of shape (in,).")  # fmt: skip
-            return bad
-        if (problem := _problem(case, results[0])) is not None:
+    cases = seeded_cases(seed)
+    status, results = run([("smoothing_factor", (c.x, c.w, c.alpha)) for c, _ in cases])
+    if (bad := not_ok(status, results)) is not None:  # one process for the three layers
+        if "must match the size" in bad.message:
+            return Verdict(False, bad.message + " — **Hint:** both maxima are per *input* channel: "
+                           "reduce X and W over dim 0, giving two tensors of shape (in,).")  # fmt: skip
+        return bad
+    for (case, expected), result in zip(cases, results, strict=True):
+        if (problem := _problem(case, result, expected)) is not None:
             return Verdict(False, problem)
     return Verdict(
         True,
         f"**All correct** on {len(cases)} fresh random layers with outlier channels: equal to ptqlab's "
         "SmoothQuant factor, and X Wᵀ = (X / s)(W · s)ᵀ holds with your s.",
     )
+
+
+check_smoothing, compare_smoothing = judges(judge_smoothing)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ptqlab.labkit.exercise import Exercise, Verdict, not_ok, seeded_generator
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import Exercise, Verdict, judges, not_ok, seeded
 from ptqlab.lessons.full_model.mistakes import (
     QMAX,
     acc_problem,
@@ -143,17 +142,12 @@ def cases(generator: torch.Generator) -> tuple[list[dict], list[dict]]:
     return square + [big_case(generator)], [random_case(generator, 3, 40, 7)]
 
 
-def _case_problem(case: dict, results: list) -> str | None:
-    """The first wrong thing of one case's (quantize_rows, int_matmul, dynamic_int8_linear) results."""
-    o = oracle(**case)
-    reference = dynamic_int8_linear_reference(**case)
-    if not close(reference, o["y"]):  # a ptqlab bug, not the student's
-        raise RuntimeError("ptqlab's dynamic_int8_linear_reference disagrees with torchao + torch._int_mm")
+def _case_problem(case: dict, o: dict, results: list) -> str | None:
+    """The first wrong thing of one case's (quantize_rows, int_matmul, dynamic_int8_linear) results, against
+    the case's oracle ``o``."""
     pair = results[0]
-    if not (
-        isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(t, torch.Tensor) for t in pair)
-    ):
-        return "**quantize_rows** must return the pair (x_q, s_x) of tensors."
+    if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(_real(t) for t in pair)):
+        return "**quantize_rows** must return the pair (x_q, s_x) of real tensors."
     for name, problem in (
         ("quantize_rows", lambda: scales_problem(pair[1], case, o["scales"])),
         ("quantize_rows", lambda: codes_problem(pair[0], case, o["codes"], pair[1].reshape(-1))),
@@ -166,8 +160,15 @@ def _case_problem(case: dict, results: list) -> str | None:
     return None
 
 
+def _real(value) -> bool:
+    return isinstance(value, torch.Tensor) and not value.is_complex() and value.dtype != torch.bool
+
+
 def _tensor(value) -> str | None:
-    return None if isinstance(value, torch.Tensor) else f"must return a tensor, got {type(value).__name__}."
+    if _real(value):
+        return None
+    kind = f"a {value.dtype} tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+    return f"must return a tensor of numbers, got {kind}."
 
 
 def unfinished(results: list) -> bool:
@@ -176,36 +177,53 @@ def unfinished(results: list) -> bool:
     return any(v is Ellipsis or v is None for v in flat)
 
 
-def _calls(batch: list[dict]) -> list:
+def _calls(batch: list[dict], oracles: list[dict]) -> list:
     calls = []
-    for case in batch:
-        codes = oracle(**case)["codes"]
+    for case, o in zip(batch, oracles, strict=True):
         calls += [
             ("quantize_rows", (case["x"],)),
-            ("int_matmul", (codes, case["w_q"])),
+            ("int_matmul", (o["codes"], case["w_q"])),
             ("dynamic_int8_linear", (case["x"], case["w_q"], case["w_scale"], case["bias"])),
         ]
     return calls
 
 
-def check_dynamic_linear(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
+@seeded
+def seeded_cases(generator: torch.Generator) -> list[tuple[list[dict], list[dict], list]]:
+    """(cases, their oracles, the calls) per batch (square ones, then the non-square one), by seed; ptqlab's
+    reference is checked against every oracle (a disagreement is a ptqlab bug, raised)."""
+    batches = []
+    for batch in cases(generator):
+        oracles = [oracle(**case) for case in batch]
+        for case, o in zip(batch, oracles, strict=True):
+            if not close(dynamic_int8_linear_reference(**case), o["y"]):
+                raise RuntimeError(
+                    "ptqlab's dynamic_int8_linear_reference disagrees with torchao + torch._int_mm"
+                )
+        batches.append((batch, oracles, _calls(batch, oracles)))
+    return batches
+
+
+def judge_dynamic_linear(run, seed: int | None = None) -> Verdict:
     """Lab 04's exercise on fresh random cases (square ones first, then a non-square one)."""
-    generator = seeded_generator(seed)
-    square, other = cases(generator)
-    for batch in (square, other):
-        status, results = run_student_code(source, _calls(batch), time_limit_s)
+    batches = seeded_cases(seed)
+    for batch, oracles, calls in batches:
+        status, results = run(calls)
         if (bad := not_ok(status, results)) is not None:
             return bad
         if unfinished(results):
             return Verdict(False, "A function returned `...` or nothing: fill in every `...` of the starter.")
-        for k, case in enumerate(batch):
-            if (problem := _case_problem(case, results[3 * k : 3 * k + 3])) is not None:
+        for k, (case, o) in enumerate(zip(batch, oracles, strict=True)):
+            if (problem := _case_problem(case, o, results[3 * k : 3 * k + 3])) is not None:
                 return Verdict(False, problem)
     return Verdict(
         True,
-        f"**All correct** on {len(square) + len(other)} fresh random layers: codes and scales equal torchao's, "
+        f"**All correct** on {sum(len(b[0]) for b in batches)} fresh random layers: codes and scales equal torchao's, "
         "accumulators equal `torch._int_mm`'s, including one sum of 33,032,065 that float32 cannot hold.",
     )
+
+
+check_dynamic_linear, compare_dynamic_linear = judges(judge_dynamic_linear)
 
 
 DYNAMIC_RECIPES = ("ao-dynamic-int8", "torchao-int8-dynamic")

@@ -43,7 +43,7 @@ def scales_problem(s_got: torch.Tensor, case: dict, expected: torch.Tensor) -> s
             return why
     if len(got) > 1 and torch.allclose(got, got[:1].expand_as(got), rtol=1e-6):
         return "every row got the same scale: that is per-tensor. Take max |x| over each row (dim 1)."
-    i = int(((got - want).abs() > 1e-6 * want).nonzero()[0])
+    i = int((~((got - want).abs() <= 1e-6 * want)).nonzero()[0])  # NaN counts as a mismatch
     row = int((~zero).nonzero().flatten()[i])
     return f"`s_x[{row}]`: expected max|x_row| / 127 = {float(want[i]):.6g}, yours is {float(got[i]):.6g}."
 
@@ -56,8 +56,8 @@ def codes_problem(q_got: torch.Tensor, case: dict, expected: torch.Tensor, s: to
             r = int(torch.isnan(q_got).nonzero()[0, 0])
             return f"`x_q` has NaN in row {r}: an all-zero row divided by a zero scale. Give it a positive scale."
         return "`x_q` must hold integers: round, clamp, then `.to(torch.int8)`."
-    if int(q_got.abs().max()) > QMAX:
-        return f"a code reaches {int(q_got.abs().max())}: clamp to [−127, 127] (int8's −128 stays unused)."
+    if int(q_got.long().abs().max()) > QMAX:
+        return f"a code reaches {int(q_got.long().abs().max())}: clamp to [−127, 127] (int8's −128 stays unused)."
     if torch.equal(q_got.long(), expected.long()):
         return None
     scaled = case["x"] / s.float()[:, None]  # in float32, as the student's code computes it

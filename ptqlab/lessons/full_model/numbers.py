@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import marimo as mo
 import torch
 
 from ptqlab.backends.hardware import HardwareFacts, hardware_facts, last_level_cache_bytes
@@ -20,6 +20,7 @@ from ptqlab.bench.models import BenchModel, load_bench_model
 from ptqlab.bench.report import quality_text, roofline_cell
 from ptqlab.bench.run import BenchRow
 from ptqlab.bench.timing import measure_read_bandwidth
+from ptqlab.labkit.layout import timed_bar
 from ptqlab.lessons.full_model.text import isa_sentence
 
 
@@ -35,6 +36,7 @@ class LabMeasurement:
     bandwidth: float  # bytes/s
     eval_set: str = ""  # what the quality column is measured on
     llc_bytes: int | None = None  # the last-level cache: weights that fit make the roofline not meaningful
+    elapsed_s: float | None = None  # wall time of the whole run (set by measure_with_progress)
 
     def available(self) -> list[BenchRow]:
         return [r for r in self.rows if r.available]
@@ -83,21 +85,46 @@ def measure(
         torch.set_num_threads(previous)
 
 
+def settings_key(
+    model: str, recipes, batch: int, *, repeats: int, observer: str, threads: int | None
+) -> tuple:
+    """The inputs that produce a measurement, hashable: a finished run is shown again while they hold."""
+    return (model, tuple(recipes), int(batch), int(repeats), observer, threads)
+
+
+def measure_settings(settings: tuple) -> LabMeasurement:
+    """``measure_with_progress`` for a ``settings_key``."""
+    model, recipes, batch, repeats, observer, threads = settings
+    return measure_with_progress(
+        model, list(recipes), batch, repeats=repeats, observer=observer, threads=threads
+    )
+
+
 def measure_with_progress(
     model: str, recipes: list[str], batch: int, *, repeats: int, observer: str, threads: int | None
 ) -> LabMeasurement:
     """``measure`` under marimo's progress bar, one tick per quantization, warm-up and timed call."""
     total = steps_for(list(recipes), [], repeats)
-    with mo.status.progress_bar(total=total, title="Calibrating, quantizing, timing") as bar:
-        return measure(
-            model,
-            list(recipes),
-            batch,
-            repeats=repeats,
-            observer=observer,
-            step=lambda desc: bar.update(subtitle=desc),
-            threads=threads,
+    t0 = time.perf_counter()
+    with timed_bar(total, "Calibrating, quantizing, timing") as step:
+        m = measure(
+            model, list(recipes), batch, repeats=repeats, observer=observer, step=step, threads=threads
         )
+    m.elapsed_s = time.perf_counter() - t0
+    return m
+
+
+def run_time_sentence(m: LabMeasurement) -> str:
+    """How long this run took, and which recipes' set-up (export, calibration, quantization) cost most."""
+    if m.elapsed_s is None:
+        return ""
+    setups = sorted((r for r in m.rows if r.available and r.setup_s), key=lambda r: -r.setup_s)
+    slowest = ", ".join(f"{r.variant} {r.setup_s:.1f} s" for r in setups[:3])
+    return (
+        f"This run took **{m.elapsed_s:.0f} s** on this machine"
+        + (f"; the slowest set-ups: {slowest}" if slowest else "")
+        + ". Timing takes the rest: the repeats of every variant, interleaved."
+    )
 
 
 def thread_choices() -> tuple[dict[str, int], str]:
@@ -227,7 +254,12 @@ def _roofline_text(m: LabMeasurement, fp32: BenchRow, others: list[BenchRow]) ->
         )
     if others and not (m.llc_bytes is not None and fp32.weight_bytes <= m.llc_bytes):
         closest = max(others, key=lambda r: r.attained or 0.0)
-        text += f"Closest to its own floor: {closest.variant} at {roofline_cell(closest, m.llc_bytes)}. "
+        if closest.weight_bytes and closest.floor_ms:
+            text += (
+                f"Closest to its own floor — each variant measured against the bytes *it* streams, embedding "
+                f"tables excluded on every engine: {closest.variant}, {closest.weight_bytes / 1e6:.2f} MB per "
+                f"forward, floor {closest.floor_ms:.3f} ms, at {roofline_cell(closest, m.llc_bytes)}. "
+            )
     text += (
         f"At batch {m.batch} each weight feeds {2 * m.batch} FLOPs: at batch 1 that is 2 FLOPs per weight — "
         "far less work per byte than a core can do, so batch 1 is bandwidth-bound for any model larger than "
@@ -248,15 +280,17 @@ def hardware_markdown(facts: HardwareFacts, bandwidth: float) -> str:
 
 def measurement_markdown(m: LabMeasurement) -> str:
     lines = [
-        "| variant | median ms (p10–p90) | n | speedup | size MB | quality | roofline |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | median ms (p10–p90) | n | speedup | vs ORT fp32 | size MB | quality | roofline |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in m.rows:
         if not r.available:
-            lines.append(f"| {r.variant} | unavailable: {r.reason} | | | | | |")
+            lines.append(f"| {r.variant} | unavailable: {r.reason} | | | | | | |")
             continue
+        vs_ort = _x(r.speedup_vs_ort_fp32) if r.speedup_vs_ort_fp32 is not None else "—"
+        size = f"{r.size_bytes / 1e6:.3f}" if r.size_bytes else "—"
         lines.append(
             f"| {r.variant} | {r.median_ms:.3f} ({r.p10_ms:.3f}–{r.p90_ms:.3f}) | {r.repeats} | {_x(r.speedup)} | "
-            f"{r.size_bytes / 1e6:.3f} | {quality_text(r.quality)} | {roofline_cell(r, m.llc_bytes)} |"
+            f"{vs_ort} | {size} | {quality_text(r.quality)} | {roofline_cell(r, m.llc_bytes)} |"
         )
     return "\n".join(lines)

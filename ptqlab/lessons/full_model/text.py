@@ -61,16 +61,44 @@ def isa_sentence(isa: dict[str, bool]) -> str:
 
 
 def size_sentence(rows: list[BenchRow]) -> str:
-    """The smallest variant measured, and where int4 stands against it (sizes in bytes, as measured)."""
+    """The smallest variant measured, and for each int4 row why its file is not 1/8 of fp32's, from its own
+    bytes: the tables a forward only gathers rows from (size − weight bytes), what the engine left in float
+    (its notes), and the rest of the streamed bytes above 4 bits per fp32 weight (scales, zero points, layout)."""
     sized = [r for r in rows if r.available and r.size_bytes]
     if not sized:
         return ""
     small = min(sized, key=lambda r: r.size_bytes)
     text = f"The smallest variant measured is **{small.variant}** ({small.size_bytes / 1e6:.3f} MB)."
-    int4 = [r for r in sized if r.bits == 4 and r is not small]
-    for r in int4:
-        text += (
-            f" {r.variant} takes {r.size_bytes / 1e6:.3f} MB: its 4-bit codes are not the whole file — group "
-            "scales, zero points and the packed layout's padding count too, and on a small model they weigh."
-        )
+    fp32 = next((r for r in sized if r.variant == "fp32"), None)
+    for r in (r for r in sized if r.bits == 4):
+        text += " " + int4_size_reason(r, fp32)
     return text
+
+
+def int4_size_reason(r: BenchRow, fp32: BenchRow | None) -> str:
+    """Where an int4 row's bytes go, every part measured (see ``size_sentence``)."""
+    mb = lambda b: f"{b / 1e6:.3f} MB"  # noqa: E731
+    text = f"**{r.variant}** takes {mb(r.size_bytes)}"
+    if fp32 is None or not fp32.size_bytes:
+        return text + "."
+    text += f", {fp32.size_bytes / r.size_bytes:.1f}× smaller than fp32's {mb(fp32.size_bytes)} (4-bit codes alone: 8×)"
+    parts = []
+    tables = r.size_bytes - (r.weight_bytes or r.size_bytes)
+    if tables > 0.05 * r.size_bytes:
+        parts.append(
+            f"{mb(tables)} is not streamed by a forward — embedding tables a forward gathers a few rows from "
+            "(not MatMuls, so not quantized) and the file's own structure"
+        )
+    left = [n for n in r.notes if "left in fp32" in n or "stay fp32" in n or "stays fp32" in n]
+    if left:
+        parts.append(f"the engine reports: {'; '.join(left)}")
+    if fp32.weight_bytes and r.weight_bytes:
+        codes = fp32.weight_bytes / 8
+        extra = r.weight_bytes - codes
+        if extra > 0:
+            parts.append(
+                f"of the {mb(r.weight_bytes)} a forward streams, 4 bits per fp32 weight would be {mb(codes)}; the "
+                f"other {mb(extra)} are group scales and zero points, the packed layout"
+                + (" and the weights left in float" if left else "")
+            )
+    return text + (": " + "; ".join(parts) + "." if parts else ".")

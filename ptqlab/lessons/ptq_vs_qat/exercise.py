@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import torch
 
-from ptqlab.labkit.exercise import Exercise, Verdict, first_mismatch, not_ok, seeded_generator
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import (
+    Exercise,
+    Verdict,
+    first_mismatch,
+    judges,
+    not_ok,
+    seeded,
+)
 
 STE_STARTER = '''\
 def fake_quant_forward(x, scale, zero_point, qmin, qmax):
@@ -94,6 +100,12 @@ def cases(generator: torch.Generator) -> list[tuple]:
     return out
 
 
+HALF_UP = (
+    "at a tie (x/s exactly k + ½: these scales are powers of two, so x/s is exact) you rounded half up, "
+    "floor(x/s + 0.5); `torch.round` and torch's fake quantization round half to even (2.5 → 2, 3.5 → 4)."
+)
+
+
 def _masks(x, scale, zero_point, qmin, qmax) -> dict[str, torch.Tensor]:
     """The right mask and the usual wrong ones, each as a bool tensor over x."""
     q = torch.round(x / scale) + zero_point
@@ -121,8 +133,9 @@ def _backward_problem(case: tuple, got: torch.Tensor, expected: torch.Tensor) ->
         "strict": "off by one at the boundary: a code equal to qmin or qmax is on the grid, so its gradient "
         "passes (use >= and <=).",
         "one wider": "off by one at the boundary: a code of qmax + 1 or qmin − 1 was clamped, so its gradient is 0.",
-        "round late": "you rounded x/s + z: at a tie (x/s = k + ½) that can round the other way when z is odd. "
-        "torch rounds x/s first (half to even), then adds the integer zero point.",
+        "round late": "you rounded x/s + z: at a tie (x/s = k + ½) that can round the other way when z is odd "
+        "(a mask from floor(x/s + 0.5), rounding half up, is the same mask on every grid: if that is what you "
+        "did, the fix is the same). torch rounds x/s first (half to even), then adds the integer zero point.",
     }
     for key, why in named.items():
         if torch.equal(got.double(), torch.where(masks[key], grad_out, 0.0).double()):
@@ -158,30 +171,40 @@ def _forward_problem(case: tuple, got: torch.Tensor, expected: torch.Tensor) -> 
             "you rounded x/s + z: at a tie (x/s = k + ½) that can round the other way when z is odd. "
             "torch rounds x/s first (half to even), then adds the integer zero point."
         )
+    up = torch.clamp(torch.floor(x / scale + 0.5) + zero_point, qmin, qmax)
+    if first_mismatch((up - zero_point) * scale, got, 1e-4 * scale) is None:
+        return HALF_UP
     i = first_mismatch(expected, got, 1e-4 * scale)
     return f"first mismatching element, index {i}: x = {float(x[i]):.6g}, expected {float(expected[i]) + 0.0:.6g}, yours is {float(got[i]) + 0.0:.6g}."
 
 
-def check_ste(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
-    """Lab 08's exercise against torch's fake-quant forward and autograd backward on fresh cases."""
-    generator = seeded_generator(seed)
+@seeded
+def seeded_cases(generator: torch.Generator) -> tuple[list[tuple], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """(the cases, torch's (forward, gradient) for each), by seed (see ``seeded``)."""
     chosen = cases(generator)
+    return chosen, [torch_fake_quant(*case[:5], grad_out=case[5]) for case in chosen]
+
+
+def judge_ste(run, seed: int | None = None) -> Verdict:
+    """Lab 08's exercise against torch's fake-quant forward and autograd backward on fresh cases."""
+    chosen, oracles = seeded_cases(seed)
     calls = [("fake_quant_forward", case[:5]) for case in chosen]
     calls += [("fake_quant_backward", case) for case in chosen]
-    status, results = run_student_code(source, calls, time_limit_s)
+    status, results = run(calls)
     if (bad := not_ok(status, results)) is not None:
         return bad
     if any(r is None or r is Ellipsis for r in results):
         return Verdict(False, "A function returned `...` or nothing: fill in every `...` of the starter.")
-    for k, case in enumerate(chosen):
-        expected = torch_fake_quant(*case[:5], grad_out=case[5])
+    for k, (case, expected) in enumerate(zip(chosen, oracles, strict=True)):
         label = f"(int{len(bin(case[4] - case[3])) - 2}, scale {case[1]:.4g}, zero point {case[2]})"
         for name, got, want, find in (
             ("fake_quant_forward", results[k], expected[0], _forward_problem),
             ("fake_quant_backward", results[len(chosen) + k], expected[1], _backward_problem),
         ):
-            if not isinstance(got, torch.Tensor) or got.shape != want.shape:
-                return Verdict(False, f"**{name}** must return a tensor shaped like x {tuple(want.shape)}.")
+            if not isinstance(got, torch.Tensor) or got.shape != want.shape or got.is_complex():
+                return Verdict(
+                    False, f"**{name}** must return a real tensor shaped like x {tuple(want.shape)}."
+                )
             if (problem := find(case, got.detach(), want)) is not None:
                 return Verdict(False, f"**{name}** {label}: {problem}")
     return Verdict(
@@ -189,6 +212,9 @@ def check_ste(source: str, seed: int | None = None, time_limit_s: float = TIME_L
         f"**All correct**: forward and gradient equal torch's fake-quant autograd on {len(chosen)} fresh cases, "
         "values exactly on qmin, qmax and the half-step ties beside them included.",
     )
+
+
+check_ste, compare_ste = judges(judge_ste)
 
 
 EXERCISES = (

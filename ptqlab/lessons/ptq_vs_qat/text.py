@@ -40,6 +40,7 @@ def recap_markdown(comparison: LabComparison) -> str:
 def not_measured_markdown(name: str) -> str:
     return (
         f"*Not measured yet for the digits {name}: press the button. It trains {2 * len(DYNAMICS_SEEDS)} models "
-        "from scratch (one one-cycle run gives both standard and LAWA, one cooldown run per seed) — about a "
-        "minute per seed on 2 cores, then cached on disk.*"
+        "from scratch (one one-cycle run gives both standard and LAWA, one cooldown run per seed); the bar "
+        "shows the elapsed time and an estimate of the time left, the table below the training seconds it "
+        "measured. Then it comes from the disk cache.*"
     )

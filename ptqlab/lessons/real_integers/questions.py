@@ -25,7 +25,7 @@ STRADDLE_BITS = 3
 WHY = {
     "q1": {
         "Yes, easily": "No: the worst case is K·255·128 = {worst:,}, below int32's {int_max:,}.",
-        "No: 4096·255·128 ≈ 2^27 < 2^31": "Right: the worst case K·255·128 = {worst:,} ≈ 2^{log2:.1f} "
+        "No, it cannot": "Right: the worst case K·255·128 = {worst:,} ≈ 2^{log2:.1f} "
         "leaves about {spare:.0f} bits of headroom below 2^31.",
         "Only without a bias": "No: the bias adds one int32 term; the products set the worst case, "
         "K·255·128 = {worst:,}, far below int32's {int_max:,}.",
@@ -106,8 +106,8 @@ QUESTIONS = {
     "q1": (
         "An int8 layer with 4096 inputs, uint8 activations up to 255 and int8 weights: can its int32 "
         "accumulator overflow?",
-        ["Yes, easily", "No: 4096·255·128 ≈ 2^27 < 2^31", "Only without a bias"],
-        "No: 4096·255·128 ≈ 2^27 < 2^31",
+        ["Yes, easily", "No, it cannot", "Only without a bias"],
+        "No, it cannot",
     ),
     "q2": (
         "Why does M = s_x·s_w/s_y become M0·2^−n instead of staying a float?",

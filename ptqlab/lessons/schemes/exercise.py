@@ -4,7 +4,10 @@
     scale_cj = max_{k in group j} |W_ck| / ((qmax − qmin) / 2)         (groups of g consecutive inputs of a row)
 
 checked against ptqlab's ``qparams_for`` (PerChannel(0), PerGroup(g, axis=1)) on fresh random weights with
-one outlier channel (see ``ptqlab.labkit.exercise``).
+one outlier channel (see ``ptqlab.labkit.exercise``). Every drawn K is a multiple of every group size
+checked: the lesson's groups tile a row exactly (ptqlab's ``PerGroup`` refuses a group that does not divide
+K, as torchao's group-wise kernels do), so no case asks for a ragged last group, and an answer that also
+handles one (slicing ``w[:, j : j + g]``) passes as well.
 """
 
 from __future__ import annotations
@@ -13,8 +16,15 @@ import torch
 
 from ptqlab.core.affine import qparams_for
 from ptqlab.core.spec import PerChannel, PerGroup, QuantSpec
-from ptqlab.labkit.exercise import Exercise, Verdict, as_tensor, first_mismatch, not_ok, seeded_generator
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import (
+    Exercise,
+    Verdict,
+    as_tensor,
+    first_mismatch,
+    judges,
+    not_ok,
+    seeded,
+)
 
 SCALES_STARTER = '''\
 def per_channel_scales(w, bits):
@@ -42,11 +52,16 @@ def per_group_scales(w, bits, group_size):
 """
 
 
+CASES = ((4, 8), (8, 16), (3, 4))  # (bits, group size)
+K_STEP = 16  # every K is a multiple of it, so each group size above divides K
+
+
 def random_weight(generator: torch.Generator) -> torch.Tensor:
-    """(C_out, K) Gaussian weights with one output channel 20× wider (the outlier per-channel scales fix)."""
+    """(C_out, K) Gaussian weights with one output channel 20× wider (the outlier per-channel scales fix);
+    K ∈ {32, 48, 64}, a multiple of every group size in ``CASES``."""
     c_out, k = (
         int(torch.randint(6, 17, (), generator=generator)),
-        8 * int(torch.randint(4, 9, (), generator=generator)),
+        K_STEP * int(torch.randint(2, 5, (), generator=generator)),
     )
     w = torch.randn(c_out, k, generator=generator) * 0.05
     w[int(torch.randint(0, c_out, (), generator=generator))] *= 20
@@ -90,28 +105,43 @@ def _problem(name: str, w: torch.Tensor, result, expected: torch.Tensor, bits: i
     return _scale_diagnosis(w, got.float(), expected, bits)
 
 
-def check_scales(source: str, seed: int | None = None, time_limit_s: float = TIME_LIMIT_S) -> Verdict:
+@seeded
+def seeded_cases(
+    generator: torch.Generator,
+) -> list[tuple[torch.Tensor, int, int, torch.Tensor, torch.Tensor]]:
+    """(W, bits, group size, ptqlab's per-channel scales, ptqlab's per-group scales) per case, by seed."""
+    cases = []
+    for bits, g in CASES:
+        w = random_weight(generator)
+        per_channel = qparams_for(w, QuantSpec(bits=bits, granularity=PerChannel(0))).scale.reshape(-1)
+        per_group = qparams_for(w, QuantSpec(bits=bits, granularity=PerGroup(g, axis=1))).scale
+        cases.append((w, bits, g, per_channel, per_group))
+    return cases
+
+
+def judge_scales(run, seed: int | None = None) -> Verdict:
     """Lab 03's exercise against ptqlab's per-channel and per-group symmetric min/max scales."""
-    generator = seeded_generator(seed)
-    cases = [(random_weight(generator), bits, g) for bits, g in ((4, 8), (8, 16), (3, 4))]
-    calls = [("per_channel_scales", (w, bits)) for w, bits, _ in cases]
-    calls += [("per_group_scales", (w, bits, g)) for w, bits, g in cases]
-    status, results = run_student_code(source, calls, time_limit_s)
+    cases = seeded_cases(seed)
+    calls = [("per_channel_scales", (w, bits)) for w, bits, *_ in cases]
+    calls += [("per_group_scales", (w, bits, g)) for w, bits, g, *_ in cases]
+    status, results = run(calls)
     if (bad := not_ok(status, results)) is not None:
         return bad
-    for k, (w, bits, g) in enumerate(cases):
-        for name, grain, result in (
-            ("per_channel_scales", PerChannel(0), results[k]),
-            ("per_group_scales", PerGroup(g, axis=1), results[len(cases) + k]),
+    for k, (w, bits, g, per_channel, per_group) in enumerate(cases):
+        for name, expected, result in (
+            ("per_channel_scales", per_channel, results[k]),
+            ("per_group_scales", per_group, results[len(cases) + k]),
         ):
-            expected = qparams_for(w, QuantSpec(bits=bits, granularity=grain)).scale
-            if name == "per_channel_scales":
-                expected = expected.reshape(-1)
+            if result is None or result is Ellipsis:
+                return Verdict(False, f"**{name}** returned {result!r}: fill in every `...`.")
             if (problem := _problem(name, w, result, expected, bits)) is not None:
                 return Verdict(False, f"**{name}** (W{bits}, group {g}): {problem}")
     return Verdict(
         True, f"**All correct** on {len(cases)} fresh random weight matrices, each with an outlier channel."
     )
+
+
+check_scales, compare_scales = judges(judge_scales)
 
 
 EXERCISES = (
@@ -120,7 +150,8 @@ EXERCISES = (
         "Write the symmetric scales of a weight matrix `w` (C_out, K): one per output channel, and one per "
         "group of `group_size` consecutive inputs of a row, with ptqlab's divisor (qmax − qmin)/2. "
         "**Check my code** runs them in a separate process ({time_limit} limit) on fresh random weights with "
-        "an outlier channel and compares them with ptqlab's `qparams_for`.",
+        "an outlier channel (K is always a multiple of `group_size`, as ptqlab's groups require) and compares "
+        "them with ptqlab's `qparams_for` (to 10⁻⁶ of the largest scale).",
         SCALES_STARTER,
         SCALES_SOLUTION,
         check_scales,

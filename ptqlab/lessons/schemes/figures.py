@@ -107,16 +107,25 @@ def channel_error_panel(results: dict[str, SchemeResult]) -> dict:
     return panel("Error per channel", _colored(layers, colors), PANEL_WIDTH, PANEL_HEIGHT)
 
 
+def symlog_scale(typical_amax) -> dict:
+    """A symlog axis, linear within ±``typical_amax``: the widest channel's outliers stretch a linear axis
+    so far that the typical channel (and the grid steps over it) collapse into one bar at 0."""
+    return {"type": "symlog", "constant": max(float(typical_amax), 1e-12)}
+
+
 def widest_vs_typical_panel(w: torch.Tensor, results: dict[str, SchemeResult]) -> dict:
     """Histograms of the widest and the median channel, with the per-tensor grid when it has ≤ 64 levels."""
     amax_c = w.abs().amax(1)
     widest, typical = int(amax_c.argmax()), int(amax_c.argsort()[len(amax_c) // 2])
     layers, colors = [], {}
-    x, y = quantitative("a", "weight value"), quantitative("count", "count (log)", scale={"type": "log"})
+    x = quantitative(
+        "a", "weight value (symlog: linear within ±typical max|w|)", scale=symlog_scale(amax_c[typical])
+    )
+    y = quantitative("count", "count (log)", scale={"type": "log"})
     for c, color in ((widest, "#ff7f0e"), (typical, "#9467bd")):
         label = f"channel {c} (max|w| = {float(amax_c[c]):.3g})"
         colors[label] = color
-        bars = histogram_rows(w[c], HISTOGRAM_BINS)
+        bars = histogram_rows(w[c], HISTOGRAM_BINS, symlog=x["scale"]["constant"])
         mark = {"type": "rect", "opacity": 0.6}
         layers.append((label, layer(bars, mark, x=x, x2={"field": "b"}, y=y, y2={"datum": 0.5})))
     spec = results["per-tensor"].spec

@@ -177,6 +177,12 @@ def lab_weight_matrices(name: str, folded: bool) -> dict[str, torch.Tensor]:
     return weight_matrices_of(lab_model(name, folded and name != "minilm"))
 
 
+@functools.cache
+def batchnorm_count(name: str) -> int:
+    """How many BatchNorm layers the lab model has (what the fold switch can fold)."""
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in lab_model(name, False).modules())
+
+
 def default_layer(name: str, folded: bool = False) -> str:
     """The layer the lab opens on: MiniLM's first FFN output (an outlier channel), else the first layer."""
     layers = list(lab_weight_matrices(name, folded))

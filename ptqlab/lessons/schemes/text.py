@@ -129,3 +129,17 @@ def scale_of(max_abs: float, bits: int, narrow: bool = False) -> float:
     """A symmetric signed scale for max|w| = ``max_abs`` (full range divides by 2^(b−1) − ½, narrow by 2^(b−1) − 1)."""
     spec = QuantSpec(bits=bits, narrow_range=narrow)
     return float(choose_qparams(torch.tensor(-max_abs), torch.tensor(max_abs), spec).scale)
+
+
+def fold_switch_note(name: str, folded: bool) -> str:
+    """What the fold switch does on this model: said outright when there is nothing to fold."""
+    from ptqlab.lessons.schemes.numbers import batchnorm_count
+
+    n = batchnorm_count(name)
+    if n == 0:
+        return (
+            f"*{LABELS[name]} has no BatchNorm layer: the fold switch has nothing to fold and changes nothing "
+            "here — pick a digits model to see it act.*"
+        )
+    state = "folded into the weights below" if folded else "kept (switch on to fold them)"
+    return f"*{LABELS[name]} has {n} BatchNorm layer{'s' if n > 1 else ''}: {state}.*"

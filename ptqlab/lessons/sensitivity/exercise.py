@@ -12,8 +12,8 @@ import math
 
 import torch
 
-from ptqlab.labkit.exercise import Exercise, Verdict, not_ok, seeded_generator
-from ptqlab.labkit.runner import TIME_LIMIT_S, run_student_code
+from ptqlab.labkit.exercise import Exercise, Verdict, contained, in_process, judged, not_ok, seeded
+from ptqlab.labkit.runner import TIME_LIMIT_S
 
 SENSITIVITY_STARTER = '''\
 def sensitivity(layers, accuracy_with_only, baseline):
@@ -44,6 +44,20 @@ def random_table(generator: torch.Generator) -> tuple[list[str], dict[str, float
     return names, {name: round(a, 4) for name, a in zip(names, accuracies, strict=True)}, round(baseline, 4)
 
 
+seeded_table = seeded(random_table)  # by seed (see ``seeded``)
+
+
+def _number(value) -> float | None:
+    """``value`` as a float if it is one number (a Python number or a one-element tensor), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        return float(value.reshape(()))
+    return None
+
+
 def _problem(result, names: list[str], table: dict[str, float], baseline: float) -> str | None:
     if not (isinstance(result, tuple | list) and len(result) == 2 and isinstance(result[0], dict)):
         return "return the pair (drops, ranking): a dict {name: drop} and a list of names."
@@ -52,9 +66,9 @@ def _problem(result, names: list[str], table: dict[str, float], baseline: float)
     if missing:
         return f"`drops` has {len(drops)} of the {len(names)} layers (missing {missing[0]!r}): loop over every name."
     for name in names:
-        want, got = baseline - table[name], drops[name]
-        if not isinstance(got, int | float) or not math.isfinite(got):
-            return f"drops[{name!r}] is {got!r}, not a number."
+        want, got = baseline - table[name], _number(drops[name])
+        if got is None or not math.isfinite(got):
+            return f"drops[{name!r}] is {drops[name]!r}, not a number."
         if abs(got - want) <= 1e-9:
             continue
         if abs(got + want) <= 1e-9:
@@ -62,9 +76,10 @@ def _problem(result, names: list[str], table: dict[str, float], baseline: float)
         if abs(got - table[name]) <= 1e-9:
             return f"drops[{name!r}] = {got:.4f} is the accuracy itself; the drop is baseline − accuracy = {want:.4f}."
         return f"first wrong drop, {name!r}: expected {baseline:.4f} − {table[name]:.4f} = {want:.4f}, yours is {got:.4f}."
-    if sorted(map(str, ranking)) != sorted(names):
-        return f"the ranking must list every layer once, got {list(ranking)}."
-    ranked = [baseline - table[n] for n in ranking]
+    if not isinstance(ranking, list | tuple) or sorted(map(str, ranking)) != sorted(names):
+        shown = list(ranking) if isinstance(ranking, list | tuple) else ranking
+        return f"the ranking must list every layer once, got {shown!r}."
+    ranked = [baseline - table[str(n)] for n in ranking]
     if any(a < b for a, b in zip(ranked, ranked[1:], strict=False)):
         flipped = all(a <= b for a, b in zip(ranked, ranked[1:], strict=False))
         return (
@@ -75,25 +90,39 @@ def _problem(result, names: list[str], table: dict[str, float], baseline: float)
     return None
 
 
-def check_sensitivity(
-    source: str,
-    measured: tuple[list[str], dict[str, float], float] | None = None,
-    seed: int | None = None,
-    time_limit_s: float = TIME_LIMIT_S,
+def judge_sensitivity(
+    run, seed: int | None = None, measured: tuple[list[str], dict[str, float], float] | None = None
 ) -> Verdict:
-    """Lab 05's exercise on a fresh random table, then on ``measured`` (the lab's real one) if given."""
-    generator = seeded_generator(seed)
-    tables = [random_table(generator)] + ([measured] if measured is not None else [])
+    """Lab 05's exercise on a fresh random table, then on ``measured`` (the lab's real one) if given. Layers
+    whose drops are equal may come in either order."""
+    tables = [seeded_table(seed)] + ([measured] if measured is not None else [])
     calls = [("sensitivity", (names, ("__lookup__", table), baseline)) for names, table, baseline in tables]
-    status, results = run_student_code(source, calls, time_limit_s)
+    status, results = run(calls)
     if (bad := not_ok(status, results)) is not None:
         return bad
     for (names, table, baseline), result in zip(tables, results, strict=True):
         if (problem := _problem(result, names, table, baseline)) is not None:
             return Verdict(False, problem)
     drops, ranking = results[-1]
-    shown = ", ".join(f"{n} {100 * drops[n]:.1f}" for n in ranking[:3])
+    shown = ", ".join(f"{n} {100 * _number(drops[str(n)]):.1f}" for n in ranking[:3])
     return Verdict(True, f"**All correct.** Your loop on the last table ranks: {shown} (points of drop) …")
+
+
+def check_sensitivity(
+    source: str,
+    measured: tuple[list[str], dict[str, float], float] | None = None,
+    seed: int | None = None,
+    time_limit_s: float = TIME_LIMIT_S,
+) -> Verdict:
+    """The student's ``source`` judged in the contained runner (what "Check my code" does)."""
+    return judged(judge_sensitivity, contained(source, time_limit_s), seed, measured)
+
+
+def compare_sensitivity(
+    candidate, seed: int | None = None, measured: tuple[list[str], dict[str, float], float] | None = None
+) -> Verdict:
+    """Trusted ``candidate`` (a function or source, see ``in_process``) judged in this process."""
+    return judged(judge_sensitivity, in_process(candidate), seed, measured)
 
 
 EXERCISES = (

@@ -13,13 +13,18 @@ from ptqlab.labkit.raster import image
 from ptqlab.lessons.sensitivity.numbers import calibration_spread, lab_mixed_precision, lab_sensitivity
 from ptqlab.ptq.sensitivity import MixedPrecisionPoint, MixedPrecisionResult, SensitivityReport
 
+LEGEND_OUTSIDE = {
+    "loc": "upper left",
+    "bbox_to_anchor": (1.01, 1.0),
+    "borderaxespad": 0.0,
+}  # never on the data
 COLORS = {"per-tensor": "tab:red", "per-channel": "tab:blue", "per-group": "tab:green"}
 
 
 def sensitivity_figure(report: SensitivityReport, title: str) -> Figure:
     """Grouped bars: accuracy drop (points) when only that layer is quantized, per bit width."""
     fig, (ax,) = new_figure(width=9, height=4.2, layout=None)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12)
+    fig.subplots_adjust(left=0.08, right=0.86, top=0.92, bottom=0.12)  # the legend sits right of the axes
     n = len(report.bits)
     width = 0.8 / n
     for i, b in enumerate(sorted(report.bits)):
@@ -29,7 +34,7 @@ def sensitivity_figure(report: SensitivityReport, title: str) -> Figure:
     ax.set_xticks(range(len(report.layers)), report.layers)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set(title=title, xlabel="layer quantized alone (all others fp32)", ylabel="accuracy drop (points)")
-    ax.legend(title="weight bits", fontsize=8)
+    ax.legend(title="weight bits", fontsize=8, **LEGEND_OUTSIDE)
     return fig
 
 
@@ -92,7 +97,7 @@ def mixed_precision_chart(
 
 def calibration_figure(points, title: str) -> Figure:
     """Accuracy vs calibration-set size per selection method (mean over seeds, band = min–max)."""
-    fig, (ax,) = new_figure(width=8, height=4.2)
+    fig, (ax,) = new_figure(width=10, height=4.2)
     colors = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
     for (method, rows), color in zip(calibration_spread(points).items(), colors, strict=False):
         sizes = list(rows)
@@ -110,7 +115,7 @@ def calibration_figure(points, title: str) -> Figure:
         ylabel="test accuracy (%)",
         ylim=(min(lowest - 1, 95), 100.5),
     )
-    ax.legend(title="selection", fontsize=8)
+    ax.legend(title="selection", fontsize=8, **LEGEND_OUTSIDE)
     return fig
 
 
