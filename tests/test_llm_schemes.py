@@ -36,4 +36,3 @@ def test_more_bits_on_the_same_kind_of_grid_lose_less(setting):
 def test_q4_1_round_trip_leaves_the_published_model_unchanged(setting):
     s = _score(setting, "gguf-q4_1")
     assert s.kl_max == 0.0 and s.top1 == 1.0
-
