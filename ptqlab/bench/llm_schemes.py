@@ -1,20 +1,34 @@
-"""Every scheme on a causal LM, one table: perplexity, KL(reference ‖ scheme), top-1 agreement, time.
+"""Every scheme on a causal LM, one table: perplexity, KL(reference ‖ scheme), top-1 agreement, quantize
+time and peak memory.
 
 Weight schemes go through ``ptqlab.ptq.algorithms.run_algorithm`` (RTN, GPTQ, AWQ, SmoothQuant) on every
 Linear except the (tied) output head, which stays at the reference weights as GPTQ/AWQ's reference code
-leaves it; GGUF rows fake-quantize the same Linears with ``ptqlab.core.gguf_formats``. The reference of
-SmolLM2 is "the published weights (dequantized Q4_1)": they already lie on the Q4_1 grid.
+leaves it; GGUF rows fake-quantize the same Linears with ``ptqlab.core.gguf_formats``; "fp8" rows cast
+W / s to e4m3 with one s = max|W_row| / 448 per output row (``core.float_formats``), "nf4" rows round
+blocks of 64 to the NF4 codebook scaled by their absmax (``core.codebook``). W8A8 rows quantize every
+Linear's input: per-tensor uint8 calibrated once ("static", the hardest setting, SmoothQuant's O3) or
+per token at run time ("dynamic", what most W8A8 LLM engines do). GPTQ and AWQ run block by block
+(``sequential="blocks"``): each decoder layer sees the inputs of the model quantized so far.
+Peak memory is the process's resident set (RSS) high-water mark during the quantize call, sampled every
+10 ms from /proc (torch's CPU tensors are invisible to tracemalloc); reported as the rise over the RSS
+before the call. The reference of SmolLM2 is "the published weights (dequantized Q4_1)": they already lie
+on the Q4_1 grid.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import threading
 import time
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from ptqlab.bench.llm_speed import ENGINE_RECIPES
+from ptqlab.core.codebook import nf4_quantize
+from ptqlab.core.float_formats import get_format, round_to_format
 from ptqlab.core.gguf_formats import fake_quantize_gguf, get_gguf_format
 from ptqlab.core.progress import Progress
 from ptqlab.core.spec import PerChannel, PerGroup, QuantSpec
@@ -26,10 +40,12 @@ HEAD = "lm_head"
 
 class Scheme(NamedTuple):
     label: str
-    kind: str  # "gguf" or an algorithm name of run_algorithm
+    kind: str  # "gguf", "fp8", "nf4" or an algorithm name of run_algorithm
     weight_spec: QuantSpec | None = None
     act_spec: QuantSpec | None = None
     gguf: str | None = None
+    act_mode: str = "static"  # with act_spec: "static" (calibrated) or "per-token" (dynamic)
+    options: tuple = ()  # (name, value) pairs handed to run_algorithm
 
 
 def int_w(bits: int, group: int | None = None) -> QuantSpec:
@@ -37,7 +53,10 @@ def int_w(bits: int, group: int | None = None) -> QuantSpec:
     return QuantSpec(bits=bits, granularity=PerChannel(0) if group is None else PerGroup(group))
 
 
-A8 = QuantSpec(bits=8, signed=False, symmetric=False)  # per-tensor uint8, min/max on the calibration batches
+A8 = QuantSpec(bits=8, signed=False, symmetric=False)  # uint8 asymmetric; per tensor, or per token if dynamic
+BLOCKWISE = (("sequential", "blocks"),)  # GPTQ/AWQ: block by block, inputs from the model quantized so far
+AWQ_OPTIONS = (*BLOCKWISE, ("max_rows", 16384))  # every calibration token (the search reads XᵀX)
+SEARCH = (("alpha", "search"),)  # SmoothQuant: α per layer, searched on the W8A8 output error
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -45,15 +64,28 @@ SCHEMES: dict[str, Scheme] = {
     "gguf-q4_1": Scheme("GGUF Q4_1 (the published grid)", "gguf", gguf="Q4_1"),
     "gguf-q4_0": Scheme("GGUF Q4_0", "gguf", gguf="Q4_0"),
     "gguf-q5_1": Scheme("GGUF Q5_1 (another grid)", "gguf", gguf="Q5_1"),
+    "fp8-e4m3": Scheme("fp8 e4m3 weights, per-row scale", "fp8"),
+    "nf4-b64": Scheme("NF4 weights, blocks of 64", "nf4"),
     "rtn-w8": Scheme("RTN W8 per-channel", "rtn", int_w(8)),
     "rtn-w4g64": Scheme("RTN W4 g64", "rtn", int_w(4, 64)),
-    "gptq-w4g64": Scheme("GPTQ W4 g64", "gptq", int_w(4, 64)),
-    "awq-w4g64": Scheme("AWQ W4 g64", "awq", int_w(4, 64)),
-    "rtn-w8a8": Scheme("RTN W8A8", "rtn", int_w(8), A8),
-    "smoothquant-w8a8": Scheme("SmoothQuant W8A8", "smoothquant", int_w(8), A8),
+    "gptq-w4g64": Scheme("GPTQ W4 g64", "gptq", int_w(4, 64), options=BLOCKWISE),
+    "awq-w4g64": Scheme("AWQ W4 g64", "awq", int_w(4, 64), options=AWQ_OPTIONS),
+    "rtn-w8a8": Scheme("RTN W8A8 static per-tensor", "rtn", int_w(8), A8),
+    "smoothquant-w8a8": Scheme(
+        "SmoothQuant W8A8 static per-tensor", "smoothquant", int_w(8), A8, options=SEARCH
+    ),
+    "rtn-w8a8-token": Scheme("RTN W8A8 dynamic per-token", "rtn", int_w(8), A8, act_mode="per-token"),
+    "smoothquant-w8a8-token": Scheme(
+        "SmoothQuant W8A8 dynamic per-token",
+        "smoothquant",
+        int_w(8),
+        A8,
+        act_mode="per-token",
+        options=SEARCH,
+    ),
     "rtn-w3g64": Scheme("RTN W3 g64", "rtn", int_w(3, 64)),
-    "gptq-w3g64": Scheme("GPTQ W3 g64", "gptq", int_w(3, 64)),
-    "awq-w3g64": Scheme("AWQ W3 g64", "awq", int_w(3, 64)),
+    "gptq-w3g64": Scheme("GPTQ W3 g64", "gptq", int_w(3, 64), options=BLOCKWISE),
+    "awq-w3g64": Scheme("AWQ W3 g64", "awq", int_w(3, 64), options=AWQ_OPTIONS),
 }
 
 
@@ -74,18 +106,78 @@ def gguf_copy(model: nn.Module, fmt: str, layers=None) -> nn.Module:
     return work
 
 
+@torch.no_grad()
+def fp8_weight(w: torch.Tensor, fmt: str = "fp8_e4m3") -> torch.Tensor:
+    """Ŵ = s · round_fp8(W / s), one s = max|W_row| / fmt.max per output row (an all-zero row stays 0)."""
+    f = get_format(fmt)
+    if not isinstance(w, torch.Tensor) or not w.is_floating_point() or w.dim() != 2 or w.numel() == 0:
+        raise TypeError(
+            f"w must be a non-empty 2-D float tensor, got {getattr(w, 'shape', type(w).__name__)}"
+        )
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("w has NaN or ±Inf entries: an fp8 scale cannot be chosen for them")
+    amax = w.detach().float().abs().amax(1, keepdim=True)
+    scale = torch.where(amax > 0, amax / f.max, torch.ones_like(amax))
+    return round_to_format((w.float() / scale).clamp(-f.max, f.max), f) * scale
+
+
+@torch.no_grad()
+def codebook_copy(model: nn.Module, kind: str, layers=None) -> nn.Module:
+    """A copy whose Linears (head excluded) carry fp8 e4m3 per-row (``kind="fp8"``) or NF4 blocks of 64."""
+    work = copy.deepcopy(model)
+    modules = dict(work.named_modules())
+    for name in quantizable_layers(work) if layers is None else layers:
+        w = modules[name].weight.detach()
+        new = fp8_weight(w) if kind == "fp8" else nf4_quantize(w, 64)[2]
+        modules[name].weight = nn.Parameter(new.to(w.dtype), requires_grad=False)
+    return work
+
+
 class SchemeRow(NamedTuple):
     key: str
     label: str
     score: LMScore
     quantize_seconds: float
+    peak_rss_mb: float | None = None  # RSS high-water during the quantize call, MB
+    rss_rise_mb: float | None = None  # that peak minus the RSS before the call, MB
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the process's high-water mark so far
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def peak_rss(fn, interval: float = 0.01):
+    """(fn(), peak RSS bytes while it ran, RSS bytes before): RSS sampled every ``interval`` s in a thread."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    before, peak, done = _rss_bytes(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            done.wait(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        result = fn()
+    finally:
+        done.set()
+        thread.join()
+    return result, max(peak[0], _rss_bytes(), before), before
 
 
 def run_scheme(
     key: str, model: nn.Module, calibration: list, progress: Progress = None, *, layers=None, **options
 ):
     """(quantized copy, seconds) of scheme ``key`` (one of SCHEMES) on ``layers`` (default: every Linear
-    but the head)."""
+    but the head); ``options`` override the scheme's own run_algorithm options."""
     layers = quantizable_layers(model) if layers is None else list(layers)
     if key not in SCHEMES:
         raise ValueError(f"key must be one of {sorted(SCHEMES)}, got {key!r}")
@@ -93,16 +185,19 @@ def run_scheme(
     start = time.perf_counter()
     if scheme.kind == "gguf":
         return gguf_copy(model, scheme.gguf, layers), time.perf_counter() - start
+    if scheme.kind in ("fp8", "nf4"):
+        return codebook_copy(model, scheme.kind, layers), time.perf_counter() - start
     run = run_algorithm(
         scheme.kind,
         model,
         weight_spec=scheme.weight_spec,
         act_spec=scheme.act_spec,
+        act_mode=scheme.act_mode,
         calibration=calibration if (scheme.kind != "rtn" or scheme.act_spec) else None,
         fold_bn=False,
         layers=layers,
         progress=progress,
-        **options,
+        **{**dict(scheme.options), **options},
     )
     return run.model, run.seconds
 
@@ -111,10 +206,76 @@ def scheme_table(model, windows, reference, calibration, *, keys=tuple(SCHEMES),
     """One SchemeRow per scheme key, scored against the reference log-probs over ``windows``."""
     rows = []
     for key in keys:
-        quantized, seconds = run_scheme(key, model, calibration, progress)
-        rows.append(SchemeRow(key, SCHEMES[key].label, score_lm(quantized, windows, reference), seconds))
+        (quantized, seconds), peak, before = peak_rss(
+            lambda k=key: run_scheme(k, model, calibration, progress)
+        )
+        score = score_lm(quantized, windows, reference)
+        rows.append(SchemeRow(key, SCHEMES[key].label, score, seconds, peak / 1e6, (peak - before) / 1e6))
         del quantized
     return rows
 
 
-__all__ = ["SCHEMES", "Scheme", "SchemeRow", "gguf_copy", "quantizable_layers", "run_scheme", "scheme_table"]
+LLM_NOTE = (
+    "135 M parameters are not 7 B: small models lose more per bit, and the seed's numbers are not ours."
+)
+
+
+def measured_llm_row(
+    model: nn.Module | None = None,
+    tokenizer=None,
+    *,
+    tokens: int = 256,
+    window: int = 128,
+    speed: bool = False,
+    new_tokens: int = 8,
+):
+    """The seed's LLaMA-7B row measured on SmolLM2-135M (``bench.architectures.ArchitectureRow``): fp PPL
+    (the published weights, dequantized Q4_1), int8 PPL (RTN W8 per-channel, head kept), ΔPPL, weight
+    bytes per token fp32 / int8 (every Linear at 1 byte), and with ``speed=True`` the best torchao int8
+    engine's batch-1 decode speedup over fp32 eager (measured interleaved, ``llm_speed.speed_table``).
+    Cheap by default: ``tokens`` evaluation tokens, windows of ``window``; the model is loaded if None."""
+    from ptqlab.bench.architectures import ArchitectureRow
+    from ptqlab.bench.llm_speed import speed_table, weight_bytes
+    from ptqlab.models.llm_text import corpus_tokens
+    from ptqlab.ptq.llm_eval import make_windows
+
+    if model is None:
+        from ptqlab.models.smollm2 import load_smollm2
+
+        model, tokenizer = load_smollm2()
+    windows = make_windows(corpus_tokens(tokenizer, tokens), window)
+    fp = score_lm(model, windows).ppl
+    int8 = score_lm(run_scheme("rtn-w8", model, [])[0], windows).ppl
+    row = ArchitectureRow("LLaMA-7B", "SmolLM2-135M-Instruct (measured here)", "perplexity (lower is better)")
+    row.fp32, row.int8, row.delta = fp, int8, int8 - fp
+    row.size_ratio = weight_bytes(model, 4.0) / weight_bytes(model, 1.0)
+    row.why = [LLM_NOTE, f"PPL on the first {tokens} tokens of pydoc_data.topics, windows of {window}"]
+    if speed:
+        recipes = [r for r in ENGINE_RECIPES if "int8" in r]
+        rows, _ = speed_table(model, new_tokens=new_tokens, repeats=3, recipes=recipes)
+        fp32 = next(r for r in rows if r.name == "fp32 eager").decode_tokens_per_s
+        ok = {r.name: r.decode_tokens_per_s / fp32 for r in rows if r.name != "fp32 eager" and not r.note}
+        row.engines = {name: {1: x} for name, x in ok.items()}
+        if ok:
+            row.engine = max(ok, key=ok.get)
+            row.speedup = {1: ok[row.engine]}
+        row.why += [f"{r.name}: {r.note}" for r in rows if r.note]
+    else:
+        row.why.append("decode speed not measured (speed=False)")
+    return row
+
+
+__all__ = [
+    "LLM_NOTE",
+    "codebook_copy",
+    "fp8_weight",
+    "measured_llm_row",
+    "peak_rss",
+    "SCHEMES",
+    "Scheme",
+    "SchemeRow",
+    "gguf_copy",
+    "quantizable_layers",
+    "run_scheme",
+    "scheme_table",
+]

@@ -1,5 +1,6 @@
-"""``ptqlab bench llm``: every scheme on SmolLM2-135M — perplexity, KL, top-1, quantize time — beside the
-seed's LLaMA-7B row. The reference is "the published weights (dequantized Q4_1)". ``--json`` prints JSON.
+"""``ptqlab bench llm``: every scheme on SmolLM2-135M — perplexity, KL, top-1, quantize time and peak
+memory (RSS high-water during the quantize call, sampled) — beside the seed's LLaMA-7B row. The reference is
+"the published weights (dequantized Q4_1)". ``--json`` prints JSON.
 """
 
 from __future__ import annotations
@@ -18,17 +19,32 @@ SEED_ROW = {"model": "LLaMA-7B (seed)", "fp_ppl": 45.3, "int8_ppl": 46.1, "speed
 NOTE = "135 M parameters are not 7 B: small models lose more per bit, and the seed's numbers are not ours."
 
 
+def rtn_key(key: str) -> str:
+    """The RTN scheme an algorithm row is compared with: gptq-w4g64 -> rtn-w4g64."""
+    return "rtn-" + key.split("-", 1)[1] if "-" in key else key
+
+
+def gap_closed(reference: float, rtn: float | None, ppl: float) -> str:
+    """The share of RTN's PPL excess over the reference that a row removes, (RTN − PPL) / (RTN − ref)."""
+    if rtn is None or ppl == rtn or rtn <= reference:
+        return ""
+    return f"{100 * (rtn - ppl) / (rtn - reference):.0f} %"
+
+
 def _markdown(reference, rows) -> str:
     lines = [
-        "| scheme | PPL | KL mean | KL p99 | KL max | top-1 | quantize s |",
-        "|---|---|---|---|---|---|---|",
-        f"| the published weights (dequantized Q4_1) | {reference.ppl:.2f} | 0 | 0 | 0 | 1 | – |",
+        "| scheme | PPL | gap closed | KL mean | KL p99 | KL max | top-1 | quantize s | peak RSS MB (rise) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| the published weights (dequantized Q4_1) | {reference.ppl:.2f} | | 0 | 0 | 0 | 1 | – | – |",
     ]
+    baselines = {r.key: r.score.ppl for r in rows if r.key.startswith("rtn-")}
     for r in rows:
         s = r.score
+        closed = gap_closed(reference.ppl, baselines.get(rtn_key(r.key)), s.ppl)
+        memory = "–" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f} ({r.rss_rise_mb:+.0f})"
         lines.append(
-            f"| {r.label} | {s.ppl:.2f} | {s.kl_mean:.4f} | {s.kl_p99:.3f} | {s.kl_max:.2f} | {s.top1:.3f} | "
-            f"{r.quantize_seconds:.1f} |"
+            f"| {r.label} | {s.ppl:.2f} | {closed} | {s.kl_mean:.4f} | {s.kl_p99:.3f} | {s.kl_max:.2f} | "
+            f"{s.top1:.3f} | {r.quantize_seconds:.1f} | {memory} |"
         )
     return "\n".join(lines)
 
@@ -53,7 +69,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ptqlab bench llm", description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=BENCH_EVAL_TOKENS, help="evaluation tokens")
     parser.add_argument("--window", type=int, default=512)
-    parser.add_argument("--calibration", type=int, default=16, help="calibration sequences of 256 tokens")
+    parser.add_argument("--calibration", type=int, default=16, help="calibration sequences")
+    parser.add_argument("--calibration-length", type=int, default=256, help="tokens per calibration sequence")
     parser.add_argument("--schemes", nargs="+", choices=sorted(SCHEMES), default=list(SCHEMES))
     parser.add_argument("--no-speed", action="store_true", help="skip the prefill/decode speed table")
     parser.add_argument("--json", action="store_true")
@@ -63,7 +80,7 @@ def main(argv: list[str]) -> int:
     windows = make_windows(corpus_tokens(tokenizer, args.tokens), args.window)
     reference = reference_logprobs(model, windows, progress=True)
     ref_score = score_lm(model, windows)
-    calibration = calibration_batches(tokenizer, args.calibration, 256)
+    calibration = calibration_batches(tokenizer, args.calibration, args.calibration_length)
     rows = scheme_table(model, windows, reference, calibration, keys=args.schemes, progress=True)
     w8 = next((r for r in rows if r.key == "rtn-w8"), None)
     ours = {"model": "SmolLM2-135M (measured)", "fp_ppl": ref_score.ppl, "int8_ppl": w8 and w8.score.ppl}
@@ -73,9 +90,17 @@ def main(argv: list[str]) -> int:
             "speed": [r._asdict() for r in speed],
             "bandwidth_gb_s": bandwidth / 1e9,
             "slice": f"first {args.tokens} tokens of pydoc_data.topics, windows of {args.window}",
+            "calibration": f"{args.calibration} × {args.calibration_length} tokens from token 65,536 on",
             "reference": ref_score._asdict(),
             "schemes": [
-                {"key": r.key, "label": r.label, "seconds": r.quantize_seconds, **r.score._asdict()}
+                {
+                    "key": r.key,
+                    "label": r.label,
+                    "seconds": r.quantize_seconds,
+                    "peak_rss_mb": r.peak_rss_mb,
+                    "rss_rise_mb": r.rss_rise_mb,
+                    **r.score._asdict(),
+                }
                 for r in rows
             ],
             "llm_row": [SEED_ROW, ours],

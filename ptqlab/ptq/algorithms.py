@@ -38,6 +38,7 @@ from ptqlab.ptq.awq import run_awq
 from ptqlab.ptq.bias_correction import run_bias_correction
 from ptqlab.ptq.calibrate import as_batches
 from ptqlab.ptq.cle import run_cle
+from ptqlab.ptq.dynamic_act import attach_dynamic_inputs, check_act_mode
 from ptqlab.ptq.folding import fold_batchnorm
 from ptqlab.ptq.gptq import run_gptq
 from ptqlab.ptq.layer_data import (
@@ -112,11 +113,14 @@ IMPLEMENTATIONS: dict[str, Callable] = {
 ALGORITHMS: tuple[str, ...] = tuple(IMPLEMENTATIONS)
 
 
+ACT_OPTIONS = ("act_spec", "act_mode")  # handed to an algorithm that takes them (SmoothQuant's α search)
+
+
 def _check_options(name: str, options: dict) -> None:
     allowed = [
         p
         for p in inspect.signature(IMPLEMENTATIONS[name]).parameters
-        if p not in ("model", "batches", "names", "spec", "progress")
+        if p not in ("model", "batches", "names", "spec", "progress", *ACT_OPTIONS)
     ]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -134,9 +138,13 @@ def run_algorithm(
     fold_bn: bool = True,
     layers=None,
     skip=(),
+    act_mode: str = "static",
     **options,
 ) -> AlgorithmRun:
-    """Run PTQ algorithm ``name`` (one of ALGORITHMS) on a copy of ``model``; see the module docstring."""
+    """Run PTQ algorithm ``name`` (one of ALGORITHMS) on a copy of ``model``; see the module docstring.
+
+    ``act_mode`` (with ``act_spec``): "static" = one calibrated (scale, zp) per layer input (``simulate``),
+    "per-tensor" / "per-token" = computed from each input at run time (``dynamic_act``)."""
     if name not in IMPLEMENTATIONS:
         raise ValueError(f"name must be one of {ALGORITHMS}, got {name!r}")
     if not isinstance(model, nn.Module):
@@ -149,14 +157,24 @@ def run_algorithm(
             f"calibration: {name} needs calibration data (a tensor of inputs or a list of batches)"
         )
     _check_options(name, options)
+    check_act_mode(act_mode)
+    if act_mode != "static" and act_spec is None:
+        raise ValueError(f"act_mode={act_mode!r} needs an act_spec (the activation grid)")
     batches = as_batches(calibration) if calibration is not None else []
     start = time.perf_counter()
     work = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
     names = algorithm_layers(work, layers, skip)
     check_finite(work, names, "model", "before")
-    errors, notes = IMPLEMENTATIONS[name](work, batches, names, weight_spec, progress=progress, **options)
+    takes = inspect.signature(IMPLEMENTATIONS[name]).parameters
+    act = {k: v for k, v in (("act_spec", act_spec), ("act_mode", act_mode)) if k in takes}
+    errors, notes = IMPLEMENTATIONS[name](
+        work, batches, names, weight_spec, progress=progress, **act, **options
+    )
     check_finite(work, names, name, "after", errors)
-    if act_spec is not None:
+    if act_spec is not None and act_mode != "static":
+        attach_dynamic_inputs(work, names, act_spec, act_mode)
+        notes.append(f"activations fake-quantized: {act_spec}, dynamic {act_mode} (min/max of each input)")
+    elif act_spec is not None:
         work = simulate(work, None, act_spec, calibration=batches)
         notes.append(f"activations fake-quantized: {act_spec} (min/max on the calibration batches)")
     skipped = [

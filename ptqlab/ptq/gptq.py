@@ -24,8 +24,15 @@ import torch
 
 from ptqlab.core.affine import QParams, qparams_for
 from ptqlab.core.spec import PerGroup, PerTensor, QuantSpec
-from ptqlab.ptq.layer_data import slice_qparams
-from ptqlab.ptq.layerwise import input_source, quantize_sequentially
+from ptqlab.ptq.blockwise import blockwise_rows
+from ptqlab.ptq.layer_data import (
+    bias_of,
+    check_group_divides,
+    set_weight_matrix,
+    slice_qparams,
+    weight_matrix,
+)
+from ptqlab.ptq.layerwise import LayerCase, errors_vs_rtn, input_source, quantize_sequentially
 
 
 class GPTQResult(NamedTuple):
@@ -186,15 +193,25 @@ def run_gptq(
     act_order: bool = False,
     damp: float = 0.01,
     max_rows: int = 16384,
-    sequential: bool | None = None,
+    sequential: bool | str | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
-    """GPTQ on every named layer of ``model`` in place, sequentially; returns (layer errors, notes)."""
+    """GPTQ on every named layer of ``model`` in place, sequentially; returns (layer errors, notes).
+
+    ``sequential``: True = each layer's inputs from the model quantized so far (one partial forward per
+    layer), False = every input from the float model in one pass, "blocks" = one pass per repeated block
+    (``layer_data.layer_blocks``: a decoder layer's 7 Linears) from the model quantized so far, as the GPTQ
+    reference quantizes an LLM; None = True up to 12 layers, else False."""
+    if sequential not in (None, True, False, "blocks"):
+        raise ValueError(f"sequential must be True, False, None or 'blocks', got {sequential!r}")
     notes: list[str] = []
+    last: list = [None, None]  # (rows, H): q/k/v (gate/up) read the same input, one Hessian serves them
 
     def step(case):
+        if last[0] is None or last[0].shape != case.rows.shape or not torch.equal(last[0], case.rows):
+            last[:] = [case.rows, hessian(case.rows)]
         result = gptq_quantize(
             case.w,
-            hessian(case.rows),
+            last[1],
             spec,
             block_size=block_size,
             act_order=act_order,
@@ -204,17 +221,40 @@ def run_gptq(
         notes.extend(result.notes)
         return result.weight, case.b
 
-    errors = quantize_sequentially(
-        model,
-        batches,
-        names,
-        step,
-        spec=spec,
-        max_rows=max_rows,
-        progress=progress,
-        title="GPTQ",
-        sequential=sequential,
-    )
+    if sequential == "blocks":
+        errors = _run_blocks(model, batches, names, step, spec, max_rows, progress)
+        source = "layer inputs from the model quantized so far, block by block (sequential='blocks')"
+    else:
+        errors = quantize_sequentially(
+            model,
+            batches,
+            names,
+            step,
+            spec=spec,
+            max_rows=max_rows,
+            progress=progress,
+            title="GPTQ",
+            sequential=sequential,
+        )
+        source = input_source(sequential, len(names))
     notes.insert(0, f"GPTQ: block {block_size}, damp {damp}, act-order {'on' if act_order else 'off'}")
-    notes.insert(1, input_source(sequential, len(names)))
+    notes.insert(1, source)
     return errors, notes
+
+
+def _run_blocks(model, batches, names, step, spec, max_rows, progress) -> dict[str, tuple[float, float]]:
+    """``step`` on every layer, block by block (``blockwise.blockwise_rows``); name -> (RTN, GPTQ) errors."""
+    modules = dict(model.named_modules())
+    for name in names:
+        check_group_divides(name, weight_matrix(modules[name]), spec)
+    errors = {}
+    for group, rows in blockwise_rows(
+        model, batches, names, max_rows=max_rows, progress=progress, title="GPTQ"
+    ):
+        for name in group:
+            layer, x = modules[name], rows.pop(name)
+            w, b = weight_matrix(layer), bias_of(layer)
+            w_new, b_new = step(LayerCase(name, layer, w, b, x, None))
+            errors[name] = errors_vs_rtn(x, w, b, w_new, b_new, spec=spec)
+            set_weight_matrix(layer, w_new)
+    return errors

@@ -72,6 +72,24 @@ def algorithm_layers(model: nn.Module, layers: Iterable[str] | None, skip: Itera
     return names
 
 
+def layer_blocks(names: list[str]) -> list[list[str]]:
+    """``names`` cut into consecutive runs that share their repeated block: the name up to its last numeric
+    component (``model.layers.3.mlp.up_proj`` -> ``model.layers.3``, ``encoder.layer.0.attention.self.query``
+    -> ``encoder.layer.0``); a name without one (``fc1``, ``features.3``'s own conv) is a block of its own.
+    What "block by block" means for a transformer (a ModuleList of identical layers) without naming it."""
+    blocks: list[list[str]] = []
+    last = None
+    for name in names:
+        parts = name.split(".")
+        index = max((i for i, p in enumerate(parts[:-1]) if p.isdigit()), default=None)
+        key = ".".join(parts[: index + 1]) if index is not None else name
+        if key != last or not blocks:
+            blocks.append([])
+        blocks[-1].append(name)
+        last = key
+    return blocks
+
+
 def weight_matrix(layer: nn.Module) -> torch.Tensor:
     """W as (out, in·kh·kw), float32, detached copy."""
     return layer.weight.detach().flatten(1).to(torch.float32).clone()

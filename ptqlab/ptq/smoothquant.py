@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ptqlab.core.affine import choose_qparams, fake_quantize
 from ptqlab.core.spec import QuantSpec
+from ptqlab.ptq.dynamic_act import check_act_mode, dynamic_fake_quantize
 from ptqlab.ptq.layer_data import bias_of, layer_output, relative_mse, rtn, set_weight_matrix, weight_matrix
 from ptqlab.ptq.measure import check_layer_input, eval_mode, run_named
 
@@ -124,6 +126,38 @@ def smooth_linears(
         wrap_input_scale(model, name, s)
 
 
+ALPHA_GRID = tuple(i / 10 for i in range(11))  # α = "search" tries these
+
+
+def act_fake_quant(x: torch.Tensor, act_spec: QuantSpec | None, act_mode: str, static_range=None):
+    """x as the quantized layer will see it: static per-tensor (``static_range`` (lo, hi) from calibration),
+    dynamic per-tensor or per-token (``dynamic_act``), or x itself when act_spec is None."""
+    if act_spec is None:
+        return x
+    if act_mode == "static":
+        return fake_quantize(x, choose_qparams(*static_range, act_spec), act_spec)
+    return dynamic_fake_quantize(x, act_spec, act_mode == "per-token")
+
+
+@torch.no_grad()
+def search_alpha(w, rows, bias, amax, *, spec, act_spec, act_mode, floor: float = 0.01, sample: int = 512):
+    """(α*, s*, losses): the α of ALPHA_GRID whose smoothing s(α) (from the channel maxima ``amax``) gives the
+    smallest W·A-quantized output error ‖X Wᵀ − A(X/s) Q(W·s)ᵀ‖² / ‖X Wᵀ‖² on ``sample`` rows
+    (A: act_fake_quant; a static range is min/max of X/s over all ``rows``)."""
+    x = rows[:sample]
+    reference = layer_output(x, w, bias)
+    best, losses = None, []
+    for alpha in ALPHA_GRID:
+        s = smoothing_scale(amax, w, alpha, floor)
+        scaled = rows / s
+        static = (scaled.min(), scaled.max()) if act_mode == "static" else None
+        out = layer_output(act_fake_quant(x / s, act_spec, act_mode, static), rtn(w * s, spec), bias)
+        losses.append(relative_mse(reference, out))
+        if best is None or losses[-1] < best[2]:
+            best = (alpha, s, losses[-1])
+    return best[0], best[1], losses
+
+
 def run_smoothquant(
     model: nn.Module,
     batches: list,
@@ -131,24 +165,40 @@ def run_smoothquant(
     spec: QuantSpec,
     *,
     progress=None,
-    alpha: float = 0.5,
+    alpha: float | str = 0.5,
     floor: float = 0.01,
+    act_spec: QuantSpec | None = None,
+    act_mode: str = "static",
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """SmoothQuant every named layer in place, then RTN its weights W·s with ``spec``; (layer errors, notes).
 
-    Layer errors are weight-only (activation fake-quant is added afterwards by the caller).
+    ``alpha="search"``: per layer, the α of ALPHA_GRID minimizing the W8A8 output error (``search_alpha``,
+    activations as ``act_spec``/``act_mode`` will quantize them). Layer errors are weight-only (activation
+    fake-quant is added afterwards by the caller).
     """
+    from ptqlab.core.progress import track
     from ptqlab.ptq.calibrate import run_batch
     from ptqlab.ptq.layer_data import capture_rows
 
+    if alpha != "search" and not isinstance(alpha, int | float) or isinstance(alpha, bool):
+        raise ValueError(f"alpha must be a number in [0, 1] or 'search', got {alpha!r}")
+    check_act_mode(act_mode)
     modules = dict(model.named_modules())
     amax = channel_absmax(model, names, batches, run=run_batch)
     rows = capture_rows(model, batches, names, max_rows=4096).rows
-    errors = {}
-    for name in names:
+    errors, chosen = {}, {}
+    for name in track(names, progress, "SmoothQuant"):
         layer = modules[name]
         w, b = weight_matrix(layer), bias_of(layer)
-        s = smoothing_scale(amax[name], layer.weight, alpha, floor)
+        if alpha == "search" and isinstance(layer, nn.Linear):
+            chosen[name], s, _ = search_alpha(
+                w, rows[name], b, amax[name], spec=spec, act_spec=act_spec, act_mode=act_mode, floor=floor
+            )
+        else:
+            chosen[name], s = (
+                alpha,
+                smoothing_scale(amax[name], layer.weight, 0.5 if alpha == "search" else alpha, floor),
+            )
         s_rows = s.repeat_interleave(layer.weight[0, 0].numel())
         w_q = rtn(w * s_rows, spec)
         reference = layer_output(rows[name], w, b)
@@ -158,4 +208,9 @@ def run_smoothquant(
         )
         set_weight_matrix(layer, w_q)
         wrap_input_scale(model, name, s)
+    if alpha == "search":
+        values = sorted(set(chosen.values()))
+        return errors, [
+            f"SmoothQuant α searched per layer on {ALPHA_GRID[0]}…{ALPHA_GRID[-1]}: chose {values}"
+        ]
     return errors, [f"SmoothQuant α={alpha}: x/s, W·s with s_j = max|X_j|^α / max|W_j|^(1−α)"]
