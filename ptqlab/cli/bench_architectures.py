@@ -17,6 +17,7 @@ import sys
 
 import torch
 
+from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.bench import architecture_llm_row
 from ptqlab.bench import run as bench
 from ptqlab.bench.architectures import (
@@ -28,6 +29,8 @@ from ptqlab.bench.architectures import (
     measure_rows,
 )
 from ptqlab.cli.bench_models import writable_target
+
+silence_torchao_import_noise()  # transformers and the int8 engines import torchao: its CPU-irrelevant messages
 
 ARCH_MODELS = tuple(MEASURED_MODELS.values())
 KNOWN_MODELS = (*ARCH_MODELS, LLM_MODEL)

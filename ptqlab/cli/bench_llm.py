@@ -9,11 +9,14 @@ import argparse
 import json
 import time
 
+from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.bench.llm_schemes import SCHEMES, scheme_table
 from ptqlab.bench.llm_speed import speed_table
 from ptqlab.models.llm_text import BENCH_EVAL_TOKENS, calibration_batches, corpus_tokens
 from ptqlab.models.smollm2 import load_smollm2
 from ptqlab.ptq.llm_eval import greedy_completions, make_windows, reference_logprobs, score_lm
+
+silence_torchao_import_noise()  # transformers and the int8 engines import torchao: its CPU-irrelevant messages
 
 SEED_ROW = {"model": "LLaMA-7B (seed)", "fp_ppl": 45.3, "int8_ppl": 46.1, "speedup": 2.1, "size_ratio": 4.0}
 NOTE = "135 M parameters are not 7 B: small models lose more per bit, and the seed's numbers are not ours."

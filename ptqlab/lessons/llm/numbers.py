@@ -23,6 +23,7 @@ import inspect
 import time
 from typing import NamedTuple
 
+from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.bench import llm_schemes
 from ptqlab.core.gguf_formats import FORMATS
 from ptqlab.core.progress import Progress, track
@@ -32,6 +33,8 @@ from ptqlab.models.llm_text import calibration_batches, corpus_tokens
 from ptqlab.models.smollm2 import GGUF_NAME, WHEEL, load_smollm2
 from ptqlab.ptq import llm_eval
 from ptqlab.ptq.algorithms import run_algorithm
+
+silence_torchao_import_noise()  # transformers and the int8 engines import torchao: its CPU-irrelevant messages
 
 VERSION = 1  # bump when a result's layout changes
 EVAL_TOKENS = 256  # the interactive slice: tokens [0, 256) of the corpus, one window
