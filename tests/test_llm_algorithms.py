@@ -10,26 +10,14 @@ from ptqlab.ptq.algorithms import run_algorithm
 from ptqlab.ptq.blockwise import blockwise_rows, chained
 from ptqlab.ptq.dynamic_act import DynamicActFakeQuant, dynamic_fake_quantize
 from ptqlab.ptq.layer_data import capture_rows, layer_blocks
+from tests import llm_support
 
 A8 = QuantSpec(bits=8, signed=False, symmetric=False)
 
 
 @pytest.fixture(scope="module")
 def tiny_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=97,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = llm_support.tiny_llama(hidden_size=64, intermediate_size=128)
     g = torch.Generator().manual_seed(1)
     calibration = [torch.randint(0, 97, (1, 32), generator=g) for _ in range(4)]
     return model, calibration

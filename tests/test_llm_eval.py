@@ -7,24 +7,12 @@ import torch
 from torch import nn
 
 from ptqlab.ptq.llm_eval import greedy_completions, make_windows, reference_logprobs, score_lm
+from tests import llm_support
 
 
 @pytest.fixture(scope="module")
 def tiny_llama():
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=97,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(config).eval()
+    return llm_support.tiny_llama(hidden_size=32, intermediate_size=64)
 
 
 def _hf_ppl(model, windows) -> float:
