@@ -8,7 +8,8 @@ dead inputs (H_ii = 0) get H_ii = 1 and W[:, i] = 0.
 U = upper Cholesky factor of H⁻¹. For column i:  q_i = quant(w_i);  e_i = (w_i − q_i) / U_ii;
     W[:, j] −= e_i · U_ij  for later columns j of the current block of B columns,
 and after each block the accumulated errors update every later column at once (lazy batch update).
-Options: act-order (columns by decreasing H_ii; groups then use qparams fixed from the original W, the
+Options: ``clip`` — each row's range per group (or channel) by the reference's shrink search
+(``range_search``: min Σ|w − q|^2.4 over shrunk ranges) instead of min/max; act-order (columns by decreasing H_ii; groups then use qparams fixed from the original W, the
 "static groups" convention), per-group qparams computed when the sweep reaches the group's first column
 (from the updated weights), per-channel/per-tensor qparams fixed from W before the sweep.
 
@@ -33,6 +34,7 @@ from ptqlab.ptq.layer_data import (
     weight_matrix,
 )
 from ptqlab.ptq.layerwise import LayerCase, errors_vs_rtn, input_source, quantize_sequentially
+from ptqlab.ptq.range_search import shrink_search_qparams
 
 
 class GPTQResult(NamedTuple):
@@ -77,18 +79,26 @@ def inverse_cholesky(h: torch.Tensor, damp: float, name: str) -> tuple[torch.Ten
     return upper, lam, notes
 
 
-def _static_qparams(w: torch.Tensor, spec: QuantSpec):
+def _row_qparams(w: torch.Tensor, spec: QuantSpec, clip: bool) -> QParams:
+    """Per-row qparams of a column slice: its min/max, or with ``clip`` the shrink search of
+    ``range_search`` (the GPTQ reference's ``mse=True``)."""
+    return shrink_search_qparams(w, spec) if clip else slice_qparams(w, spec)
+
+
+def _static_qparams(w: torch.Tensor, spec: QuantSpec, clip: bool):
     """Per-column (scale, zero_point) columns fixed before the sweep (per-tensor, per-channel, static groups)."""
     g = spec.granularity
     if isinstance(g, PerGroup):
         scales, zps = [], []
         for start in range(0, w.shape[1], g.group_size):
-            qp = slice_qparams(w[:, start : start + g.group_size], spec)
+            qp = _row_qparams(w[:, start : start + g.group_size], spec, clip)
             scales += [qp.scale] * g.group_size
             zps += [qp.zero_point] * g.group_size
         return torch.cat(scales, 1), torch.cat(zps, 1)
-    full = qparams_for(w, spec) if isinstance(g, PerTensor) else None
-    qp = slice_qparams(w, spec, full)
+    if isinstance(g, PerTensor):
+        qp = slice_qparams(w, spec, qparams_for(w, spec))
+    else:
+        qp = _row_qparams(w, spec, clip)
     return qp.scale.expand(-1, w.shape[1]), qp.zero_point.expand(-1, w.shape[1])
 
 
@@ -101,8 +111,9 @@ def fake_quantize_column(col: torch.Tensor, qparams: QParams, spec: QuantSpec) -
     return ((q - zp) * scale).to(col.dtype)
 
 
-def _sweep(w, u, spec: QuantSpec, block_size: int, static) -> torch.Tensor:
-    """The blocked column sweep of Algorithm 1 (``static``: per-column (scale, zp), or None for dynamic groups)."""
+def _sweep(w, u, spec: QuantSpec, block_size: int, static, clip: bool = False) -> torch.Tensor:
+    """The blocked column sweep of Algorithm 1 (``static``: per-column (scale, zp), or None for dynamic groups
+    whose qparams come from ``_row_qparams(…, clip)``)."""
     dynamic_groups = static is None
     if not dynamic_groups:
         scale, zp = static
@@ -114,7 +125,7 @@ def _sweep(w, u, spec: QuantSpec, block_size: int, static) -> torch.Tensor:
         for k in range(b1 - b0):
             i = b0 + k
             if dynamic_groups and i % spec.granularity.group_size == 0:
-                group_qp = slice_qparams(_current_group(w, block, err, u, b0, k, spec).float(), spec)
+                group_qp = _row_qparams(_current_group(w, block, err, u, b0, k, spec).float(), spec, clip)
             col_qp = group_qp if dynamic_groups else QParams(scale[:, i : i + 1], zp[:, i : i + 1])
             q[:, i] = fake_quantize_column(block[:, k], col_qp, spec)
             e = (block[:, k] - q[:, i]) / u[i, i]
@@ -146,6 +157,7 @@ def gptq_quantize(
     block_size: int = 128,
     act_order: bool = False,
     damp: float = 0.01,
+    clip: bool = False,
     name: str = "layer",
 ) -> GPTQResult:
     """GPTQ of one (out, in) weight matrix given its Hessian ``h`` (see the module docstring)."""
@@ -153,6 +165,8 @@ def gptq_quantize(
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     if not (isinstance(damp, int | float) and 0 < damp <= 1):
         raise ValueError(f"damp must lie in (0, 1], got {damp!r}")
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be True or False, got {clip!r}")
     w = weight.detach().double().clone()
     h = h.double().clone()
     notes = []
@@ -164,7 +178,7 @@ def gptq_quantize(
     groups = isinstance(spec.granularity, PerGroup)
     dynamic_groups = groups and not act_order
     if not dynamic_groups:
-        scale, zp = _static_qparams(w.float(), spec)
+        scale, zp = _static_qparams(w.float(), spec, clip)
     perm = torch.argsort(torch.diag(h), descending=True) if act_order else torch.arange(w.shape[1])
     w, h = w[:, perm], h[perm][:, perm]
     if not dynamic_groups:
@@ -174,7 +188,7 @@ def gptq_quantize(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # thousands of tiny per-column ops: thread hand-offs cost more than they give
     try:
-        q = _sweep(w, u, spec, block_size, None if dynamic_groups else (scale, zp))
+        q = _sweep(w, u, spec, block_size, None if dynamic_groups else (scale, zp), clip)
     finally:
         torch.set_num_threads(threads)
     out = torch.empty_like(q)
@@ -192,6 +206,7 @@ def run_gptq(
     block_size: int = 128,
     act_order: bool = False,
     damp: float = 0.01,
+    clip: bool = False,
     max_rows: int = 16384,
     sequential: bool | str | None = None,
 ) -> tuple[dict[str, tuple[float, float]], list[str]]:
@@ -216,6 +231,7 @@ def run_gptq(
             block_size=block_size,
             act_order=act_order,
             damp=damp,
+            clip=clip,
             name=case.name,
         )
         notes.extend(result.notes)
@@ -237,7 +253,11 @@ def run_gptq(
             sequential=sequential,
         )
         source = input_source(sequential, len(names))
-    notes.insert(0, f"GPTQ: block {block_size}, damp {damp}, act-order {'on' if act_order else 'off'}")
+    notes.insert(
+        0,
+        f"GPTQ: block {block_size}, damp {damp}, act-order {'on' if act_order else 'off'}, "
+        f"range search {'on' if clip else 'off'}",
+    )
     notes.insert(1, source)
     return errors, notes
 
