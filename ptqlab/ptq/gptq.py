@@ -218,22 +218,15 @@ def run_gptq(
     reference quantizes an LLM; None = True up to 12 layers, else False."""
     if sequential not in (None, True, False, "blocks"):
         raise ValueError(f"sequential must be True, False, None or 'blocks', got {sequential!r}")
-    notes: list[str] = []
+    on = {True: "on", False: "off"}
+    notes = [f"GPTQ: block {block_size}, damp {damp}, act-order {on[act_order]}, range search {on[clip]}"]
     last: list = [None, None]  # (rows, H): q/k/v (gate/up) read the same input, one Hessian serves them
+    options = {"block_size": block_size, "act_order": act_order, "damp": damp, "clip": clip}
 
     def step(case):
         if last[0] is None or last[0].shape != case.rows.shape or not torch.equal(last[0], case.rows):
             last[:] = [case.rows, hessian(case.rows)]
-        result = gptq_quantize(
-            case.w,
-            last[1],
-            spec,
-            block_size=block_size,
-            act_order=act_order,
-            damp=damp,
-            clip=clip,
-            name=case.name,
-        )
+        result = gptq_quantize(case.w, last[1], spec, name=case.name, **options)
         notes.extend(result.notes)
         return result.weight, case.b
 
@@ -253,11 +246,6 @@ def run_gptq(
             sequential=sequential,
         )
         source = input_source(sequential, len(names))
-    notes.insert(
-        0,
-        f"GPTQ: block {block_size}, damp {damp}, act-order {'on' if act_order else 'off'}, "
-        f"range search {'on' if clip else 'off'}",
-    )
     notes.insert(1, source)
     return errors, notes
 
