@@ -125,3 +125,20 @@ def test_shrink_search_handles_huge_and_zero_rows_and_refuses_per_tensor():
         shrink_search_qparams(w, QuantSpec(bits=4, granularity=PerTensor()))
     with pytest.raises(TypeError, match="clip"):
         gptq_quantize(torch.ones(2, 4), torch.eye(4), QuantSpec(bits=4, granularity=PerChannel(0)), clip=1)
+
+
+def test_layer_errors_from_the_gram_matrix_equal_the_errors_on_rows():
+    from ptqlab.ptq.gptq import hessian
+    from ptqlab.ptq.layerwise import errors_vs_rtn
+
+    torch.manual_seed(2)
+    rows, w = correlated_rows(300, 64, seed=2), torch.randn(24, 64)
+    w_new = w + 0.01 * torch.randn_like(w)
+    spec = QuantSpec(bits=4, granularity=PerGroup(16))
+    on_rows = errors_vs_rtn(rows, w, None, w_new, None, spec=spec)
+    from_gram = errors_vs_rtn(rows, w, None, w_new, None, spec=spec, gram=hessian(rows))
+    torch.testing.assert_close(torch.tensor(from_gram), torch.tensor(on_rows), rtol=1e-4, atol=0)
+    b = torch.randn(24)  # a bias does not cancel in the reference norm: the rows are used then
+    assert errors_vs_rtn(rows, w, b, w_new, b, spec=spec, gram=hessian(rows)) == errors_vs_rtn(
+        rows, w, b, w_new, b, spec=spec
+    )

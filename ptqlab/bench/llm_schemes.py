@@ -8,7 +8,8 @@ W / s to e4m3 with one s = max|W_row| / 448 per output row (``core.float_formats
 blocks of 64 to the NF4 codebook scaled by their absmax (``core.codebook``). W8A8 rows quantize every
 Linear's input: per-tensor uint8 calibrated once ("static", the hardest setting, SmoothQuant's O3) or
 per token at run time ("dynamic", what most W8A8 LLM engines do). GPTQ and AWQ run block by block
-(``sequential="blocks"``): each decoder layer sees the inputs of the model quantized so far.
+(``sequential="blocks"``): each decoder layer sees the inputs of the model quantized so far; GPTQ with
+act-order (static groups) and the reference's range search per group (``GPTQ_OPTIONS``).
 Peak memory is the process's resident set (RSS) high-water mark during the quantize call, sampled every
 10 ms from /proc (torch's CPU tensors are invisible to tracemalloc); reported as the rise over the RSS
 before the call. The reference of SmolLM2 is "the published weights (dequantized Q4_1)": they already lie
@@ -56,6 +57,10 @@ def int_w(bits: int, group: int | None = None) -> QuantSpec:
 A8 = QuantSpec(bits=8, signed=False, symmetric=False)  # uint8 asymmetric; per tensor, or per token if dynamic
 BLOCKWISE = (("sequential", "blocks"),)  # GPTQ/AWQ: block by block, inputs from the model quantized so far
 AWQ_OPTIONS = (*BLOCKWISE, ("max_rows", 16384))  # every calibration token (the search reads XᵀX)
+# GPTQ as its reference quantizes LLMs: columns in act-order with static groups, each group's range by the
+# reference's shrink search (``ptq.range_search``; Frantar et al.'s ``Quantizer(mse=True)``)
+GPTQ_OPTIONS = (*BLOCKWISE, ("act_order", True), ("clip", True))
+ALGORITHM_OPTIONS = {"gptq": dict(GPTQ_OPTIONS), "awq": dict(AWQ_OPTIONS)}  # the LLM runs of lab 10 too
 SEARCH = (("alpha", "search"),)  # SmoothQuant: α per layer, searched on the W8A8 output error
 
 
@@ -68,7 +73,7 @@ SCHEMES: dict[str, Scheme] = {
     "nf4-b64": Scheme("NF4 weights, blocks of 64", "nf4"),
     "rtn-w8": Scheme("RTN W8 per-channel", "rtn", int_w(8)),
     "rtn-w4g64": Scheme("RTN W4 g64", "rtn", int_w(4, 64)),
-    "gptq-w4g64": Scheme("GPTQ W4 g64", "gptq", int_w(4, 64), options=BLOCKWISE),
+    "gptq-w4g64": Scheme("GPTQ W4 g64, act-order, range search", "gptq", int_w(4, 64), options=GPTQ_OPTIONS),
     "awq-w4g64": Scheme("AWQ W4 g64", "awq", int_w(4, 64), options=AWQ_OPTIONS),
     "rtn-w8a8": Scheme("RTN W8A8 static per-tensor", "rtn", int_w(8), A8),
     "smoothquant-w8a8": Scheme(
@@ -84,7 +89,7 @@ SCHEMES: dict[str, Scheme] = {
         options=SEARCH,
     ),
     "rtn-w3g64": Scheme("RTN W3 g64", "rtn", int_w(3, 64)),
-    "gptq-w3g64": Scheme("GPTQ W3 g64", "gptq", int_w(3, 64), options=BLOCKWISE),
+    "gptq-w3g64": Scheme("GPTQ W3 g64, act-order, range search", "gptq", int_w(3, 64), options=GPTQ_OPTIONS),
     "awq-w3g64": Scheme("AWQ W3 g64", "awq", int_w(3, 64), options=AWQ_OPTIONS),
 }
 
@@ -266,6 +271,8 @@ def measured_llm_row(
 
 
 __all__ = [
+    "ALGORITHM_OPTIONS",
+    "GPTQ_OPTIONS",
     "LLM_NOTE",
     "codebook_copy",
     "fp8_weight",

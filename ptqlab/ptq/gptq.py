@@ -231,7 +231,7 @@ def run_gptq(
         return result.weight, case.b
 
     if sequential == "blocks":
-        errors = _run_blocks(model, batches, names, step, spec, max_rows, progress)
+        errors = _run_blocks(model, batches, names, step, spec, max_rows, progress, last)
         source = "layer inputs from the model quantized so far, block by block (sequential='blocks')"
     else:
         errors = quantize_sequentially(
@@ -250,8 +250,11 @@ def run_gptq(
     return errors, notes
 
 
-def _run_blocks(model, batches, names, step, spec, max_rows, progress) -> dict[str, tuple[float, float]]:
-    """``step`` on every layer, block by block (``blockwise.blockwise_rows``); name -> (RTN, GPTQ) errors."""
+def _run_blocks(
+    model, batches, names, step, spec, max_rows, progress, last
+) -> dict[str, tuple[float, float]]:
+    """``step`` on every layer, block by block (``blockwise.blockwise_rows``); name -> (RTN, GPTQ) errors,
+    from the Hessian ``last[1]`` that ``step`` built for the layer (the rows' Gram matrix, up to a factor)."""
     modules = dict(model.named_modules())
     for name in names:
         check_group_divides(name, weight_matrix(modules[name]), spec)
@@ -263,6 +266,6 @@ def _run_blocks(model, batches, names, step, spec, max_rows, progress) -> dict[s
             layer, x = modules[name], rows.pop(name)
             w, b = weight_matrix(layer), bias_of(layer)
             w_new, b_new = step(LayerCase(name, layer, w, b, x, None))
-            errors[name] = errors_vs_rtn(x, w, b, w_new, b_new, spec=spec)
+            errors[name] = errors_vs_rtn(x, w, b, w_new, b_new, spec=spec, gram=last[1])
             set_weight_matrix(layer, w_new)
     return errors

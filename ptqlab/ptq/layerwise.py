@@ -62,8 +62,21 @@ def errors_vs_rtn(
     b_new: torch.Tensor,
     *,
     spec: QuantSpec,
+    gram: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """(RTN's, the algorithm's) relative output error against the float layer, on ``rows``."""
+    """(RTN's, the algorithm's) relative output error against the float layer, on ``rows``.
+
+    With ``gram`` (any positive multiple of XᵀX of the rows, e.g. GPTQ's Hessian) and no biases, the same
+    ratio without touching the rows: ‖X Dᵀ‖² / ‖X Wᵀ‖² = tr(D G Dᵀ) / tr(W G Wᵀ), D = W − Ŵ."""
+    if gram is not None and b is None and b_new is None:
+        g = gram.float()
+
+        def quadratic(m: torch.Tensor) -> torch.Tensor:
+            m = m.float()
+            return ((m @ g) * m).sum(dtype=torch.float64)
+
+        den = quadratic(w).clamp(min=1e-30)
+        return float(quadratic(w - rtn(w, spec)) / den), float(quadratic(w - w_new) / den)
     reference = layer_output(rows, w, b)
     return (
         relative_mse(reference, layer_output(rows, rtn(w, spec), b)),

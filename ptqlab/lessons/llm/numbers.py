@@ -144,6 +144,7 @@ def quantized_model(s: Setting, progress: Progress = None):
         fold_bn=False,
         layers=llm_schemes.quantizable_layers(model),
         progress=progress,
+        **llm_schemes.ALGORITHM_OPTIONS.get(algorithm, {}),
     )
     return run.model
 
@@ -186,9 +187,9 @@ def _sources(method: str = "") -> tuple[str, ...]:
     """What a result depends on, as text: the scoring and the GGUF/affine quantizers always, the algorithm
     modules only for the settings that run them (so another engineer's GPTQ change keeps RTN results)."""
     from ptqlab.core import affine, gguf_formats
-    from ptqlab.ptq import algorithms, awq, gptq, simulate, smoothquant
+    from ptqlab.ptq import algorithms, awq, blockwise, gptq, range_search, simulate, smoothquant
 
-    extra = {"gptq": (algorithms, simulate, gptq), "awq": (algorithms, simulate, awq),
+    extra = {"gptq": (algorithms, simulate, blockwise, gptq, range_search), "awq": (algorithms, simulate, blockwise, awq),
              "w8a8": (algorithms, simulate, smoothquant), "gguf": ()}.get(method, (algorithms, simulate))  # fmt: skip
     return tuple(inspect.getsource(m) for m in (affine, gguf_formats, llm_eval, llm_schemes, *extra))
 
