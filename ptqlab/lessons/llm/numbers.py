@@ -46,8 +46,8 @@ REFERENCE_LABEL = "the published weights (dequantized Q4_1)"
 METHODS = {
     "rtn": "RTN, symmetric int",
     "rtn-asym": "RTN, asymmetric uint (integer zero point)",
-    "gptq": "GPTQ, symmetric int",
-    "awq": "AWQ, symmetric int",
+    "gptq": "GPTQ (act-order, range search), symmetric int",
+    "awq": "AWQ (scale + clip search), symmetric int",
 }
 METHOD_CHOICES = {label: key for key, label in METHODS.items()}  # what the lab's dropdown shows → key
 BITS = (8, 4, 3)
