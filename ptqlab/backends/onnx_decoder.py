@@ -55,9 +55,9 @@ def check_llama(model) -> None:
         raise ValueError("model must be float32 (call model.float() first)")
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """RoPE as HF's ``apply_rotary_pos_emb``: x·cos + rotate_half(x)·sin, rotate_half(x) = (−x₂, x₁)."""
-    half = x.shape[-1] // 2
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, half: int) -> torch.Tensor:
+    """RoPE as HF's ``apply_rotary_pos_emb``: x·cos + rotate_half(x)·sin, rotate_half(x) = (−x₂, x₁), with
+    ``half`` = head_dim / 2 a Python int (``x.shape[-1]`` would be traced into Shape/Gather/Div nodes)."""
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
@@ -106,7 +106,7 @@ class DecodeStep(nn.Module):
         q = attn.q_proj(h).reshape(1, -1, self.heads, hd).transpose(1, 2)
         k = attn.k_proj(h).reshape(1, -1, self.kv_heads, hd).transpose(1, 2)
         v = attn.v_proj(h).reshape(1, -1, self.kv_heads, hd).transpose(1, 2)
-        q, k = rotate(q, *rope), rotate(k, *rope)
+        q, k = rotate(q, *rope, hd // 2), rotate(k, *rope, hd // 2)
         k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
         q = q.reshape(1, self.kv_heads, -1, hd)  # [1, kv, groups·T, hd]: query head h -> KV head h // groups
         scores = torch.matmul(q, k.transpose(2, 3)) * (hd**-0.5)
@@ -127,7 +127,7 @@ def cache_names(layers: int, prefix: str) -> list[str]:
 def export_decoder(model: nn.Module):
     """The ``DecodeStep`` of ``model`` as an ``onnx.ModelProto`` with dynamic T (new tokens) and P (past),
     every Linear and the head a ``MatMul`` with a constant weight (``gemm_to_matmul`` for safety)."""
-    step = DecodeStep(model).eval()
+    step = DecodeStep(model)  # torch.onnx.export traces in eval mode and restores the model's mode
     layers = len(step.layers)
     past_names, present_names = cache_names(layers, "past"), cache_names(layers, "present")
     dynamic = {"input_ids": {1: "T"}, "logits": {1: "T"}}
