@@ -88,7 +88,7 @@ class DecodeStep(nn.Module):
         x = self.embed(input_ids)
         positions = torch.arange(t, dtype=torch.int64).unsqueeze(0) + p
         cos, sin = self.rotary(x, positions)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [1, T, 1, hd]: broadcast over the heads
         # mask[i, j] = key j comes after query i: positions P+i vs 0..P+T−1, tiled for the query groups
         mask = torch.arange(p + t, dtype=torch.int64).unsqueeze(0) > positions.transpose(0, 1)
         mask = mask.repeat(self.heads // self.kv_heads, 1)
@@ -103,10 +103,13 @@ class DecodeStep(nn.Module):
     def _attention(self, layer, x, rope, mask, past):
         attn, hd = layer.self_attn, self.head_dim
         h = layer.input_layernorm(x)
-        q = attn.q_proj(h).reshape(1, -1, self.heads, hd).transpose(1, 2)
-        k = attn.k_proj(h).reshape(1, -1, self.kv_heads, hd).transpose(1, 2)
+        # q and k rotated together, [1, T, heads + kv_heads, hd] (fewer graph nodes than one by one)
+        qk = torch.cat((attn.q_proj(h), attn.k_proj(h)), dim=-1).reshape(
+            1, -1, self.heads + self.kv_heads, hd
+        )
+        q, k = rotate(qk, *rope, hd // 2).split((self.heads, self.kv_heads), dim=2)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = attn.v_proj(h).reshape(1, -1, self.kv_heads, hd).transpose(1, 2)
-        q, k = rotate(q, *rope, hd // 2), rotate(k, *rope, hd // 2)
         k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
         q = q.reshape(1, self.kv_heads, -1, hd)  # [1, kv, groups·T, hd]: query head h -> KV head h // groups
         scores = torch.matmul(q, k.transpose(2, 3)) * (hd**-0.5)
