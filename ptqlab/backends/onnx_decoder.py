@@ -68,18 +68,12 @@ class DecodeStep(nn.Module):
         super().__init__()
         check_llama(model)
         inner, cfg = model.model, model.config
-        self.embed, self.layers, self.norm, self.rotary = (
-            inner.embed_tokens,
-            inner.layers,
-            inner.norm,
-            inner.rotary_emb,
-        )
+        self.embed, self.layers, self.norm = inner.embed_tokens, inner.layers, inner.norm
+        self.rotary = inner.rotary_emb
         self.heads, self.kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
-        self.context = int(cfg.max_position_embeddings)
-        self.vocab = int(cfg.vocab_size)
         self.lm_head = model.lm_head
-        if model.lm_head.weight is inner.embed_tokens.weight:  # tied: the head gets its own constant
+        if model.lm_head.weight.data_ptr() == inner.embed_tokens.weight.data_ptr():  # tied: own constant
             self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
             self.lm_head.weight = nn.Parameter(model.lm_head.weight.detach().clone(), requires_grad=False)
 
