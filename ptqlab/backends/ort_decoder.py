@@ -3,8 +3,9 @@
 Schemes (every one must rewrite *all* weight MatMuls — each Linear and the head — or it raises):
 
     fp32          the exported graph
-    int8-dynamic  ``quantize_dynamic``: int8 per-channel weights, activations quantized per call at run time
-                  (MatMulInteger; ORT fuses it into DynamicQuantizeMatMul when the session loads)
+    int8-dynamic  ``quantize_dynamic``: int8 per-channel weights, uint8 activations with one scale per call
+                  (per token in decode, per prompt in prefill) computed at run time (MatMulInteger; ORT fuses
+                  it with DynamicQuantizeLinear into DynamicQuantizeMatMul when the session loads)
     int8-nbits    ``MatMulNBitsQuantizer(bits=8)``: symmetric int8 weights in blocks of ``block_size`` along K
     int4-nbits    ``MatMulNBitsQuantizer(bits=4)``: symmetric int4 weights in blocks of ``block_size`` along K
 

@@ -5,12 +5,15 @@ One export serves every row; each recipe quantizes it and must rewrite every Lin
 says why not). Weight bytes per token are read from the graph: every initializer but the embedding table
 that ``Gather`` reads one row of (``onnx_export.initializer_bytes(exclude_gather_tables=True)``).
 
-Choices, measured on SmolLM2-135M on a shared 2-core machine (noisy; rerun before trusting them):
-int4 MatMulNBits block 64 — block 32 decoded slower, block 128 was not reliably faster, pads K = 576 to 640
-and had the higher KL; int8 is kept in both flavours, ``quantize_dynamic`` (per-channel weights, activations
-per call) and MatMulNBits bits=8, which decoded at about the same speed; accuracy_level 4 (int8 activations
-in the kernel) for both NBits rows, since level 0 was slower (much slower for 8 bits). Carrying the KV cache
-as ORT values (IO binding) measured no faster than numpy arrays, so the runner uses numpy.
+Choices, measured on SmolLM2-135M on a shared, noisy 2-core machine (rerun ``ptqlab bench llm`` before
+trusting them): both MatMulNBits rows use block 64, the group size of the scheme table's W4 rows and of
+torchao's int4 recipe. In interleaved runs blocks 32 and 64 decoded at the same speed within the noise;
+block 128 was a little faster but had the higher KL to fp32 and pads K = 576 to 640 (576 = 9 × 64).
+accuracy_level 4 (int8 activations inside the kernel): level 0 decoded slower for int4, far slower for int8.
+Both int8 flavours are rows: they decoded at about the same speed, and ``quantize_dynamic`` takes one
+activation scale per call — per token in decode, one for the whole prompt in prefill (a larger KL there).
+The KV cache travels as numpy arrays: IO binding (the presents bound as ORT values as the next pasts) was
+not consistently faster (faster in one run, slower in the next).
 """
 
 from __future__ import annotations
