@@ -10,9 +10,10 @@ Linears, rotary embedding); per layer i it takes ``past_key_i`` / ``past_value_i
     q, k rotated by the model's rotary cos/sin: q·cos + rotate_half(q)·sin; mask = −∞ where key > query.
 
 Grouped-query attention without copying K/V (HF's ``repeat_kv``): query head h uses KV head h // groups, so
-the queries are viewed as [1, kv_heads, groups·T, head_dim] against the KV heads. A tied head gets its own
-transposed copy of the embedding (the one weight copy), so the graph has ``MatMul(h, Wᵀ)`` that ORT's
-quantizers rewrite while the embedding ``Gather`` stays fp32 (it reads one row per token).
+the queries are viewed as [1, kv_heads, groups·T, head_dim] against the KV heads; q and k are rotated
+together. A tied head gets its own copy of the embedding matrix (the one weight copy), so the graph has
+``MatMul(h, Wᵀ)`` on its own constant, which ORT's quantizers rewrite, while the embedding ``Gather`` stays
+fp32 (it reads one row per token).
 ``export_decoder`` writes the step with dynamic T and P (TorchScript exporter, opset 17).
 """
 
