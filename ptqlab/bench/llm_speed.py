@@ -10,7 +10,10 @@ Decode is timed as ``generate`` of ``new_tokens`` greedy tokens from a 1-token p
 interleaved after warm-up (``bench.timing.time_interleaved``), median and spread reported. Engine recipes:
 fp32 eager and torchao's int8 weight-only / int8 dynamic / int4 weight-only where they apply on this
 machine, and ONNX Runtime's decode step with a KV cache, fp32 / int8 / int4 (``bench.llm_speed_ort``);
-a recipe that fails to build or run is reported with its reason, never silently dropped.
+a recipe that fails to build or run is reported with its reason, never silently dropped. No engine spins:
+torch's OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, set by importing ptqlab before torch) and
+ORT's pool does not spin (``ort_session.session_options``); a torch imported before ptqlab spins, which
+speeds its eager decode up (many tiny parallel regions per token) at its neighbours' expense.
 """
 
 from __future__ import annotations
