@@ -35,9 +35,17 @@ QUANTIZED_OPS = (
 )
 
 
-def export_onnx(model: nn.Module, args: tuple, input_names: list[str] | None = None):
-    """``torch.onnx.export(dynamo=False, opset 17)`` of ``model(*args)`` -> ``onnx.ModelProto``; axis 0 (batch)
-    and, for 2-D integer inputs (token ids, masks), axis 1 (sequence) are dynamic."""
+def export_onnx(
+    model: nn.Module,
+    args: tuple,
+    input_names: list[str] | None = None,
+    *,
+    output_names: list[str] | None = None,
+    dynamic_axes: dict | None = None,
+):
+    """``torch.onnx.export(dynamo=False, opset 17)`` of ``model(*args)`` -> ``onnx.ModelProto``. By default
+    one output, axis 0 (batch) and, for 2-D integer inputs (token ids, masks), axis 1 (sequence) are dynamic;
+    ``output_names`` / ``dynamic_axes`` (torch.onnx.export's) replace that for multi-output graphs."""
     import onnx
 
     names = input_names or [f"input_{i}" for i in range(len(args))]
@@ -45,6 +53,8 @@ def export_onnx(model: nn.Module, args: tuple, input_names: list[str] | None = N
     for name, a in zip(names, args, strict=True):
         dynamic[name] = {0: "batch", 1: "seq"} if a.ndim == 2 and not a.is_floating_point() else {0: "batch"}
     dynamic["output"] = {0: "batch"}
+    if dynamic_axes is not None:
+        dynamic = dynamic_axes
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
@@ -55,7 +65,7 @@ def export_onnx(model: nn.Module, args: tuple, input_names: list[str] | None = N
             dynamo=False,
             opset_version=OPSET,
             input_names=names,
-            output_names=["output"],
+            output_names=output_names or ["output"],
             dynamic_axes=dynamic,
             do_constant_folding=True,
         )

@@ -9,7 +9,11 @@ Decode is timed as ``generate`` of ``new_tokens`` greedy tokens from a 1-token p
 (per token: total / new_tokens; the one-token prefill is included, negligible). Variants are timed
 interleaved after warm-up (``bench.timing.time_interleaved``), median and spread reported. Engine recipes:
 fp32 eager and torchao's int8 weight-only / int8 dynamic / int4 weight-only where they apply on this
-machine (a recipe that fails to build or run is reported with its reason, never silently dropped).
+machine, and ONNX Runtime's decode step with a KV cache, fp32 / int8 / int4 (``bench.llm_speed_ort``);
+a recipe that fails to build or run is reported with its reason, never silently dropped. No engine spins:
+torch's OpenMP threads wait passively (``OMP_WAIT_POLICY=PASSIVE``, set by importing ptqlab before torch) and
+ORT's pool does not spin (``ort_session.session_options``); a torch imported before ptqlab spins, which
+speeds its eager decode up (many tiny parallel regions per token) at its neighbours' expense.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ptqlab.bench.llm_speed_ort import ORT_RECIPES, Variant, ort_variants
 from ptqlab.bench.roofline import attained_fraction, memory_floor_s
 from ptqlab.bench.timing import measure_read_bandwidth, time_interleaved
 
@@ -33,7 +38,8 @@ class SpeedRow(NamedTuple):
     weight_bytes: int
     roofline_tokens_per_s: float
     roofline_fraction: float
-    note: str = ""
+    note: str = ""  # set when the recipe did not run: why
+    detail: str = ""  # what the engine is (e.g. "ONNX Runtime, KV cache, int4 MatMulNBits block 64, …")
 
 
 def weight_bytes(model: nn.Module, bytes_per_linear_weight: float = 4.0) -> int:
@@ -67,12 +73,10 @@ ENGINE_RECIPES = {
 }
 
 
-def speed_table(
-    model: nn.Module, *, prompt_tokens: int = 128, new_tokens: int = 16, repeats: int = 5, recipes=None
-) -> tuple[list[SpeedRow], float]:
-    """(rows, measured bandwidth bytes/s): fp32 eager and each recipe of ``recipes`` (default: all)."""
-    variants, notes, per_weight = {"fp32 eager": model}, {}, {"fp32 eager": 4.0}
-    for name in ENGINE_RECIPES if recipes is None else recipes:
+def _eager_variants(model, names, prompt, new_tokens) -> tuple[dict[str, Variant], dict[str, str]]:
+    """fp32 eager and the torchao recipes in ``names``: HF ``model(prompt)`` and greedy ``model.generate``."""
+    models, notes, details = {"fp32 eager": (model, 4.0)}, {}, {"fp32 eager": "PyTorch eager, HF generate"}
+    for name in names:
         config, kw, bpw = ENGINE_RECIPES[name]
         try:
             variant = _torchao_variant(model, config, **kw)
@@ -81,28 +85,53 @@ def speed_table(
         except Exception as error:  # a recipe that does not apply here is a row with its reason
             notes[name] = f"not run: {type(error).__name__}: {str(error).splitlines()[0][:100]}"
             continue
-        variants[name], per_weight[name] = variant, bpw
-    prompt = torch.arange(1, prompt_tokens + 1, dtype=torch.int64)[None]
-    one = prompt[:, :1]
-    fns = {}
-    for name, m in variants.items():
-        fns[f"{name}/prefill"] = lambda m=m: m(prompt, use_cache=False)
-        fns[f"{name}/decode"] = lambda m=m: m.generate(
-            one,
-            attention_mask=torch.ones_like(one),
-            max_new_tokens=new_tokens,
-            min_new_tokens=new_tokens,
-            do_sample=False,
-            pad_token_id=0,
+        models[name], details[name] = (variant, bpw), _call(f"torchao {config}", kw) + ", HF generate"
+    one, variants = prompt[:, :1], {}
+    for name, (m, bpw) in models.items():
+        variants[name] = Variant(
+            lambda m=m: m(prompt, use_cache=False),
+            lambda m=m: m.generate(
+                one,
+                attention_mask=torch.ones_like(one),
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=0,
+            ),
+            weight_bytes(model, bpw),
+            details[name],
         )
+    return variants, notes
+
+
+def _call(name: str, kw: dict) -> str:
+    return f"{name}({', '.join(f'{k}={v}' for k, v in kw.items())})"
+
+
+def speed_table(
+    model: nn.Module, *, prompt_tokens: int = 128, new_tokens: int = 16, repeats: int = 5, recipes=None
+) -> tuple[list[SpeedRow], float]:
+    """(rows, measured bandwidth bytes/s): fp32 eager and each recipe of ``recipes`` (default: every torchao
+    recipe of ``ENGINE_RECIPES`` and every ONNX Runtime one of ``llm_speed_ort.ORT_RECIPES``), all timed in
+    one interleaved run on the same prompt and the same ``new_tokens``."""
+    names = list(ENGINE_RECIPES) + list(ORT_RECIPES) if recipes is None else list(recipes)
+    unknown = [n for n in names if n not in ENGINE_RECIPES and n not in ORT_RECIPES]
+    if unknown:
+        raise ValueError(f"recipes: unknown {unknown}; known: {[*ENGINE_RECIPES, *ORT_RECIPES]}")
+    prompt = torch.arange(1, prompt_tokens + 1, dtype=torch.int64)[None]
+    variants, notes = _eager_variants(model, [n for n in names if n in ENGINE_RECIPES], prompt, new_tokens)
+    ort, ort_notes = ort_variants(model, [n for n in names if n in ORT_RECIPES], prompt, new_tokens)
+    variants, notes = variants | ort, notes | ort_notes
+    fns = {
+        f"{name}/{part}": getattr(v, part) for name, v in variants.items() for part in ("prefill", "decode")
+    }
     stats = time_interleaved(fns, repeats=repeats, warmup=1)
     bandwidth, _ = measure_read_bandwidth(1 << 29)
     rows = []
-    for name in variants:
+    for name, v in variants.items():
         pre, dec = stats[f"{name}/prefill"], stats[f"{name}/decode"]
-        nbytes = weight_bytes(model, per_weight[name])
         tps = new_tokens / dec.median_s
-        roof = 1.0 / memory_floor_s(nbytes, bandwidth)
+        roof = 1.0 / memory_floor_s(v.weight_bytes, bandwidth)
         rows.append(
             SpeedRow(
                 name,
@@ -110,9 +139,10 @@ def speed_table(
                 1e3 * (pre.p90_s - pre.p10_s),
                 tps,
                 1e3 * (dec.p90_s - dec.p10_s) / new_tokens,
-                nbytes,
+                v.weight_bytes,
                 roof,
                 attained_fraction(1 / roof, 1 / tps),
+                detail=v.detail,
             )
         )
     rows += [
@@ -122,4 +152,4 @@ def speed_table(
     return rows, bandwidth
 
 
-__all__ = ["ENGINE_RECIPES", "SpeedRow", "speed_table", "weight_bytes"]
+__all__ = ["ENGINE_RECIPES", "ORT_RECIPES", "SpeedRow", "speed_table", "weight_bytes"]

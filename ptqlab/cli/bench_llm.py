@@ -54,16 +54,20 @@ def _markdown(reference, rows) -> str:
 
 def _speed_markdown(rows) -> str:
     lines = [
-        "| engine | prefill 1×128 ms | decode tok/s | weight MB/token | roofline tok/s | % of roofline |",
-        "|---|---|---|---|---|---|",
+        "| engine | prefill 1×128 ms | decode tok/s | × fp32 eager | weight MB/token | roofline tok/s | "
+        "% of roofline | what |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    fp32 = next((r for r in rows if r.name == "fp32 eager" and not r.note), None)
     for r in rows:
         if r.note:
-            lines.append(f"| {r.name} | {r.note} | | | | |")
+            lines.append(f"| {r.name} | {r.note} | | | | | | |")
             continue
+        ratio = f"{r.decode_tokens_per_s / fp32.decode_tokens_per_s:.2f}×" if fp32 else ""
         lines.append(
             f"| {r.name} | {r.prefill_ms:.0f} ± {r.prefill_spread_ms / 2:.0f} | {r.decode_tokens_per_s:.1f} | "
-            f"{r.weight_bytes / 1e6:.0f} | {r.roofline_tokens_per_s:.1f} | {100 * r.roofline_fraction:.0f} % |"
+            f"{ratio} | {r.weight_bytes / 1e6:.0f} | {r.roofline_tokens_per_s:.1f} | "
+            f"{100 * r.roofline_fraction:.0f} % | {r.detail} |"
         )
     return "\n".join(lines)
 
