@@ -312,8 +312,7 @@ def _(mo):
 @app.cell
 def _(mo, numbers, run_speed, text):
     mo.stop(not run_speed.value, mo.md("*Press the button to measure.*"))
-    with mo.status.spinner(title="Timing the engines interleaved…"):
-        _rows, _bandwidth = numbers.measure_speed(run_speed.value)
+    _rows, _bandwidth = numbers.measure_speed(run_speed.value)
     mo.md(text.speed_markdown(_rows, _bandwidth))
     return
 

@@ -236,11 +236,11 @@ def measured_llm_row(
 ):
     """The seed's LLaMA-7B row measured on SmolLM2-135M (``bench.architectures.ArchitectureRow``): fp PPL
     (the published weights, dequantized Q4_1), int8 PPL (RTN W8 per-channel, head kept), ΔPPL, weight
-    bytes per token fp32 / int8 (every Linear at 1 byte), and with ``speed=True`` the best torchao int8
-    engine's batch-1 decode speedup over fp32 eager (measured interleaved, ``llm_speed.speed_table``).
+    bytes per token fp32 / int8 (every Linear at 1 byte), and with ``speed=True`` the best int8 engine's
+    (torchao or ONNX Runtime) batch-1 decode speedup over fp32 eager (measured interleaved, ``llm_speed.speed_table``).
     Cheap by default: ``tokens`` evaluation tokens, windows of ``window``; the model is loaded if None."""
     from ptqlab.bench.architectures import ArchitectureRow
-    from ptqlab.bench.llm_speed import speed_table, weight_bytes
+    from ptqlab.bench.llm_speed import ORT_RECIPES, speed_table, weight_bytes
     from ptqlab.models.llm_text import corpus_tokens
     from ptqlab.ptq.llm_eval import make_windows
 
@@ -256,7 +256,7 @@ def measured_llm_row(
     row.size_ratio = weight_bytes(model, 4.0) / weight_bytes(model, 1.0)
     row.why = [LLM_NOTE, f"PPL on the first {tokens} tokens of pydoc_data.topics, windows of {window}"]
     if speed:
-        recipes = [r for r in ENGINE_RECIPES if "int8" in r]
+        recipes = [r for r in [*ENGINE_RECIPES, *ORT_RECIPES] if "int8" in r]
         rows, _ = speed_table(model, new_tokens=new_tokens, repeats=3, recipes=recipes)
         fp32 = next(r for r in rows if r.name == "fp32 eager").decode_tokens_per_s
         ok = {r.name: r.decode_tokens_per_s / fp32 for r in rows if r.name != "fp32 eager" and not r.note}

@@ -73,9 +73,10 @@ ENGINE_RECIPES = {
 }
 
 
-def _eager_variants(model, names, prompt, new_tokens) -> tuple[dict[str, Variant], dict[str, str]]:
+def _eager_variants(model, names, prompt, new_tokens, step) -> tuple[dict[str, Variant], dict[str, str]]:
     """fp32 eager and the torchao recipes in ``names``: HF ``model(prompt)`` and greedy ``model.generate``."""
     models, notes, details = {"fp32 eager": (model, 4.0)}, {}, {"fp32 eager": "PyTorch eager, HF generate"}
+    step("fp32 eager")
     for name in names:
         config, kw, bpw = ENGINE_RECIPES[name]
         try:
@@ -86,6 +87,7 @@ def _eager_variants(model, names, prompt, new_tokens) -> tuple[dict[str, Variant
             notes[name] = f"not run: {type(error).__name__}: {str(error).splitlines()[0][:100]}"
             continue
         models[name], details[name] = (variant, bpw), _call(f"torchao {config}", kw) + ", HF generate"
+        step(name)
     one, variants = prompt[:, :1], {}
     for name, (m, bpw) in models.items():
         variants[name] = Variant(
@@ -108,24 +110,44 @@ def _call(name: str, kw: dict) -> str:
     return f"{name}({', '.join(f'{k}={v}' for k, v in kw.items())})"
 
 
+def speed_steps(recipes=None) -> int:
+    """How many times ``speed_table`` calls its ``step``: fp32 eager, each recipe, the ONNX export (when an
+    ORT recipe is asked for) and the interleaved timing."""
+    names = list(ENGINE_RECIPES) + list(ORT_RECIPES) if recipes is None else list(recipes)
+    return 2 + len(names) + any(n in ORT_RECIPES for n in names)
+
+
 def speed_table(
-    model: nn.Module, *, prompt_tokens: int = 128, new_tokens: int = 16, repeats: int = 5, recipes=None
+    model: nn.Module,
+    *,
+    prompt_tokens: int = 128,
+    new_tokens: int = 16,
+    repeats: int = 5,
+    recipes=None,
+    step=None,
 ) -> tuple[list[SpeedRow], float]:
     """(rows, measured bandwidth bytes/s): fp32 eager and each recipe of ``recipes`` (default: every torchao
     recipe of ``ENGINE_RECIPES`` and every ONNX Runtime one of ``llm_speed_ort.ORT_RECIPES``), all timed in
-    one interleaved run on the same prompt and the same ``new_tokens``."""
+    one interleaved run on the same prompt and the same ``new_tokens``. ``step(desc)``, if given, is called
+    after each stage (``speed_steps`` of them): a progress bar's tick."""
     names = list(ENGINE_RECIPES) + list(ORT_RECIPES) if recipes is None else list(recipes)
     unknown = [n for n in names if n not in ENGINE_RECIPES and n not in ORT_RECIPES]
     if unknown:
         raise ValueError(f"recipes: unknown {unknown}; known: {[*ENGINE_RECIPES, *ORT_RECIPES]}")
     prompt = torch.arange(1, prompt_tokens + 1, dtype=torch.int64)[None]
-    variants, notes = _eager_variants(model, [n for n in names if n in ENGINE_RECIPES], prompt, new_tokens)
-    ort, ort_notes = ort_variants(model, [n for n in names if n in ORT_RECIPES], prompt, new_tokens)
+    step = step or (lambda desc="": None)
+    variants, notes = _eager_variants(
+        model, [n for n in names if n in ENGINE_RECIPES], prompt, new_tokens, step
+    )
+    ort, ort_notes = ort_variants(
+        model, [n for n in names if n in ORT_RECIPES], prompt, new_tokens, step=step
+    )
     variants, notes = variants | ort, notes | ort_notes
     fns = {
         f"{name}/{part}": getattr(v, part) for name, v in variants.items() for part in ("prefill", "decode")
     }
     stats = time_interleaved(fns, repeats=repeats, warmup=1)
+    step("timed interleaved")
     bandwidth, _ = measure_read_bandwidth(1 << 29)
     rows = []
     for name, v in variants.items():
@@ -152,4 +174,23 @@ def speed_table(
     return rows, bandwidth
 
 
-__all__ = ["ENGINE_RECIPES", "ORT_RECIPES", "SpeedRow", "speed_table", "weight_bytes"]
+def best_speedup(rows: list[SpeedRow], kind: str) -> tuple[str, float] | None:
+    """(name, decode tokens/s ÷ fp32 eager's) of the fastest row whose name contains ``kind`` ("int8",
+    "int4"), or None when no such row ran (or fp32 eager did not)."""
+    fp32 = next((r for r in rows if r.name == "fp32 eager" and not r.note), None)
+    ran = [r for r in rows if kind in r.name and not r.note]
+    if fp32 is None or not ran:
+        return None
+    best = max(ran, key=lambda r: r.decode_tokens_per_s)
+    return best.name, best.decode_tokens_per_s / fp32.decode_tokens_per_s
+
+
+__all__ = [
+    "ENGINE_RECIPES",
+    "best_speedup",
+    "ORT_RECIPES",
+    "SpeedRow",
+    "speed_steps",
+    "speed_table",
+    "weight_bytes",
+]

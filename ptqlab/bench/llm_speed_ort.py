@@ -54,9 +54,13 @@ class Variant(NamedTuple):
     detail: str
 
 
-def ort_variants(model, names, prompt, new_tokens: int) -> tuple[dict[str, Variant], dict[str, str]]:
+def ort_variants(
+    model, names, prompt, new_tokens: int, *, step=None
+) -> tuple[dict[str, Variant], dict[str, str]]:
     """({name: Variant}, {name: why it did not run}) for the ORT recipes in ``names``; decode = greedy
-    ``generate`` of ``new_tokens`` from the prompt's first token, prefill = the logits of ``prompt``."""
+    ``generate`` of ``new_tokens`` from the prompt's first token, prefill = the logits of ``prompt``.
+    ``step(desc)`` is called after the export and after each recipe (a progress bar's tick)."""
+    step = step or (lambda desc="": None)
     from ptqlab.backends.onnx_decoder import export_decoder
     from ptqlab.backends.ort_decoder import OrtDecoder, quantize_decoder
 
@@ -67,6 +71,8 @@ def ort_variants(model, names, prompt, new_tokens: int) -> tuple[dict[str, Varia
         proto = export_decoder(model)
     except Exception as error:  # every ORT row says why
         return {}, dict.fromkeys(names, _reason("export", error))
+    finally:
+        step("ONNX export")
     variants, failed, one = {}, {}, prompt[:, :1]
     for name in names:
         scheme, options, detail = ORT_RECIPES[name]
@@ -78,6 +84,8 @@ def ort_variants(model, names, prompt, new_tokens: int) -> tuple[dict[str, Varia
         except Exception as error:
             failed[name] = _reason(scheme, error)
             continue
+        finally:
+            step(name)
         variants[name] = Variant(
             lambda d=decoder: d.prefill(prompt),
             lambda d=decoder: d.generate(one, new_tokens),

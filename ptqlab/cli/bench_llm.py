@@ -11,7 +11,7 @@ import time
 
 from ptqlab.backends.quiet import silence_torchao_import_noise
 from ptqlab.bench.llm_schemes import SCHEMES, scheme_table
-from ptqlab.bench.llm_speed import speed_table
+from ptqlab.bench.llm_speed import best_speedup, speed_table, weight_bytes
 from ptqlab.models.llm_text import BENCH_EVAL_TOKENS, calibration_batches, corpus_tokens
 from ptqlab.models.smollm2 import load_smollm2
 from ptqlab.ptq.llm_eval import greedy_completions, make_windows, reference_logprobs, score_lm
@@ -72,6 +72,20 @@ def _speed_markdown(rows) -> str:
     return "\n".join(lines)
 
 
+def _our_row(model, ref_score, w8, speed) -> dict:
+    """The seed's LLM row measured here: fp / RTN W8 PPL, ΔPPL, the best int8 (and int4) engine's decode
+    speedup over fp32 eager, and the Linear weights' size ratio fp32 / int8."""
+    row = {"model": "SmolLM2-135M (measured)", "fp_ppl": round(ref_score.ppl, 3)}
+    if w8 is not None:
+        row |= {"int8_ppl": round(w8.score.ppl, 3), "delta_ppl": round(w8.score.ppl - ref_score.ppl, 3)}
+    for kind in ("int8", "int4"):
+        best = best_speedup(speed, kind)
+        if best is not None:
+            row[f"{kind}_speedup"], row[f"{kind}_engine"] = round(best[1], 2), best[0]
+    row["size_ratio"] = round(weight_bytes(model, 4.0) / weight_bytes(model, 1.0), 2)
+    return row
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ptqlab bench llm", description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=BENCH_EVAL_TOKENS, help="evaluation tokens")
@@ -90,8 +104,8 @@ def main(argv: list[str]) -> int:
     calibration = calibration_batches(tokenizer, args.calibration, args.calibration_length)
     rows = scheme_table(model, windows, reference, calibration, keys=args.schemes, progress=True)
     w8 = next((r for r in rows if r.key == "rtn-w8"), None)
-    ours = {"model": "SmolLM2-135M (measured)", "fp_ppl": ref_score.ppl, "int8_ppl": w8 and w8.score.ppl}
     speed, bandwidth = ([], 0.0) if args.no_speed else speed_table(model)
+    ours = _our_row(model, ref_score, w8, speed)
     if args.json:
         payload = {
             "speed": [r._asdict() for r in speed],

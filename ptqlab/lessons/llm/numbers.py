@@ -248,9 +248,12 @@ def measure_speed(run: bool) -> tuple | None:
     is never cached (it is this machine, now)."""
     if not run:
         return None
-    from ptqlab.bench.llm_speed import speed_table
+    from ptqlab.bench.llm_speed import speed_steps, speed_table
+    from ptqlab.labkit.layout import timed_bar
 
-    return speed_table(lab_model()[0], prompt_tokens=128, new_tokens=16, repeats=3)
+    title = "Building the engines (torchao, ONNX export and quantizers), then timing them interleaved"
+    with timed_bar(speed_steps(), title) as step:
+        return speed_table(lab_model()[0], prompt_tokens=128, new_tokens=16, repeats=3, step=step)
 
 
 def reference() -> dict:
