@@ -239,6 +239,24 @@ def test_speed_table_states_the_ratio_and_the_recipes_that_did_not_run():
     assert "| torchao int4 weight-only | not run: X |" in table
 
 
+def test_speed_findings_separate_the_runtime_from_the_bits():
+    from ptqlab.bench.llm_speed import SpeedRow
+
+    def row(name, tps, note=""):
+        return SpeedRow(name, 100.0, 1.0, tps, 0.1, 1, 1.0, 0.5, note)
+
+    rows = [row("fp32 eager", 10.0), row("torchao int8 weight-only", 6.0), row("ORT fp32", 20.0),
+            row("ORT int8 dynamic", 40.0), row("ORT int4 MatMulNBits", 50.0),
+            row("torchao int4 weight-only", math.nan, "not run: X")]  # fmt: skip
+    s = text.speed_findings(rows, {"avx2": True, "avx512_vnni": False})
+    assert "**ORT int8 dynamic**, 4.00× fp32 eager" in s and "**ORT int4 MatMulNBits**, 5.00×" in s
+    assert "already decodes 2.00× fp32 eager" in s and "int8: 2.00×; int4: 2.50×" in s
+    assert "avx2 yes, avx512_vnni no" in s and "PASSIVE" in s
+    only_eager = text.speed_findings([rows[0], rows[-1]], {})
+    assert "No int8 engine ran here" in only_eager and "No int4 engine ran here" in only_eager
+    assert "without* quantization" not in only_eager
+
+
 def test_disagreement_names_the_discordant_pair_or_says_they_agree():
     a, b, c = (numbers.Setting("gguf", fmt=f) for f in ("Q5_1", "Q4_0", "Q8_0"))
     rows = [

@@ -244,16 +244,18 @@ def result_or_run(s: Setting, run: bool, progress: Progress = None) -> dict | No
 
 
 def measure_speed(run: bool) -> tuple | None:
-    """(SpeedRow list, bandwidth) of ``bench.llm_speed.speed_table`` on the lab's model when ``run``; timing
-    is never cached (it is this machine, now)."""
+    """(SpeedRow list, bandwidth, the CPU's ISA flags) of ``bench.llm_speed.speed_table`` on the lab's model
+    when ``run``; timing is never cached (it is this machine, now)."""
     if not run:
         return None
+    from ptqlab.backends.hardware import hardware_facts
     from ptqlab.bench.llm_speed import speed_steps, speed_table
     from ptqlab.labkit.layout import timed_bar
 
     title = "Building the engines (torchao, ONNX export and quantizers), then timing them interleaved"
     with timed_bar(speed_steps(), title) as step:
-        return speed_table(lab_model()[0], prompt_tokens=128, new_tokens=16, repeats=3, step=step)
+        rows, bandwidth = speed_table(lab_model()[0], prompt_tokens=128, new_tokens=16, repeats=3, step=step)
+    return rows, bandwidth, hardware_facts("cpu").isa
 
 
 def reference() -> dict:

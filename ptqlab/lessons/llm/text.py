@@ -178,16 +178,50 @@ def sensitivity_markdown(choice: dict, k: int, total_blocks: int) -> str:
     )
 
 
+def speed_findings(rows, isa: dict[str, bool]) -> str:
+    """What the measured speed table says, filled from its rows: the fastest int8 and int4 engines against
+    fp32 eager, how much of an ONNX Runtime speedup is the runtime (ORT fp32) rather than the bits, and the
+    CPU features the int8 kernels depend on."""
+    from ptqlab.bench.llm_speed import best_speedup
+
+    lines = []
+    for kind in ("int8", "int4"):
+        best = best_speedup(rows, kind)
+        lines.append(f"- Fastest {kind} engine here: **{best[0]}**, {best[1]:.2f}× fp32 eager decode tokens/s."
+                     if best else f"- No {kind} engine ran here (see the table's notes).")  # fmt: skip
+    runtime = best_speedup(rows, "ORT fp32")
+    if runtime is not None:
+        lines.append(
+            f"- ONNX Runtime *without* quantization already decodes {runtime[1]:.2f}× fp32 eager: one graph, no "
+            "Python between operations. What the bits add is each quantized ORT row's speed over ORT fp32"
+            + "".join(f"; {k}: {b[1] / runtime[1]:.2f}×" for k in ("int8", "int4")
+                      if (b := best_speedup([r for r in rows if "ORT" in r.name or r.name == "fp32 eager"], k)))
+            + "."
+        )  # fmt: skip
+    flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in isa.items())
+    lines.append(
+        f"- This CPU: {flags}. The int8 kernels (ORT's MatMulNBits at accuracy level 4, quantize_dynamic, "
+        "torchao's int8) use int8 dot products where VNNI/AMX exist and slower paths where they do not: the "
+        "ratios above belong to this machine, under its current load."
+    )
+    lines.append(
+        "- torch's threads here wait passively (`OMP_WAIT_POLICY=PASSIVE`, set by ptqlab so that timings "
+        "on 2 cores do not fight spinning threads); a torch whose threads spin decodes faster in eager mode, "
+        "so fp32 eager is a fair baseline, not torch's best."
+    )
+    return "\n".join(lines)
+
+
 def speed_markdown(rows, bandwidth: float) -> str:
-    """The batch-1 speed table with each row's share of the decode roofline."""
+    """The batch-1 speed table with each row's share of the decode roofline and what each engine is."""
     lines = [f"Read bandwidth measured now: **{bandwidth / 1e9:.1f} GB/s**. Decode roofline = that ÷ weight bytes read "
              "per token.", "",
-             "| engine | prefill 128 tok (ms) | decode tok/s | weight MB / token | roofline tok/s | % of roofline |",
-             "|:---|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| engine | prefill 128 tok (ms) | decode tok/s | weight MB / token | roofline tok/s | % of roofline | what it is |",
+             "|:---|---:|---:|---:|---:|---:|:---|"]  # fmt: skip
     fp32 = next((r for r in rows if r.name == "fp32 eager"), None)
     for r in rows:
         if r.note:
-            lines.append(f"| {r.name} | {r.note} | | | | |")
+            lines.append(f"| {r.name} | {r.note} | | | | | |")
             continue
         speed = (
             f" ({r.decode_tokens_per_s / fp32.decode_tokens_per_s:.2f}× fp32)"
@@ -195,7 +229,8 @@ def speed_markdown(rows, bandwidth: float) -> str:
             else ""
         )
         lines.append(f"| {r.name} | {r.prefill_ms:.0f} ± {r.prefill_spread_ms / 2:.0f} | {r.decode_tokens_per_s:.1f}{speed} | "
-                     f"{r.weight_bytes / 1e6:.0f} | {r.roofline_tokens_per_s:.1f} | {r.roofline_fraction:.0%} |")  # fmt: skip
+                     f"{r.weight_bytes / 1e6:.0f} | {r.roofline_tokens_per_s:.1f} | {r.roofline_fraction:.0%} | "
+                     f"{r.detail} |")  # fmt: skip
     return "\n".join(lines)
 
 
