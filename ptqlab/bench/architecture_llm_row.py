@@ -6,8 +6,9 @@ are not 7 B, and the published weights are already Q4_1 (the "fp32" model is the
 * int8: RTN W8 per-channel — symmetric int8 weights, one scale per output channel, round to nearest, every
   Linear but the tied output head (``ptqlab.bench.llm_schemes``' ``rtn-w8``); activations stay float (an
   LLM's int8 is weight-only or dynamic; there is no static-activation int8 engine for it here);
-* speedup: batch-1 decode tokens/s of the faster of torchao's int8 weight-only and int8 dynamic engines
-  over fp32 eager, timed interleaved (``ptqlab.bench.llm_speed.speed_table``);
+* speedup: batch-1 decode tokens/s of the fastest int8 engine — torchao's int8 weight-only and int8
+  dynamic, ONNX Runtime's int8 dynamic and int8 MatMulNBits decode step with a KV cache — over fp32 eager,
+  timed interleaved (``ptqlab.bench.llm_speed.speed_table``);
 * size: fp32 state dict bytes / bytes of the torchao int8 weight-only copy (the token embedding stays
   fp32; the head is untied and int8, so the ratio is well under 4×).
 
@@ -27,7 +28,12 @@ from ptqlab.bench.size import serialized_bytes
 from ptqlab.core.progress import Progress
 
 MEASURED_ON = "SmolLM2-135M (135 M params ≠ 7 B; published weights dequantized Q4_1)"
-INT8_ENGINES = ("torchao int8 weight-only", "torchao int8 dynamic")
+INT8_ENGINES = (
+    "torchao int8 weight-only",
+    "torchao int8 dynamic",
+    "ORT int8 dynamic",
+    "ORT int8 MatMulNBits",
+)
 INT8_LABEL = "RTN W8 per-channel weights, float activations"
 EVAL_TOKENS = 2_048
 WINDOW = 512
