@@ -61,3 +61,9 @@ def test_gptq_and_awq_beat_rtn_on_a_real_llama_block(two_blocks):
     for k in ("gptq", "awq"):
         assert scores[k].kl_mean < scores["rtn"].kl_mean, (k, scores)
         assert scores[k].ppl < scores["rtn"].ppl, (k, scores)
+
+
+@pytest.mark.slow
+def test_smoothquant_beats_rtn_at_static_w8a8_on_a_real_llama_block(two_blocks):
+    rtn, smooth = (_score(two_blocks, k) for k in ("rtn-w8a8", "smoothquant-w8a8"))
+    assert smooth.kl_mean < rtn.kl_mean and smooth.ppl < rtn.ppl, (rtn, smooth)
