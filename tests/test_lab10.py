@@ -257,6 +257,21 @@ def test_speed_findings_separate_the_runtime_from_the_bits():
     assert "without* quantization" not in only_eager
 
 
+def test_best_speedup_and_speed_steps_on_edge_cases():
+    from ptqlab.bench.llm_speed import ENGINE_RECIPES, ORT_RECIPES, SpeedRow, best_speedup, speed_steps
+
+    fp32 = SpeedRow("fp32 eager", 1.0, 0.0, 10.0, 0.0, 1, 1.0, 1.0)
+    gone = SpeedRow("ORT int8 dynamic", math.nan, 0, math.nan, 0, 0, math.nan, math.nan, "not run: X")
+    assert best_speedup([], "int8") is None and best_speedup([fp32, gone], "int8") is None
+    assert best_speedup([gone._replace(note="", decode_tokens_per_s=30.0)], "int8") is None  # no fp32 row
+    assert best_speedup([fp32, gone._replace(note="", decode_tokens_per_s=30.0)], "int8") == (
+        "ORT int8 dynamic",
+        3.0,
+    )
+    assert speed_steps([]) == 2 and speed_steps(["torchao int8 dynamic"]) == 3
+    assert speed_steps() == 2 + len(ENGINE_RECIPES) + len(ORT_RECIPES) + 1  # + the ONNX export
+
+
 def test_disagreement_names_the_discordant_pair_or_says_they_agree():
     a, b, c = (numbers.Setting("gguf", fmt=f) for f in ("Q5_1", "Q4_0", "Q8_0"))
     rows = [
