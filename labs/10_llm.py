@@ -313,7 +313,7 @@ def _(mo):
 def _(mo, numbers, run_speed, text):
     mo.stop(not run_speed.value, mo.md("*Press the button to measure.*"))
     _rows, _bandwidth, _isa = numbers.measure_speed(run_speed.value)
-    mo.md(text.speed_markdown(_rows, _bandwidth) + "\n\n" + text.speed_findings(_rows, _isa))
+    mo.md(text.speed_markdown(_rows, _bandwidth, _isa))
     return
 
 

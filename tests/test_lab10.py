@@ -237,6 +237,9 @@ def test_speed_table_states_the_ratio_and_the_recipes_that_did_not_run():
     table = text.speed_markdown([fp32, int8, gone], 20e9)
     assert "20.0 GB/s" in table and "5.0 (0.50× fp32)" in table and "| 27% |" in table
     assert "| torchao int4 weight-only | not run: X |" in table
+    assert "Fastest" not in table and "Fastest int8 engine here" in text.speed_markdown(
+        [fp32, int8], 20e9, {}
+    )
 
 
 def test_speed_findings_separate_the_runtime_from_the_bits():

@@ -15,7 +15,8 @@ In the page a MutationObserver timestamps, from the move:
     number   the first output text replaced (markdown, stat cards)
     settled  the last change before the page stays quiet for ``QUIET_MS``
 
-The table gives the median and the 90th percentile (nearest rank) of each per control, and the verdict: a
+Each lab's opening time is printed too: from ``page.goto`` until its outputs stop changing. The table
+gives the median and the 90th percentile (nearest rank) of each per control, and the verdict: a
 control misses when its median figure time exceeds ``FIGURE_MS`` (250) or its median number time
 ``NUMBER_MS`` (150). Run buttons and the self-checks' answers are not moved (a button starts heavy work
 on purpose; an answer changes no figure). A benchmark, not a test: numbers depend on the machine and its
@@ -124,11 +125,15 @@ def serving(lab: Path):
             proc.wait()
 
 
-def measure_lab(browser, lab: Path, repeats: int, kinds=KINDS) -> list[tuple[str, str, list[dict]]]:
-    """(kind, control label, one {figure, number, settled} dict of milliseconds per move) for each control."""
+def measure_lab(
+    browser, lab: Path, repeats: int, kinds=KINDS
+) -> tuple[list[tuple[str, str, list[dict]]], float]:
+    """((kind, control label, one {figure, number, settled} dict of milliseconds per move) for each control,
+    seconds from opening the page until it went quiet — every cell run, the recap shown)."""
     with serve(lab) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 2400})
         page.add_init_script(CANVAS_HOOK_JS)
+        start = time.monotonic()
         page.goto(url)
         page.locator(".output-area").first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
         page.evaluate(OBSERVER_JS)
@@ -141,6 +146,7 @@ def measure_lab(browser, lab: Path, repeats: int, kinds=KINDS) -> list[tuple[str
             with contextlib.suppress(Exception):
                 locator.first.wait_for(timeout=LOAD_TIMEOUT_S * 1000)
         wait_quiet(page, LOAD_TIMEOUT_S, quiet_ms=LOAD_QUIET_MS)
+        opened_s = time.monotonic() - start - LOAD_QUIET_MS / 1000  # the quiet wait is not the lab's time
         results = []
         for kind, label, control in controls(page):
             if kind not in kinds:
@@ -158,7 +164,7 @@ def measure_lab(browser, lab: Path, repeats: int, kinds=KINDS) -> list[tuple[str
                 moves.append({"figure": b["figure"], "number": b["number"], "settled": settled})
             results.append((kind, label, moves))
         page.close()
-    return results
+    return results, opened_s
 
 
 def verdict(moves: list[dict]) -> str:
@@ -233,16 +239,21 @@ def main(argv: list[str]) -> int:
     if not Path(args.chromium).exists():
         print(f"no browser at {args.chromium}: install chromium or pass --chromium PATH", file=sys.stderr)
         return 2
-    rows = []
+    rows, opened = [], {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         try:
             for lab in labs:
-                found = measure_lab(browser, lab, args.repeats, kinds)
+                found, opened[lab.stem] = measure_lab(browser, lab, args.repeats, kinds)
                 rows += [(lab.stem, kind, label, moves) for kind, label, moves in found]
         finally:
             browser.close()
     print(table(rows))
+    for name, seconds in opened.items():
+        print(
+            f"{name}: opened in {seconds:.1f} s (from page.goto until its outputs stopped changing: every cell run; "
+            "a cold cache computes what the lab shows first)"
+        )
     if args.json_path:
         keys = ("lab", "kind", "control", "moves")
         Path(args.json_path).write_text(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=1))

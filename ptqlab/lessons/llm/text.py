@@ -212,8 +212,9 @@ def speed_findings(rows, isa: dict[str, bool]) -> str:
     return "\n".join(lines)
 
 
-def speed_markdown(rows, bandwidth: float) -> str:
-    """The batch-1 speed table with each row's share of the decode roofline and what each engine is."""
+def speed_markdown(rows, bandwidth: float, isa: dict[str, bool] | None = None) -> str:
+    """The batch-1 speed table with each row's share of the decode roofline and what each engine is; with
+    the CPU's ``isa`` flags, followed by ``speed_findings``."""
     lines = [f"Read bandwidth measured now: **{bandwidth / 1e9:.1f} GB/s**. Decode roofline = that ÷ weight bytes read "
              "per token.", "",
              "| engine | prefill 128 tok (ms) | decode tok/s | weight MB / token | roofline tok/s | % of roofline | what it is |",
@@ -231,6 +232,8 @@ def speed_markdown(rows, bandwidth: float) -> str:
         lines.append(f"| {r.name} | {r.prefill_ms:.0f} ± {r.prefill_spread_ms / 2:.0f} | {r.decode_tokens_per_s:.1f}{speed} | "
                      f"{r.weight_bytes / 1e6:.0f} | {r.roofline_tokens_per_s:.1f} | {r.roofline_fraction:.0%} | "
                      f"{r.detail} |")  # fmt: skip
+    if isa is not None:
+        lines += ["", speed_findings(rows, isa)]
     return "\n".join(lines)
 
 
