@@ -178,6 +178,16 @@ def test_llm_row_summary():
         and row.delta == pytest.approx(0.2)
     )
     assert row.seed_name == "LLaMA-7B" and "135 M" in row.measured_on and row.size_ratio == 2.1
+    assert row.ort_int8_vs_ort_fp32 == {}  # no ORT rows
+    ort = [
+        *rows,
+        _speed("ORT fp32", 40.0),
+        _speed("ORT int8 dynamic", 80.0),
+        _speed("ORT int8 MatMulNBits", 60.0),
+    ]
+    with_ort = llm.summarize_llm(20.5, 20.7, ort, 2.1)
+    assert with_ort.engine == "ORT int8 dynamic" and with_ort.speedup == {1: 4.0}
+    assert with_ort.ort_int8_vs_ort_fp32 == {1: 2.0} and "ORT fp32" not in with_ort.engines
     broken = llm.summarize_llm(
         20.5, 20.7, [_speed("fp32 eager", 20.0), _speed("torchao int8 dynamic", math.nan, "not run: X")], None
     )

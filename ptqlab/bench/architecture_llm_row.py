@@ -77,6 +77,11 @@ def summarize_llm(
         best = max(ran, key=lambda r: r.decode_tokens_per_s)
         row.engine = best.name
         row.speedup = {1: best.decode_tokens_per_s / fp32.decode_tokens_per_s}
+    ort_fp32 = by_name.get("ORT fp32")
+    ort_int8 = [r for r in ran if r.name.startswith("ORT")]
+    if ort_fp32 is not None and not ort_fp32.note and ort_int8:  # what int8 adds on ORT alone
+        best_ort = max(r.decode_tokens_per_s for r in ort_int8)
+        row.ort_int8_vs_ort_fp32 = {1: best_ort / ort_fp32.decode_tokens_per_s}
     row.size_ratio = size_ratio
     row.why.append("speedup: batch-1 decode tokens/s (memory-bound), not a core-filling batch")
     return row
@@ -103,7 +108,7 @@ def measure_llm_row(
     with torch.inference_mode():
         int8 = score_lm(quantized, windows, progress=progress)
     del quantized
-    speed, _ = speed_table(model, repeats=repeats, recipes=list(INT8_ENGINES))
+    speed, _ = speed_table(model, repeats=repeats, recipes=[*INT8_ENGINES, "ORT fp32"])
     try:
         size_ratio = serialized_bytes(model) / serialized_bytes(int8_weight_only_copy(model))
     except Exception as error:  # a torchao that cannot build the copy: the size cell says why

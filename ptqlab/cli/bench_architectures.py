@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{CALIBRATOR!r} observer; engine = fastest of {', '.join(ENGINE_RECIPES)} at batch {args.batch[-1]}; "
         "speedup vs fp32 eager in the same interleaved run; size = fp32 / int8 serialized bytes. "
         "Vision rows: small models on the 8×8 digits, not ImageNet. LLaMA row (with --models …,llama): "
-        "SmolLM2-135M, RTN W8 per-channel weights (float activations), batch-1 decode speed of torchao's int8 "
-        "engines; 135 M parameters are not 7 B."
+        "SmolLM2-135M, RTN W8 per-channel weights (float activations), batch-1 decode speed of the int8 "
+        "engines (torchao's, and ONNX Runtime's decode step with a KV cache); 135 M parameters are not 7 B."
     )
     if args.json_path:
         with open(args.json_path, "w") as f:
