@@ -16,12 +16,18 @@ KINDS = ("slider", "dropdown", "switch", "drag")
 # Installed once per page: timestamps (performance.now) of the keydown and of the output mutations after it.
 OBSERVER_JS = """() => {
   const b = window.__bench = {t0: null, figure: null, number: null, last: performance.now()};
-  const inOutput = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.output-area'); };
+  // closest() that climbs out of shadow roots: marimo renders some outputs (callouts, …) inside them
+  const closestDeep = (n, sel) => { let e = n.nodeType === 1 ? n : n.parentElement;
+    while (e) { const c = e.closest(sel); if (c) return c; const r = e.getRootNode(); e = r && r.host; } return null; };
+  const inOutput = n => closestDeep(n, '.output-area');
   const hasImg = n => n.nodeType === 1 && (n.tagName === 'IMG' || n.querySelector('img'));
-  const inChart = n => { const e = n.nodeType === 1 ? n : n.parentElement; return e && e.closest('.vega-embed'); };
-  new MutationObserver(records => {
+  const inChart = n => closestDeep(n, '.vega-embed');
+  const options = {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['src']};
+  const watched = new WeakSet();
+  const observer = new MutationObserver(records => {
     const now = performance.now();
     for (const r of records) {
+      for (const n of r.addedNodes) watchShadows(n);
       if (!inOutput(r.target)) continue;
       b.last = now;
       if (b.t0 === null) continue;
@@ -29,7 +35,18 @@ OBSERVER_JS = """() => {
       if (img && b.figure === null) b.figure = now - b.t0;
       if (!img && r.type !== 'attributes' && b.number === null) b.number = now - b.t0;
     }
-  }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['src']});
+  });
+  // a MutationObserver on the document does not see inside shadow roots: observe each one found as well
+  const watchShadows = n => {
+    if (n.nodeType !== 1) return;
+    for (const e of [n, ...n.querySelectorAll('*')]) {
+      if (e.shadowRoot && !watched.has(e.shadowRoot)) {
+        watched.add(e.shadowRoot); observer.observe(e.shadowRoot, options); watchShadows(e.shadowRoot);
+      }
+    }
+  };
+  observer.observe(document.body, options);
+  watchShadows(document.body);
   b.onDraw = () => { const now = performance.now(); b.last = now; if (b.t0 !== null && b.figure === null) b.figure = now - b.t0; };
   b.start = () => { b.t0 = performance.now(); b.figure = b.number = null; };
   document.addEventListener('keydown', b.start, true);  // a key press starts a move too (bench classroom, the hub test)
