@@ -19,7 +19,10 @@ OBSERVER_JS = """() => {
   // closest() that climbs out of shadow roots: marimo renders some outputs (callouts, …) inside them
   const closestDeep = (n, sel) => { let e = n.nodeType === 1 ? n : n.parentElement;
     while (e) { const c = e.closest(sel); if (c) return c; const r = e.getRootNode(); e = r && r.host; } return null; };
-  const inOutput = n => closestDeep(n, '.output-area');
+  // a control's own rendering (a slider's value label, in its shadow root) is not an output it changed
+  const ownControl = 'marimo-slider, marimo-dropdown, marimo-switch, marimo-checkbox, marimo-number, ' +
+    'marimo-range-slider, marimo-radio, marimo-button, marimo-text, marimo-multiselect';
+  const inOutput = n => closestDeep(n, '.output-area') && !closestDeep(n, ownControl);
   const hasImg = n => n.nodeType === 1 && (n.tagName === 'IMG' || n.querySelector('img'));
   const inChart = n => closestDeep(n, '.vega-embed');
   const options = {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['src']};
