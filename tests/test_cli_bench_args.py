@@ -92,3 +92,27 @@ def test_cli_process_prints_no_traceback():
         timeout=120,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "unknown --observer" in r.stderr
+
+
+def test_bench_llm_row_beside_the_seed_reports_delta_speedups_and_bytes_ratio():
+    import math
+
+    from ptqlab.bench.llm_schemes import SchemeRow
+    from ptqlab.bench.llm_speed import SpeedRow
+    from ptqlab.cli.bench_llm import _our_row
+    from ptqlab.ptq.llm_eval import LMScore
+    from tests.llm_support import tiny_llama
+
+    model = tiny_llama(32, 64)
+    ref, w8 = LMScore(20.0, 3.0, 100), SchemeRow("rtn-w8", "RTN W8", LMScore(20.5, 3.02, 100), 1.0)
+
+    def speed(name, tps, note=""):
+        return SpeedRow(name, 1.0, 0.0, tps, 0.0, 1, 1.0, 1.0, note)
+
+    rows = [speed("fp32 eager", 10.0), speed("ORT int8 dynamic", 35.0), speed("ORT int4 MatMulNBits", 50.0),
+            speed("torchao int4 weight-only", math.nan, "not run: X")]  # fmt: skip
+    row = _our_row(model, ref, w8, rows)
+    assert row["delta_ppl"] == 0.5 and row["int8_speedup"] == 3.5 and row["int8_engine"] == "ORT int8 dynamic"
+    assert row["int4_speedup"] == 5.0 and 3.5 < row["weights_read_ratio"] <= 4.0
+    bare = _our_row(model, ref, None, [])  # no W8 row, no speed table (--no-speed)
+    assert set(bare) == {"model", "fp_ppl", "weights_read_ratio"}
