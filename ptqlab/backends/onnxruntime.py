@@ -47,16 +47,48 @@ def _apply_fp32(model, args, batches, *, observer, kw, device):
     )
 
 
-def _apply_dynamic(model, args, batches, *, observer, kw, device):
+def dynamic_int8(proto, nodes: list[str] | None = None):
+    """ORT's ``quantize_dynamic`` of ``proto``: int8 per-channel symmetric weights (7-bit where the CPU lacks
+    VNNI, ``should_reduce_range``), activations quantized per call at run time; ``nodes``: only these nodes
+    (None: every node ORT quantizes). Returns the quantized graph; ``proto`` is left as it was."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    proto, notes = exported(model, args)
-    q = roundtrip_files(
+    return roundtrip_files(
         lambda src, dst, tmp: quantize_dynamic(
-            src, dst, per_channel=True, reduce_range=should_reduce_range(), weight_type=QuantType.QInt8
+            src,
+            dst,
+            per_channel=True,
+            reduce_range=should_reduce_range(),
+            weight_type=QuantType.QInt8,
+            nodes_to_quantize=nodes,
         ),
         proto,
     )
+
+
+def nbits(
+    proto, *, bits: int = 4, block_size: int = INT4_BLOCK_SIZE, accuracy_level: int = INT4_ACCURACY_LEVEL
+):
+    """ORT's ``MatMulNBitsQuantizer`` on a copy of ``proto``: symmetric ``bits``-bit weights of every MatMul with
+    a constant weight, in blocks of ``block_size`` along K, ``accuracy_level`` as MatMulNBits takes it (4: int8
+    activations inside the kernel). Returns the quantized graph; ``proto`` is left as it was."""
+    import onnx
+    from onnxruntime.quantization import matmul_nbits_quantizer  # (creates its logger, which we quiet)
+
+    check_int4_options(block_size, accuracy_level)
+    work = onnx.ModelProto()
+    work.CopyFrom(proto)  # the quantizer rewrites the graph it is given in place
+    with contextlib.redirect_stdout(io.StringIO()), quiet_ort_logs():
+        quant = matmul_nbits_quantizer.MatMulNBitsQuantizer(
+            work, bits=bits, block_size=block_size, is_symmetric=True, accuracy_level=accuracy_level
+        )
+        quant.process()
+    return quant.model.model
+
+
+def _apply_dynamic(model, args, batches, *, observer, kw, device):
+    proto, notes = exported(model, args)
+    q = dynamic_int8(proto)
     n = require_quantized(q, "quantize_dynamic")
     notes += [
         f"{n} quantized nodes: int8 per-channel symmetric weights, activations per batch at run time",
@@ -123,18 +155,9 @@ def _apply_int4(
     block_size=INT4_BLOCK_SIZE,
     accuracy_level=INT4_ACCURACY_LEVEL,
 ):
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-    check_int4_options(block_size, accuracy_level)
+    check_int4_options(block_size, accuracy_level)  # before the (slow) export
     proto, notes = exported(model, args)
-    from onnxruntime.quantization import matmul_nbits_quantizer  # noqa: F401 (creates its logger)
-
-    with contextlib.redirect_stdout(io.StringIO()), quiet_ort_logs():
-        quant = MatMulNBitsQuantizer(
-            proto, block_size=block_size, is_symmetric=True, accuracy_level=accuracy_level
-        )
-        quant.process()
-    q = quant.model.model
+    q = nbits(proto, bits=4, block_size=block_size, accuracy_level=accuracy_level)
     n = require_quantized(q, "MatMulNBitsQuantizer", ("MatMulNBits",))
     left, fused = op_counts(q)["MatMul"], op_counts(q)["Attention"]
     notes.append(

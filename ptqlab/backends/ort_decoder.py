@@ -17,19 +17,15 @@ CPUs with VNNI). Attention's activation×activation MatMuls stay fp32; so does t
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import numpy as np
 import torch
 from torch import nn
 
 from ptqlab.backends.base import RecipeUnavailable
-from ptqlab.backends.hardware import should_reduce_range
 from ptqlab.backends.onnx_decoder import cache_names, export_decoder
 from ptqlab.backends.onnx_export import initializer_bytes, op_counts
-from ptqlab.backends.onnxruntime import check_int4_options
-from ptqlab.backends.ort_session import quiet_ort_logs, roundtrip_files, session_options
+from ptqlab.backends.onnxruntime import dynamic_int8, nbits
+from ptqlab.backends.ort_session import session_options
 
 SCHEMES = ("fp32", "int8-dynamic", "int8-nbits", "int4-nbits")
 QUANTIZED_OP = {"int8-dynamic": "MatMulInteger", "int8-nbits": "MatMulNBits", "int4-nbits": "MatMulNBits"}
@@ -49,34 +45,11 @@ def quantize_decoder(proto, scheme: str, *, block_size: int = 32, accuracy_level
     if scheme == "fp32":
         return proto
     targets = weight_matmuls(proto)
-    if scheme == "int8-dynamic":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        q = roundtrip_files(
-            lambda src, dst, tmp: quantize_dynamic(
-                src,
-                dst,
-                per_channel=True,
-                reduce_range=should_reduce_range(),
-                weight_type=QuantType.QInt8,
-                nodes_to_quantize=targets,  # not attention's activation×activation MatMuls
-            ),
-            proto,
-        )
+    if scheme == "int8-dynamic":  # not attention's activation×activation MatMuls
+        q = dynamic_int8(proto, nodes=targets)
     else:
-        import onnx
-        from onnxruntime.quantization import matmul_nbits_quantizer as mnq
-
-        check_int4_options(block_size, accuracy_level)
         bits = 8 if scheme == "int8-nbits" else 4
-        work = onnx.ModelProto()
-        work.CopyFrom(proto)  # the quantizer rewrites the graph it is given in place
-        with contextlib.redirect_stdout(io.StringIO()), quiet_ort_logs():
-            quant = mnq.MatMulNBitsQuantizer(
-                work, bits=bits, block_size=block_size, is_symmetric=True, accuracy_level=accuracy_level
-            )
-            quant.process()
-        q = quant.model.model
+        q = nbits(proto, bits=bits, block_size=block_size, accuracy_level=accuracy_level)
     done, left = op_counts(q)[QUANTIZED_OP[scheme]], weight_matmuls(q)
     if done != len(targets) or left:
         raise RecipeUnavailable(
