@@ -27,7 +27,6 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ptqlab.bench.llm_speed import ENGINE_RECIPES
 from ptqlab.core.codebook import nf4_quantize
 from ptqlab.core.float_formats import get_format, round_to_format
 from ptqlab.core.gguf_formats import fake_quantize_gguf, get_gguf_format
@@ -220,63 +219,11 @@ def scheme_table(model, windows, reference, calibration, *, keys=tuple(SCHEMES),
     return rows
 
 
-LLM_NOTE = (
-    "135 M parameters are not 7 B: small models lose more per bit, and the seed's numbers are not ours."
-)
-
-
-def measured_llm_row(
-    model: nn.Module | None = None,
-    tokenizer=None,
-    *,
-    tokens: int = 256,
-    window: int = 128,
-    speed: bool = False,
-    new_tokens: int = 8,
-):
-    """The seed's LLaMA-7B row measured on SmolLM2-135M (``bench.architectures.ArchitectureRow``): fp PPL
-    (the published weights, dequantized Q4_1), int8 PPL (RTN W8 per-channel, head kept), ΔPPL, weight
-    bytes per token fp32 / int8 (every Linear at 1 byte), and with ``speed=True`` the best int8 engine's
-    (torchao or ONNX Runtime) batch-1 decode speedup over fp32 eager (measured interleaved, ``llm_speed.speed_table``).
-    Cheap by default: ``tokens`` evaluation tokens, windows of ``window``; the model is loaded if None."""
-    from ptqlab.bench.architectures import ArchitectureRow
-    from ptqlab.bench.llm_speed import ORT_RECIPES, speed_table, weight_bytes
-    from ptqlab.models.llm_text import corpus_tokens
-    from ptqlab.ptq.llm_eval import make_windows
-
-    if model is None:
-        from ptqlab.models.smollm2 import load_smollm2
-
-        model, tokenizer = load_smollm2()
-    windows = make_windows(corpus_tokens(tokenizer, tokens), window)
-    fp = score_lm(model, windows).ppl
-    int8 = score_lm(run_scheme("rtn-w8", model, [])[0], windows).ppl
-    row = ArchitectureRow("LLaMA-7B", "SmolLM2-135M-Instruct (measured here)", "perplexity (lower is better)")
-    row.fp32, row.int8, row.delta = fp, int8, int8 - fp
-    row.size_ratio = weight_bytes(model, 4.0) / weight_bytes(model, 1.0)
-    row.why = [LLM_NOTE, f"PPL on the first {tokens} tokens of pydoc_data.topics, windows of {window}"]
-    if speed:
-        recipes = [r for r in [*ENGINE_RECIPES, *ORT_RECIPES] if "int8" in r]
-        rows, _ = speed_table(model, new_tokens=new_tokens, repeats=3, recipes=recipes)
-        fp32 = next(r for r in rows if r.name == "fp32 eager").decode_tokens_per_s
-        ok = {r.name: r.decode_tokens_per_s / fp32 for r in rows if r.name != "fp32 eager" and not r.note}
-        row.engines = {name: {1: x} for name, x in ok.items()}
-        if ok:
-            row.engine = max(ok, key=ok.get)
-            row.speedup = {1: ok[row.engine]}
-        row.why += [f"{r.name}: {r.note}" for r in rows if r.note]
-    else:
-        row.why.append("decode speed not measured (speed=False)")
-    return row
-
-
 __all__ = [
     "ALGORITHM_OPTIONS",
     "GPTQ_OPTIONS",
-    "LLM_NOTE",
     "codebook_copy",
     "fp8_weight",
-    "measured_llm_row",
     "peak_rss",
     "SCHEMES",
     "Scheme",
