@@ -164,8 +164,14 @@ def test_fp8_weights_equal_torch_cast_per_row():
 
 def test_peak_rss_sees_a_large_allocation():
     def allocate():
-        x = torch.ones(50_000_000)  # 200 MB
-        return float(x[0])
+        # 200 MB of fresh anonymous pages, each touched: a torch tensor may reuse memory the allocator still
+        # holds resident from earlier tests (RSS then does not rise, correctly), which made this order-dependent
+        import mmap
+
+        size = 200_000_000
+        buf = mmap.mmap(-1, size)
+        buf[::4096] = b"\1" * len(range(0, size, 4096))
+        return float(buf[0])
 
     value, peak, before = peak_rss(allocate)
     assert value == 1.0 and peak - before > 100e6
