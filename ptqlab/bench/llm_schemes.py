@@ -10,8 +10,9 @@ Linear's input: per-tensor uint8 calibrated once ("static", the hardest setting,
 per token at run time ("dynamic", what most W8A8 LLM engines do). GPTQ and AWQ run block by block
 (``sequential="blocks"``): each decoder layer sees the inputs of the model quantized so far; GPTQ with
 act-order (static groups) and the reference's range search per group (``GPTQ_OPTIONS``).
-Peak memory is the process's resident set (RSS) high-water mark during the quantize call, sampled every
-10 ms from /proc (torch's CPU tensors are invisible to tracemalloc); reported as the rise over the RSS
+Peak memory is the process's resident set (RSS) high-water mark during the quantize call: the kernel's own
+(VmHWM, reset before the call) where Linux allows, else sampled every 10 ms from /proc (torch's CPU tensors
+are invisible to tracemalloc); reported as the rise over the RSS
 before the call. The reference of SmolLM2 is "the published weights (dequantized Q4_1)": they already lie
 on the Q4_1 grid.
 """
@@ -156,11 +157,34 @@ def _rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _reset_kernel_peak() -> bool:
+    """Reset the kernel's own RSS high-water mark (VmHWM) of this process: Linux ≥ 4.0, ``clear_refs`` 5."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _kernel_peak_bytes() -> int:
+    """VmHWM of /proc/self/status (0 where it cannot be read)."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next((ln for ln in f if ln.startswith("VmHWM:")), "")
+        return int(line.split()[1]) * 1024 if line else 0
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def peak_rss(fn, interval: float = 0.01):
-    """(fn(), peak RSS bytes while it ran, RSS bytes before): RSS sampled every ``interval`` s in a thread."""
+    """(fn(), peak RSS bytes while it ran, RSS bytes before): the kernel's high-water mark (VmHWM, reset
+    before the call) where Linux allows it — exact, even for an allocation shorter than a sampling period —
+    and RSS sampled every ``interval`` s in a thread everywhere."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     before, peak, done = _rss_bytes(), [0], threading.Event()
+    exact = _reset_kernel_peak()
 
     def sample():
         while not done.is_set():
@@ -174,7 +198,8 @@ def peak_rss(fn, interval: float = 0.01):
     finally:
         done.set()
         thread.join()
-    return result, max(peak[0], _rss_bytes(), before), before
+    kernel = _kernel_peak_bytes() if exact else 0
+    return result, max(peak[0], kernel, _rss_bytes(), before), before
 
 
 def run_scheme(

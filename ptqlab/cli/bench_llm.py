@@ -1,5 +1,5 @@
 """``ptqlab bench llm``: every scheme on SmolLM2-135M — perplexity, KL, top-1, quantize time and peak
-memory (RSS high-water during the quantize call, sampled) — beside the seed's LLaMA-7B row. The reference is
+memory (the RSS high-water mark during the quantize call) — beside the seed's LLaMA-7B row. The reference is
 "the published weights (dequantized Q4_1)". ``--json`` prints JSON.
 """
 
