@@ -295,9 +295,10 @@ def _(mo):
     ## 6. How fast does it decode here?
 
     Decoding one token at batch 1 reads every weight once, so its ceiling is the memory bandwidth divided by
-    the weight bytes — the decode roofline. The button times fp32 eager and torchao's int8 / int4 recipes
-    interleaved (prefill of 128 tokens, 16 decoded tokens; median, spread) and measures the bandwidth in the
-    same run. Numbers are this machine's, under its current load.
+    the weight bytes — the decode roofline. The button times fp32 eager, torchao's int8 / int4 recipes and
+    the model's decode step exported to ONNX Runtime with a KV cache (fp32, int8, int4) interleaved (prefill
+    of 128 tokens, 16 decoded tokens; median, spread) and measures the bandwidth in the same run. Numbers
+    are this machine's, under its current load.
     """)
     return
 
